@@ -1,0 +1,379 @@
+//! Turning session data into the signed strings Django stores, and back.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use session_signing::{Algorithm, SecretKey, TimestampSigner, UnsignOptions, legacy};
+
+use crate::serializer::Serializer;
+use crate::value::{Dict, Value};
+use crate::{Error, SessionConfig};
+
+/// The `tracing` target of the warning logged when session data fails verification: the logger
+/// name Django uses, so existing log routing keeps working.
+pub const SUSPICIOUS_SESSION_TARGET: &str = "django.security.SuspiciousSession";
+
+/// The message of that warning (Django's, verbatim).
+pub const CORRUPTED_MESSAGE: &str = "Session data corrupted";
+
+/// The salt of the signed-cookie backend's tokens.
+pub const SIGNED_COOKIES_SALT: &str = "django.contrib.sessions.backends.signed_cookies";
+
+/// Encodes and decodes session data with the configured serializer, secret keys and salt.
+///
+/// This is Django's `SessionBase.encode`/`decode`: `signing.dumps(data, salt=key_salt,
+/// compress=True)` and its inverse. Stores hold one and use it for everything they persist, so every
+/// store reads and writes exactly what Django does. Cloning is cheap.
+///
+/// ```
+/// use session_core::{SessionCodec, SessionConfig, Dict, Value};
+///
+/// let codec = SessionCodec::new(&SessionConfig::new("django_tests_secret_key")).unwrap();
+/// let mut data = Dict::new();
+/// data.insert("a test key".into(), Value::from("a test value"));
+/// // Django wrote this at t=1700000000 (spec §1.14).
+/// assert_eq!(
+///     codec.encode_at(&data, 1_700_000_000).unwrap(),
+///     "eyJhIHRlc3Qga2V5IjoiYSB0ZXN0IHZhbHVlIn0:1r31eq:z3T5kuYwaLspnAAUpfRWpbinC-rn6c6P1Qf9PsCyZ2s"
+/// );
+/// assert_eq!(codec.decode(&codec.encode(&data).unwrap()), data);
+/// // Tampered data decodes to an empty session (and logs a warning), as in Django.
+/// assert!(codec.decode("bad:encoded:value").is_empty());
+/// ```
+#[derive(Clone, Debug)]
+pub struct SessionCodec {
+    serializer: Arc<dyn Serializer>,
+    signer: TimestampSigner,
+    /// Verification keys for the pre-3.1 session format, when it is accepted.
+    legacy: Option<LegacyKeys>,
+    write: WriteFormat,
+    max_decompressed_size: usize,
+}
+
+#[derive(Clone, Debug)]
+struct LegacyKeys {
+    secret: SecretKey,
+    fallbacks: Vec<SecretKey>,
+    key_salt: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteFormat {
+    /// `payload:timestamp:signature` (SHA-256 signatures, or SHA-1 for a Django 3.x token salt).
+    Signed,
+    /// The pre-3.1 `base64(hexdigest:serialized)` session format.
+    LegacySession,
+}
+
+impl SessionCodec {
+    /// The codec for `session_data` as the db, cache, cached-db and file backends store it (signed
+    /// with `config.key_salt`).
+    pub fn new(config: &SessionConfig) -> Result<Self, Error> {
+        Self::build(config, &config.key_salt, true)
+    }
+
+    /// A codec for signed tokens under another salt, such as the signed-cookie backend's
+    /// ([`SIGNED_COOKIES_SALT`]). With `hashing_algorithm = "sha1"` it writes SHA-1 tokens, as
+    /// Django 3.1/3.2 did.
+    pub fn with_token_salt(config: &SessionConfig, salt: &str) -> Result<Self, Error> {
+        Self::build(config, salt, false)
+    }
+
+    fn build(config: &SessionConfig, salt: &str, session_data: bool) -> Result<Self, Error> {
+        config.validate()?;
+        let sha1 = config.hashing_algorithm == Algorithm::Sha1;
+        let accept_legacy = config.accept_legacy_formats || sha1;
+        let signer = TimestampSigner::new(config.secret_key.clone())
+            .with_salt(salt)
+            .with_algorithm(config.hashing_algorithm)
+            .with_fallback_keys(config.secret_key_fallbacks.iter().cloned())
+            .with_legacy_sha1(accept_legacy);
+        let legacy = (accept_legacy && session_data).then(|| LegacyKeys {
+            secret: config.secret_key.clone(),
+            fallbacks: config.secret_key_fallbacks.clone(),
+            key_salt: legacy_key_salt(salt),
+        });
+        Ok(SessionCodec {
+            serializer: config.serializer.serializer(),
+            signer,
+            legacy,
+            write: if sha1 && session_data {
+                WriteFormat::LegacySession
+            } else {
+                WriteFormat::Signed
+            },
+            max_decompressed_size: config.max_decompressed_size,
+        })
+    }
+
+    /// Replaces the serializer (for a custom [`Serializer`]).
+    pub fn with_serializer(mut self, serializer: Arc<dyn Serializer>) -> Self {
+        self.serializer = serializer;
+        self
+    }
+
+    /// The serializer in use.
+    pub fn serializer(&self) -> &dyn Serializer {
+        self.serializer.as_ref()
+    }
+
+    /// Signs session data now, compressed when that is shorter (Django's `encode`).
+    pub fn encode(&self, data: &Dict) -> Result<String, Error> {
+        self.encode_with(data, true, None)
+    }
+
+    /// Signs session data as if at `unix_seconds` (reproducible output).
+    pub fn encode_at(&self, data: &Dict, unix_seconds: i64) -> Result<String, Error> {
+        self.encode_with(data, true, Some(unix_seconds))
+    }
+
+    /// Signs session data, choosing compression and the timestamp (`None`: now).
+    pub fn encode_with(
+        &self,
+        data: &Dict,
+        compress: bool,
+        unix_seconds: Option<i64>,
+    ) -> Result<String, Error> {
+        let serialized = self.serializer.dumps_dict(data)?;
+        Ok(match (self.write, &self.legacy) {
+            (WriteFormat::LegacySession, Some(keys)) => {
+                legacy::encode_session(&serialized, &keys.secret, &keys.key_salt)
+            }
+            _ => match unix_seconds {
+                Some(ts) => self.signer.sign_object_at(&serialized, compress, ts),
+                None => self.signer.sign_object(&serialized, compress),
+            },
+        })
+    }
+
+    /// Decodes stored session data the way Django's `decode` does: anything that fails yields an
+    /// empty session. A failed signature check also logs [`CORRUPTED_MESSAGE`] as a warning on the
+    /// [`SUSPICIOUS_SESSION_TARGET`] target; other failures (a validly signed value that does not
+    /// decode) are only logged at debug level, as Django does not log them.
+    pub fn decode(&self, session_data: &str) -> Dict {
+        self.decode_or_empty(self.try_decode(session_data, None))
+    }
+
+    /// Decodes stored data, reporting why it failed. `max_age` rejects values whose timestamp is
+    /// older (the signed-cookie backend passes the cookie age).
+    pub fn try_decode(&self, session_data: &str, max_age: Option<Duration>) -> Result<Dict, Error> {
+        self.try_decode_at(session_data, max_age, SystemTime::now())
+    }
+
+    /// [`try_decode`](Self::try_decode) with an explicit clock, for reproducible age checks.
+    pub fn try_decode_at(
+        &self,
+        session_data: &str,
+        max_age: Option<Duration>,
+        now: SystemTime,
+    ) -> Result<Dict, Error> {
+        let options = UnsignOptions {
+            max_age,
+            max_decompressed_size: self.max_decompressed_size,
+            now: Some(now),
+        };
+        let serialized = match self.signer.unsign_object(session_data, &options) {
+            Ok(bytes) => bytes,
+            Err(current) => match self.legacy_decode(session_data) {
+                // Django 3.1/3.2 fell back to the legacy format after any failure.
+                Some(bytes) => bytes,
+                None => return Err(current.into()),
+            },
+        };
+        self.deserialize_dict(&serialized)
+    }
+
+    fn legacy_decode(&self, session_data: &str) -> Option<Vec<u8>> {
+        let keys = self.legacy.as_ref()?;
+        legacy::decode_session(session_data, &keys.secret, &keys.fallbacks, &keys.key_salt).ok()
+    }
+
+    /// Serializes session data without signing it (the cache backends store the serializer's bytes
+    /// directly, as Django's cache framework stores a pickle of the dict).
+    pub fn serialize(&self, data: &Dict) -> Result<Vec<u8>, Error> {
+        Ok(self.serializer.dumps_dict(data)?)
+    }
+
+    /// Parses unsigned serializer bytes; anything that does not parse to a dict yields an empty
+    /// session and a warning on [`SUSPICIOUS_SESSION_TARGET`].
+    pub fn deserialize(&self, bytes: &[u8]) -> Dict {
+        match self.deserialize_dict(bytes) {
+            Ok(data) => data,
+            Err(error) => {
+                tracing::warn!(target: SUSPICIOUS_SESSION_TARGET, %error, "{CORRUPTED_MESSAGE}");
+                Dict::new()
+            }
+        }
+    }
+
+    /// Parses unsigned serializer bytes, reporting why they do not hold a session dict.
+    pub fn deserialize_dict(&self, bytes: &[u8]) -> Result<Dict, Error> {
+        match self.serializer.loads(bytes)? {
+            Value::Dict(data) => Ok(data),
+            other => Err(Error::NotADict {
+                found: other.type_name(),
+            }),
+        }
+    }
+
+    fn decode_or_empty(&self, result: Result<Dict, Error>) -> Dict {
+        match result {
+            Ok(data) => data,
+            Err(Error::Signing(error)) if error.is_bad_signature() => {
+                tracing::warn!(target: SUSPICIOUS_SESSION_TARGET, %error, "{CORRUPTED_MESSAGE}");
+                Dict::new()
+            }
+            Err(error) => {
+                tracing::debug!(%error, "validly signed session data did not decode; using an empty session");
+                Dict::new()
+            }
+        }
+    }
+}
+
+/// The pre-3.1 key salt: `"django.contrib.sessions" + class name`, with no dot, where today's is
+/// `"django.contrib.sessions." + qualname`.
+fn legacy_key_salt(key_salt: &str) -> String {
+    match key_salt.strip_prefix("django.contrib.sessions.") {
+        Some(class_name) => format!("django.contrib.sessions{class_name}"),
+        None => key_salt.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> SessionConfig {
+        SessionConfig::new("django_tests_secret_key")
+    }
+
+    fn dict(pairs: &[(&str, Value)]) -> Dict {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn encodes_djangos_bytes() {
+        let codec = SessionCodec::new(&config()).unwrap();
+        assert_eq!(
+            codec.encode_at(&Dict::new(), 1_700_000_000).unwrap(),
+            "e30:1r31eq:4jUc7d6K4SjljzmCBMRybFprOH2S1lYgEeb3CCv8FJw"
+        );
+        let data = dict(&[
+            ("a", Value::from(1i64)),
+            ("_session_expiry", Value::from(300i64)),
+        ]);
+        assert_eq!(
+            codec.encode_at(&data, 1_700_000_000).unwrap(),
+            "eyJhIjoxLCJfc2Vzc2lvbl9leHBpcnkiOjMwMH0:1r31eq:aLClNFASpo6awdor8BwDPnO1GPfJxWZ6i7jXHXlQJ7Q"
+        );
+    }
+
+    #[test]
+    fn compresses_when_django_does() {
+        let codec = SessionCodec::new(&config()).unwrap();
+        let data = dict(&[
+            ("foo", Value::from("bar".repeat(30))),
+            ("n", Value::from(1i64)),
+        ]);
+        assert_eq!(
+            codec.encode_at(&data, 1_700_000_000).unwrap(),
+            ".eJyrVkrLz1eyUkpKLKIRUtJRylOyMqwFAIwBKH4:1r31eq:XGHLKeQh_xerYK4-VxfOBd5IubtedzTiPAnjwD_BpaQ"
+        );
+    }
+
+    #[test]
+    fn fallback_keys_verify_old_data() {
+        let config = SessionConfig {
+            secret_key_fallbacks: vec![SecretKey::from("oldsecret")],
+            ..SessionConfig::new("newsecret")
+        };
+        let codec = SessionCodec::new(&config).unwrap();
+        let decoded = codec.decode("eyJhIjoxfQ:1r31eq:7J3scDv1MGVjVPou5Ii8M_alAkty62DUQkj_3VMtbCE");
+        assert_eq!(decoded, dict(&[("a", Value::from(1i64))]));
+    }
+
+    #[test]
+    fn legacy_format_is_read_only_when_accepted() {
+        let legacy = "OWUzNTNmNWQxNTBjOWExZmM4MmQ3NzNhMDRmMjU4NmYwNDUyNGI2NDp7ImEgdGVzdCBrZXkiOiJhIHRlc3QgdmFsdWUifQ==";
+        let strict = SessionCodec::new(&config()).unwrap();
+        assert!(strict.decode(legacy).is_empty());
+        let lenient = SessionCodec::new(&SessionConfig {
+            accept_legacy_formats: true,
+            ..config()
+        })
+        .unwrap();
+        assert_eq!(
+            lenient.decode(legacy),
+            dict(&[("a test key", Value::from("a test value"))])
+        );
+    }
+
+    #[test]
+    fn sha1_setting_writes_the_legacy_session_format_like_django_3() {
+        let codec = SessionCodec::new(&SessionConfig {
+            hashing_algorithm: Algorithm::Sha1,
+            ..config()
+        })
+        .unwrap();
+        let data = dict(&[("a test key", Value::from("a test value"))]);
+        let encoded = codec.encode(&data).unwrap();
+        // Django 3.0's exact output for this dict (spec §2.9).
+        assert_eq!(
+            encoded,
+            "OWUzNTNmNWQxNTBjOWExZmM4MmQ3NzNhMDRmMjU4NmYwNDUyNGI2NDp7ImEgdGVzdCBrZXkiOiJhIHRlc3QgdmFsdWUifQ=="
+        );
+        assert_eq!(codec.decode(&encoded), data);
+    }
+
+    #[test]
+    fn signed_cookie_tokens_use_their_own_salt() {
+        let codec = SessionCodec::with_token_salt(&config(), SIGNED_COOKIES_SALT).unwrap();
+        let data = dict(&[("hello", Value::from("world"))]);
+        assert_eq!(
+            codec.encode_at(&data, 1_700_000_000).unwrap(),
+            "eyJoZWxsbyI6IndvcmxkIn0:1r31eq:D7br0mU4xl7_pVmn8oQP-46zTk7_-k7T0N1hmLtBPNc"
+        );
+    }
+
+    #[test]
+    fn max_age_rejects_old_tokens() {
+        let codec = SessionCodec::with_token_salt(&config(), SIGNED_COOKIES_SALT).unwrap();
+        let token = "eyJoZWxsbyI6IndvcmxkIn0:1r31eq:D7br0mU4xl7_pVmn8oQP-46zTk7_-k7T0N1hmLtBPNc";
+        let at = |secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        let max_age = Some(Duration::from_secs(100));
+        assert!(
+            codec
+                .try_decode_at(token, max_age, at(1_700_000_100))
+                .is_ok()
+        );
+        let err = codec
+            .try_decode_at(token, max_age, at(1_700_000_101))
+            .unwrap_err();
+        assert!(matches!(err, Error::Signing(ref e) if e.is_bad_signature()));
+    }
+
+    #[test]
+    fn validly_signed_non_dicts_are_refused() {
+        let codec = SessionCodec::new(&config()).unwrap();
+        let signer = TimestampSigner::new(SecretKey::from("django_tests_secret_key"))
+            .with_salt(crate::config::SESSION_KEY_SALT);
+        let list = signer.sign_object(b"[1,2]", false);
+        assert!(matches!(
+            codec.try_decode(&list, None),
+            Err(Error::NotADict { found: "list" })
+        ));
+        assert!(codec.decode(&list).is_empty());
+    }
+
+    #[test]
+    fn legacy_salt_drops_the_dot_before_the_class_name() {
+        assert_eq!(
+            legacy_key_salt("django.contrib.sessions.SessionStore"),
+            "django.contrib.sessionsSessionStore"
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! Django's session settings, with Django's defaults.
+
+use serde::{Deserialize, Serialize};
+use session_signing::{Algorithm, SecretKey};
+
+use crate::Error;
+use crate::serializer::SerializerName;
+
+/// The salt Django's session backends sign `session_data` with
+/// (`"django.contrib.sessions." + type(self).__qualname__`; every built-in backend class is named
+/// `SessionStore`).
+pub const SESSION_KEY_SALT: &str = "django.contrib.sessions.SessionStore";
+
+/// The `SameSite` attribute of the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SameSite {
+    /// `SameSite=Strict`.
+    Strict,
+    /// `SameSite=Lax` (Django's default).
+    Lax,
+    /// `SameSite=None` (browsers then require `Secure`).
+    None,
+}
+
+impl SameSite {
+    /// The attribute value as Django writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// Django's session settings (`SESSION_*`, `SECRET_KEY`, `SECRET_KEY_FALLBACKS`), with Django's
+/// defaults.
+///
+/// Build it in code or deserialize it (every field is optional in a config file except the secret):
+///
+/// ```
+/// use session_core::{SessionConfig, serializer::SerializerName};
+///
+/// let config: SessionConfig = serde_json::from_str(r#"{
+///     "secret_key": "change me",
+///     "cookie_age": 3600,
+///     "serializer": "msgpack"
+/// }"#).unwrap();
+/// assert_eq!(config.cookie_name, "sessionid");
+/// assert_eq!(config.serializer, SerializerName::MsgPack);
+///
+/// let config = SessionConfig { cookie_secure: true, ..SessionConfig::new("change me") };
+/// assert!(config.validate().is_ok());
+/// ```
+///
+/// It deliberately does not implement `Serialize`: it holds secrets.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// `SECRET_KEY`: signs session data. Required (an empty key is a configuration error).
+    pub secret_key: SecretKey,
+    /// `SECRET_KEY_FALLBACKS`: older keys still accepted when verifying, never used to sign.
+    pub secret_key_fallbacks: Vec<SecretKey>,
+    /// `SESSION_COOKIE_NAME` (default `sessionid`); also the file store's file-name prefix.
+    pub cookie_name: String,
+    /// `SESSION_COOKIE_AGE` in seconds (default 1209600, two weeks).
+    pub cookie_age: i64,
+    /// `SESSION_COOKIE_DOMAIN` (default none: a host-only cookie).
+    pub cookie_domain: Option<String>,
+    /// `SESSION_COOKIE_PATH` (default `/`).
+    pub cookie_path: String,
+    /// `SESSION_COOKIE_SECURE` (default false).
+    pub cookie_secure: bool,
+    /// `SESSION_COOKIE_HTTPONLY` (default true).
+    pub cookie_httponly: bool,
+    /// `SESSION_COOKIE_SAMESITE` (default `Lax`; `null` omits the attribute).
+    pub cookie_samesite: Option<SameSite>,
+    /// `SESSION_EXPIRE_AT_BROWSER_CLOSE` (default false).
+    pub expire_at_browser_close: bool,
+    /// `SESSION_SAVE_EVERY_REQUEST` (default false).
+    pub save_every_request: bool,
+    /// `SESSION_SERIALIZER`: `json` (default), `msgpack` or `pickle`.
+    pub serializer: SerializerName,
+    /// The salt session data is signed with (default [`SESSION_KEY_SALT`]). Change it only to share
+    /// sessions with a Django backend class that is not named `SessionStore`.
+    pub key_salt: String,
+    /// Django 3.1/3.2's `DEFAULT_HASHING_ALGORITHM`: `sha256` (default) writes today's format;
+    /// `sha1` writes the pre-3.1 session format and SHA-1 signatures, for sites still on that setting.
+    pub hashing_algorithm: Algorithm,
+    /// Also accept the pre-3.1 session format and SHA-1 signatures when reading (what Django 3.1 and
+    /// 3.2 did during the transition; Django 4.0+ rejects them). Default false. Implied by
+    /// `hashing_algorithm = "sha1"`.
+    pub accept_legacy_formats: bool,
+    /// The largest decompressed session accepted, in bytes (default 4 MiB). Django has no such bound;
+    /// without one a tiny compressed value could expand into gigabytes.
+    pub max_decompressed_size: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            secret_key: SecretKey::from(""),
+            secret_key_fallbacks: Vec::new(),
+            cookie_name: "sessionid".to_owned(),
+            cookie_age: 1_209_600,
+            cookie_domain: None,
+            cookie_path: "/".to_owned(),
+            cookie_secure: false,
+            cookie_httponly: true,
+            cookie_samesite: Some(SameSite::Lax),
+            expire_at_browser_close: false,
+            save_every_request: false,
+            serializer: SerializerName::Json,
+            key_salt: SESSION_KEY_SALT.to_owned(),
+            hashing_algorithm: Algorithm::Sha256,
+            accept_legacy_formats: false,
+            max_decompressed_size: session_signing::DEFAULT_MAX_DECOMPRESSED_SIZE,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// Django's defaults with the given secret key.
+    pub fn new(secret_key: impl Into<SecretKey>) -> Self {
+        SessionConfig {
+            secret_key: secret_key.into(),
+            ..SessionConfig::default()
+        }
+    }
+
+    /// Checks the settings Django would refuse (or that would make every cookie unusable).
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.secret_key.is_empty() {
+            return Err(Error::Config(
+                "secret_key is empty: set it to the Django site's SECRET_KEY (or a long random \
+                 string if no Django site shares these sessions)"
+                    .to_owned(),
+            ));
+        }
+        if self.cookie_name.is_empty() || !self.cookie_name.bytes().all(is_cookie_name_byte) {
+            return Err(Error::Config(format!(
+                "cookie_name {:?} is not a valid cookie name: use letters, digits and !#$%&'*+-.^_`|~",
+                self.cookie_name
+            )));
+        }
+        if !matches!(self.hashing_algorithm, Algorithm::Sha256 | Algorithm::Sha1) {
+            return Err(Error::Config(format!(
+                "hashing_algorithm {} is not one Django sessions use: choose sha256 or sha1",
+                self.hashing_algorithm
+            )));
+        }
+        if self.max_decompressed_size == 0 {
+            return Err(Error::Config(
+                "max_decompressed_size is 0: no session could be read".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// RFC 6265 `token` characters, which a cookie name must consist of.
+fn is_cookie_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_djangos() {
+        let c = SessionConfig::default();
+        assert_eq!(c.cookie_name, "sessionid");
+        assert_eq!(c.cookie_age, 1_209_600);
+        assert_eq!(c.cookie_path, "/");
+        assert_eq!(c.cookie_domain, None);
+        assert!(!c.cookie_secure);
+        assert!(c.cookie_httponly);
+        assert_eq!(c.cookie_samesite, Some(SameSite::Lax));
+        assert!(!c.expire_at_browser_close);
+        assert!(!c.save_every_request);
+        assert_eq!(c.serializer, SerializerName::Json);
+        assert_eq!(c.key_salt, "django.contrib.sessions.SessionStore");
+    }
+
+    #[test]
+    fn empty_secret_is_a_configuration_error() {
+        let err = SessionConfig::default().validate().unwrap_err();
+        assert!(err.to_string().contains("secret_key is empty"));
+    }
+
+    #[test]
+    fn bad_cookie_names_are_rejected() {
+        for name in ["", "session id", "a;b", "sess=ion"] {
+            let config = SessionConfig {
+                cookie_name: name.to_owned(),
+                ..SessionConfig::new("k")
+            };
+            assert!(config.validate().is_err(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn deserializes_from_a_config_file_with_defaults() {
+        let config: SessionConfig = serde_json::from_str(
+            r#"{"secret_key": "s3cret", "secret_key_fallbacks": ["old"],
+                "cookie_samesite": null, "serializer": "pickle"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.secret_key, SecretKey::from("s3cret"));
+        assert_eq!(config.secret_key_fallbacks, vec![SecretKey::from("old")]);
+        assert_eq!(config.cookie_samesite, None);
+        assert_eq!(config.serializer, SerializerName::Pickle);
+        assert_eq!(config.cookie_age, 1_209_600);
+    }
+
+    #[test]
+    fn unknown_settings_are_rejected_not_ignored() {
+        let result: Result<SessionConfig, _> =
+            serde_json::from_str(r#"{"secret_key": "k", "cookie_agee": 5}"#);
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = SessionConfig {
+            secret_key_fallbacks: vec![SecretKey::from("old-secret-value")],
+            ..SessionConfig::new("current-secret-value")
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("current-secret-value"));
+        assert!(!shown.contains("old-secret-value"));
+    }
+}

@@ -1,0 +1,93 @@
+//! The one error type of `session-core`, shared by every store.
+
+use crate::serializer::SerializerError;
+use crate::value::ValueError;
+
+/// A boxed error from a store's backend (database driver, Redis client, filesystem, ...).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong with a session.
+///
+/// Stores report their backend failures as [`Error::Store`]; the two save conflicts have their own
+/// variants because callers act on them: [`Error::CreateConflict`] makes the session retry with a new
+/// key, and [`Error::SessionDeleted`] is Django's `UpdateError`, which the middleware turns into a
+/// 400 response instead of resurrecting a session that was logged out elsewhere.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A must-create save found the key already taken.
+    #[error("a session with this key already exists")]
+    CreateConflict,
+
+    /// An update found no record to update: the session was deleted (logged out, flushed or
+    /// expired) by another request after this one loaded it.
+    #[error(
+        "the session was deleted before the request completed; \
+         the user may have logged out in a concurrent request"
+    )]
+    SessionDeleted,
+
+    /// The store's backend failed (connection lost, disk full, ...).
+    #[error("session store error: {0}")]
+    Store(#[source] BoxError),
+
+    /// The session data could not be serialized.
+    #[error("session data serializer error: {0}")]
+    Serializer(#[from] SerializerError),
+
+    /// Validly signed data held something other than a dict.
+    #[error("session data is a {found}, not a dict")]
+    NotADict {
+        /// The Python type name found.
+        found: &'static str,
+    },
+
+    /// The signed value could not be produced or verified.
+    #[error("signing error: {0}")]
+    Signing(#[from] session_signing::Error),
+
+    /// A session value does not have the type the caller asked for (or a value could not be turned
+    /// into a session value).
+    #[error("session value {key:?}: {source}")]
+    Value {
+        /// The session key (the dict key, not the session id) involved.
+        key: String,
+        /// What did not fit.
+        #[source]
+        source: ValueError,
+    },
+
+    /// A session key does not satisfy the validity rule.
+    #[error(
+        "invalid session key ({len} bytes): keys need at least 8 characters and at most 4096 bytes"
+    )]
+    InvalidSessionKey {
+        /// The length of the rejected key in bytes.
+        len: usize,
+    },
+
+    /// The configuration is unusable.
+    #[error("invalid session configuration: {0}")]
+    Config(String),
+
+    /// The OS random number generator failed.
+    #[error("the OS random number generator failed: {0}")]
+    Random(String),
+
+    /// Every attempt to create a session under a fresh key hit an existing one.
+    #[error(
+        "could not create a session: {attempts} fresh keys were all taken; \
+         the store is probably not working"
+    )]
+    KeyGenerationExhausted {
+        /// How many keys were tried.
+        attempts: usize,
+    },
+}
+
+impl Error {
+    /// Wraps a backend error.
+    pub fn store(error: impl Into<BoxError>) -> Self {
+        Error::Store(error.into())
+    }
+}

@@ -1,0 +1,110 @@
+//! An in-process store: the embedded default and the store tests use.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::store::{ClearExpired, SaveMode, SessionRecord, SessionStore};
+use crate::value::Dict;
+use crate::{Error, SessionKey};
+
+/// Sessions kept in this process's memory, with their expiry honoured.
+///
+/// Data is kept as values (no encoding), so it is fast, but it is lost when the process exits and is
+/// not shared between processes: use it for tests, demos and single-process services. Expired
+/// records are never returned; they are dropped by [`clear_expired`](SessionStore::clear_expired)
+/// and whenever a save finds one in its way. For a bounded in-process cache, see `session-cache`.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    records: Mutex<HashMap<SessionKey, Stored>>,
+}
+
+#[derive(Debug)]
+struct Stored {
+    data: Dict,
+    expires_at: OffsetDateTime,
+}
+
+impl Stored {
+    fn is_live(&self, now: OffsetDateTime) -> bool {
+        // Django's db backend: a record is live while expire_date > now.
+        self.expires_at > now
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn records(&self) -> MutexGuard<'_, HashMap<SessionKey, Stored>> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many records are held, live or expired.
+    pub fn len(&self) -> usize {
+        self.records().len()
+    }
+
+    /// Whether the store holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.records().is_empty()
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self
+            .records()
+            .get(key)
+            .filter(|stored| stored.is_live(now))
+            .map(|stored| stored.data.clone()))
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self.records().get(key).is_some_and(|s| s.is_live(now)))
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: SessionRecord<'_>,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        let now = OffsetDateTime::now_utc();
+        let mut records = self.records();
+        let live = records.get(key).is_some_and(|s| s.is_live(now));
+        match mode {
+            SaveMode::MustCreate if live => return Err(Error::CreateConflict),
+            SaveMode::Update if !live => return Err(Error::SessionDeleted),
+            _ => {}
+        }
+        records.insert(
+            key.clone(),
+            Stored {
+                data: record.data.clone(),
+                expires_at: record.expires_at,
+            },
+        );
+        Ok(key.clone())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.records().remove(key);
+        Ok(())
+    }
+
+    async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+        let now = OffsetDateTime::now_utc();
+        let mut records = self.records();
+        let before = records.len();
+        records.retain(|_, stored| stored.is_live(now));
+        Ok(ClearExpired::Removed((before - records.len()) as u64))
+    }
+}

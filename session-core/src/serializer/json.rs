@@ -1,0 +1,1027 @@
+//! Django's `JSONSerializer`, byte for byte.
+//!
+//! Writing reproduces Python's `json.dumps(obj, separators=(",", ":"))`: no whitespace, keys in
+//! insertion order, pure ASCII output (other characters as lowercase `\uXXXX`, astral ones as
+//! surrogate pairs), integers of any size, floats as Python's `repr` and `NaN`/`Infinity`/
+//! `-Infinity` as bare tokens.
+//!
+//! Reading reproduces Python's `json.loads`, with two entry points:
+//! - [`from_slice`] for stored session bytes: like Django, each byte is one character (latin-1),
+//!   so a raw byte `0xE9` inside a string reads as `é`. Django only ever writes ASCII.
+//! - [`from_str`] for JSON text (e.g. typed by a person, read from UTF-8 stdin): non-ASCII
+//!   characters are taken as the Unicode text they are.
+//!
+//! Differences from Python, all of them refusals rather than different results:
+//! - A `\uXXXX` escape for a lone surrogate (`"\ud800"`) is [`Malformed`](SerializerError::Malformed):
+//!   Python keeps it in a `str`, but a Rust `String` cannot hold it.
+//! - Nesting is limited to [`MAX_DEPTH`] (Python's recursion limit allows about 1000 levels).
+//! - Integers of more than 4300 digits are refused in both directions, as Python 3.11+ does by
+//!   default ([`MAX_STR_DIGITS`]).
+
+use std::fmt::Write as _;
+
+use super::{Serializer, SerializerError};
+use crate::value::{Dict, Int, MAX_DEPTH, MAX_STR_DIGITS, Value};
+
+const FORMAT: &str = "json";
+
+/// Django's default `JSONSerializer`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonSerializer;
+
+impl Serializer for JsonSerializer {
+    fn name(&self) -> &str {
+        "json"
+    }
+
+    fn dumps_dict(&self, dict: &Dict) -> Result<Vec<u8>, SerializerError> {
+        dict_to_vec(dict)
+    }
+
+    fn dumps(&self, value: &Value) -> Result<Vec<u8>, SerializerError> {
+        to_vec(value)
+    }
+
+    fn loads(&self, bytes: &[u8]) -> Result<Value, SerializerError> {
+        from_slice(bytes)
+    }
+}
+
+/// Serializes a value exactly as Python's `json.dumps(value, separators=(",", ":"))` does.
+///
+/// # Errors
+/// [`SerializerError::TooDeep`] past [`MAX_DEPTH`], and [`SerializerError::Unsupported`] for an
+/// integer Python would refuse to print (more than 4300 digits).
+///
+/// # Example
+/// ```
+/// use session_core::serializer::json;
+/// use session_core::value::{Dict, Value};
+///
+/// let mut dict = Dict::new();
+/// dict.insert("name".into(), Value::from("Zoë"));
+/// dict.insert("ratio".into(), Value::from(1e16));
+/// assert_eq!(json::to_string(&Value::Dict(dict)).unwrap(), r#"{"name":"Zo\u00eb","ratio":1e+16}"#);
+/// ```
+pub fn to_vec(value: &Value) -> Result<Vec<u8>, SerializerError> {
+    let mut out = Vec::with_capacity(128);
+    write_value(&mut out, value, 0)?;
+    Ok(out)
+}
+
+/// [`to_vec`], as a `String` (the output is always ASCII).
+///
+/// # Errors
+/// As [`to_vec`].
+pub fn to_string(value: &Value) -> Result<String, SerializerError> {
+    let bytes = to_vec(value)?;
+    // The writer emits only ASCII, so this cannot fail; map the impossible error anyway.
+    String::from_utf8(bytes).map_err(|_| SerializerError::Unsupported {
+        format: FORMAT,
+        reason: "internal error: non-ASCII output".to_owned(),
+    })
+}
+
+/// Serializes a session dict (same bytes as [`to_vec`] of `Value::Dict`, without building one).
+///
+/// # Errors
+/// As [`to_vec`].
+pub fn dict_to_vec(dict: &Dict) -> Result<Vec<u8>, SerializerError> {
+    let mut out = Vec::with_capacity(64 + 32 * dict.len());
+    write_dict(&mut out, dict, 0)?;
+    Ok(out)
+}
+
+/// Python's `repr()` of a float: `1.0`, `0.1`, `1e+16`, `1e-05`, `nan`, `inf`, ...
+///
+/// This is what JSON writes for finite floats; non-finite ones are spelled `nan`, `inf` and
+/// `-inf` here (Python's `repr`), while JSON uses `NaN`, `Infinity` and `-Infinity`.
+pub fn float_repr(f: f64) -> String {
+    let mut out = Vec::with_capacity(24);
+    if f.is_nan() {
+        return "nan".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    write_finite_float(&mut out, f);
+    out.into_iter().map(char::from).collect()
+}
+
+fn too_deep() -> SerializerError {
+    SerializerError::TooDeep { limit: MAX_DEPTH }
+}
+
+fn write_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), SerializerError> {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Int(i) => write_int(out, i)?,
+        Value::Float(f) => write_float(out, *f),
+        Value::Str(s) => write_str(out, s),
+        Value::List(items) => {
+            let depth = depth + 1;
+            if depth > MAX_DEPTH {
+                return Err(too_deep());
+            }
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item, depth)?;
+            }
+            out.push(b']');
+        }
+        Value::Dict(dict) => write_dict(out, dict, depth)?,
+    }
+    Ok(())
+}
+
+fn write_dict(out: &mut Vec<u8>, dict: &Dict, depth: usize) -> Result<(), SerializerError> {
+    let depth = depth + 1;
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    out.push(b'{');
+    for (i, (key, value)) in dict.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, key);
+        out.push(b':');
+        write_value(out, value, depth)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn write_int(out: &mut Vec<u8>, i: &Int) -> Result<(), SerializerError> {
+    match i.as_i64() {
+        Some(v) => write_i64(out, v),
+        None => {
+            if i.exceeds_python_str_digits() {
+                return Err(SerializerError::Unsupported {
+                    format: FORMAT,
+                    reason: format!(
+                        "integer has more than {MAX_STR_DIGITS} digits, which Python refuses to \
+                         convert to text; store it as a string"
+                    ),
+                });
+            }
+            // Big integers are rare; formatting through `Display` is fine for them.
+            let mut text = String::new();
+            let _ = write!(text, "{i}");
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+fn write_i64(out: &mut Vec<u8>, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut pos = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        pos -= 1;
+        // `n % 10` is below 10, so the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        let digit = (n % 10) as u8;
+        buf[pos] = b'0' + digit;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[pos..]);
+}
+
+fn write_float(out: &mut Vec<u8>, f: f64) {
+    if f.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if f.is_infinite() {
+        out.extend_from_slice(if f > 0.0 { b"Infinity" } else { b"-Infinity" });
+    } else {
+        write_finite_float(out, f);
+    }
+}
+
+/// A fixed buffer for one formatted float, so formatting allocates nothing.
+struct FloatBuf {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl std::fmt::Write for FloatBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Writes a finite float the way Python's `repr` does.
+///
+/// Rust's `{:e}` prints the shortest digits that round-trip (as Python does), e.g.
+/// `-1.2345e-7`; this lays them out in Python's style: positional notation when the decimal
+/// exponent is in [-4, 16), otherwise `d.ddde±XX`, and always a `.0` or an exponent.
+fn write_finite_float(out: &mut Vec<u8>, f: f64) {
+    let mut fb = FloatBuf {
+        buf: [0; 32],
+        len: 0,
+    };
+    // A finite f64 in `{:e}` form is at most 24 bytes, so this never fails.
+    if write!(fb, "{f:e}").is_err() {
+        out.extend_from_slice(b"nan");
+        return;
+    }
+    let shortest_digits = fb.buf[..fb.len]
+        .iter()
+        .take_while(|&&b| b != b'e')
+        .filter(|b| b.is_ascii_digit())
+        .count();
+    // When two shortest candidates are equally close (the value is exactly halfway between
+    // them), Rust's shortest mode rounds the tie up while Python rounds it to even. Rust's
+    // fixed-precision mode rounds ties to even and is otherwise the closest candidate; it is
+    // Python's answer whenever it reads back as the same float.
+    let mut exact = FloatBuf {
+        buf: [0; 32],
+        len: 0,
+    };
+    if may_be_a_decimal_tie(f)
+        && write!(exact, "{:.*e}", shortest_digits.saturating_sub(1), f).is_ok()
+        && exact.buf[..exact.len] != fb.buf[..fb.len]
+        && std::str::from_utf8(&exact.buf[..exact.len])
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .is_some_and(|g| g.to_bits() == f.to_bits())
+    {
+        fb = exact;
+    }
+    let text = &fb.buf[..fb.len];
+    let (negative, text) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    let e_pos = text.iter().position(|&b| b == b'e').unwrap_or(text.len());
+    let (mantissa, exp_text) = text.split_at(e_pos);
+    let exp_text = exp_text.get(1..).unwrap_or(b"0");
+    let mut exp: i32 = 0;
+    let (exp_negative, exp_digits) = match exp_text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, exp_text),
+    };
+    for &d in exp_digits {
+        exp = exp * 10 + i32::from(d - b'0');
+    }
+    if exp_negative {
+        exp = -exp;
+    }
+    // Digits without the decimal point: "1.2345" -> "12345".
+    let mut digits = [0u8; 20];
+    let mut n_digits = 0;
+    for &b in mantissa {
+        if b != b'.' {
+            digits[n_digits] = b;
+            n_digits += 1;
+        }
+    }
+    let digits = &digits[..n_digits];
+
+    if negative {
+        out.push(b'-');
+    }
+    if (-4..16).contains(&exp) {
+        if exp < 0 {
+            out.extend_from_slice(b"0.");
+            for _ in 0..(-exp - 1) {
+                out.push(b'0');
+            }
+            out.extend_from_slice(digits);
+        } else {
+            // `exp` is in 0..16 here.
+            #[allow(clippy::cast_sign_loss)]
+            let int_len = exp as usize + 1;
+            if digits.len() > int_len {
+                out.extend_from_slice(&digits[..int_len]);
+                out.push(b'.');
+                out.extend_from_slice(&digits[int_len..]);
+            } else {
+                out.extend_from_slice(digits);
+                for _ in digits.len()..int_len {
+                    out.push(b'0');
+                }
+                out.extend_from_slice(b".0");
+            }
+        }
+    } else {
+        out.push(digits[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        out.push(b'e');
+        out.push(if exp < 0 { b'-' } else { b'+' });
+        let abs = exp.unsigned_abs();
+        if abs < 10 {
+            out.push(b'0');
+        }
+        write_i64(out, i64::from(abs));
+    }
+}
+
+/// Whether `f`'s exact decimal value has at most 18 significant digits, the only case in which
+/// it can lie exactly halfway between two shortest candidates (which have at most 17 digits).
+/// Most floats fail this cheap test and skip the second formatting pass.
+fn may_be_a_decimal_tie(f: f64) -> bool {
+    const LIMIT: u128 = 1_000_000_000_000_000_000; // 10^18
+    let bits = f.to_bits();
+    let biased_exp = i32::try_from((bits >> 52) & 0x7ff).unwrap_or(0);
+    let fraction = bits & ((1 << 52) - 1);
+    let (mut mantissa, mut exp) = if biased_exp == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), biased_exp - 1075)
+    };
+    if mantissa == 0 {
+        return false;
+    }
+    let zeros = mantissa.trailing_zeros();
+    mantissa >>= zeros;
+    exp += i32::try_from(zeros).unwrap_or(0);
+    let mut value = u128::from(mantissa);
+    if exp >= 0 {
+        // An integer m * 2^exp: drop its trailing decimal zeros (each takes a factor 5 from m and a
+        // factor 2 from 2^exp); what remains must stay below 10^18.
+        while exp > 0 && value % 5 == 0 {
+            value /= 5;
+            exp -= 1;
+        }
+        for _ in 0..exp {
+            value <<= 1;
+            if value >= LIMIT {
+                return false;
+            }
+        }
+        true
+    } else {
+        // m / 2^k = m * 5^k / 10^k: its significant digits are those of m * 5^k.
+        for _ in 0..-exp {
+            value *= 5;
+            if value >= LIMIT {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// What each ASCII byte becomes inside a JSON string: 0 = itself, `u` = `\u00XX`, else `\` + it.
+static ESCAPES: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = b'u';
+        i += 1;
+    }
+    table[0x7f] = b'u';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[b'\t' as usize] = b't';
+    table[0x08] = b'b';
+    table[0x0c] = b'f';
+    table
+};
+
+fn write_u_escape(out: &mut Vec<u8>, unit: u32) {
+    out.extend_from_slice(&[
+        b'\\',
+        b'u',
+        HEX[((unit >> 12) & 0xf) as usize],
+        HEX[((unit >> 8) & 0xf) as usize],
+        HEX[((unit >> 4) & 0xf) as usize],
+        HEX[(unit & 0xf) as usize],
+    ]);
+}
+
+/// Writes a string as Python's `json` does with `ensure_ascii=True`.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            let escape = ESCAPES[b as usize];
+            if escape == 0 {
+                i += 1;
+                continue;
+            }
+            out.extend_from_slice(&bytes[start..i]);
+            if escape == b'u' {
+                write_u_escape(out, u32::from(b));
+            } else {
+                out.extend_from_slice(&[b'\\', escape]);
+            }
+            i += 1;
+            start = i;
+        } else {
+            out.extend_from_slice(&bytes[start..i]);
+            // Decode one UTF-8 sequence (the input is a valid `str`).
+            let width = if b >= 0xf0 {
+                4
+            } else if b >= 0xe0 {
+                3
+            } else {
+                2
+            };
+            let mut code = u32::from(b) & (0x7f >> width);
+            for &cont in &bytes[i + 1..(i + width).min(bytes.len())] {
+                code = (code << 6) | (u32::from(cont) & 0x3f);
+            }
+            if code >= 0x1_0000 {
+                let v = code - 0x1_0000;
+                write_u_escape(out, 0xd800 | (v >> 10));
+                write_u_escape(out, 0xdc00 | (v & 0x3ff));
+            } else {
+                write_u_escape(out, code);
+            }
+            i += width;
+            start = i;
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Parses stored session bytes as Django does: each byte is one character (latin-1), then
+/// Python's `json.loads` rules.
+///
+/// # Errors
+/// [`SerializerError::Malformed`] for anything `json.loads` rejects (with Python's wording), a lone
+/// surrogate escape, or an integer over 4300 digits; [`SerializerError::TooDeep`] past
+/// [`MAX_DEPTH`].
+///
+/// # Example
+/// ```
+/// use session_core::serializer::json;
+/// use session_core::value::Value;
+///
+/// let v = json::from_slice(br#"{"a":1,"b":[1.5,null],"a":3}"#).unwrap();
+/// let dict = v.as_dict().unwrap();
+/// assert_eq!(dict.keys().collect::<Vec<_>>(), ["a", "b"]); // last value wins, first position
+/// assert_eq!(dict["a"], Value::from(3i64));
+/// ```
+pub fn from_slice(bytes: &[u8]) -> Result<Value, SerializerError> {
+    Parser {
+        input: bytes,
+        pos: 0,
+        latin1: true,
+        scratch: Vec::new(),
+        items: Vec::new(),
+        entries: Vec::new(),
+    }
+    .parse_document()
+}
+
+/// Parses JSON text with Python's `json.loads` rules, reading non-ASCII characters as the Unicode
+/// text they are (use this for human-supplied JSON such as UTF-8 stdin, and [`from_slice`] for
+/// stored session bytes).
+///
+/// # Errors
+/// As [`from_slice`].
+pub fn from_str(text: &str) -> Result<Value, SerializerError> {
+    if text.starts_with('\u{feff}') {
+        return Err(malformed(
+            0,
+            "Unexpected UTF-8 BOM (decode using utf-8-sig)",
+        ));
+    }
+    Parser {
+        input: text.as_bytes(),
+        pos: 0,
+        latin1: false,
+        scratch: Vec::new(),
+        items: Vec::new(),
+        entries: Vec::new(),
+    }
+    .parse_document()
+}
+
+fn malformed(offset: usize, reason: impl Into<String>) -> SerializerError {
+    SerializerError::Malformed {
+        format: FORMAT,
+        offset,
+        reason: reason.into(),
+    }
+}
+
+struct Parser<'a> {
+    input: &'a [u8],
+    pos: usize,
+    /// Whether bytes >= 0x80 are latin-1 characters (stored bytes) or UTF-8 (a `&str`).
+    latin1: bool,
+    /// Reused buffer for strings with escapes.
+    scratch: Vec<u8>,
+    /// Items of the arrays being parsed, innermost last; each array takes its own off the end
+    /// into a list of exactly the right size.
+    items: Vec<Value>,
+    /// Entries of the objects being parsed, likewise: building each dict once, at its final
+    /// size, saves the repeated growth and rehashing that made parsing mostly allocation.
+    entries: Vec<(String, Value)>,
+}
+
+impl Parser<'_> {
+    fn parse_document(mut self) -> Result<Value, SerializerError> {
+        self.skip_ws();
+        let value = self.parse_value(0)?;
+        self.skip_ws();
+        if self.pos != self.input.len() {
+            return Err(malformed(self.pos, "Extra data"));
+        }
+        Ok(value)
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.input.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+
+    fn eat_literal(&mut self, literal: &[u8]) -> bool {
+        if self.input[self.pos..].starts_with(literal) {
+            self.pos += literal.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn parse_value(&mut self, depth: usize) -> Result<Value, SerializerError> {
+        let start = self.pos;
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                self.parse_string(start).map(Value::Str)
+            }
+            Some(b'{') => {
+                self.pos += 1;
+                self.parse_object(depth + 1)
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                self.parse_array(depth + 1)
+            }
+            Some(b'n') if self.eat_literal(b"null") => Ok(Value::Null),
+            Some(b't') if self.eat_literal(b"true") => Ok(Value::Bool(true)),
+            Some(b'f') if self.eat_literal(b"false") => Ok(Value::Bool(false)),
+            Some(b'N') if self.eat_literal(b"NaN") => Ok(Value::Float(f64::NAN)),
+            Some(b'I') if self.eat_literal(b"Infinity") => Ok(Value::Float(f64::INFINITY)),
+            Some(b'-') if self.input[self.pos..].starts_with(b"-Infinity") => {
+                self.pos += b"-Infinity".len();
+                Ok(Value::Float(f64::NEG_INFINITY))
+            }
+            Some(b'-' | b'0'..=b'9') => self.parse_number(),
+            _ => Err(malformed(start, "Expecting value")),
+        }
+    }
+
+    fn parse_array(&mut self, depth: usize) -> Result<Value, SerializerError> {
+        if depth > MAX_DEPTH {
+            return Err(too_deep());
+        }
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Value::List(Vec::new()));
+        }
+        let first = self.items.len();
+        loop {
+            let item = self.parse_value(depth)?;
+            self.items.push(item);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Value::List(self.items.drain(first..).collect()));
+                }
+                _ => return Err(malformed(self.pos, "Expecting ',' delimiter")),
+            }
+        }
+    }
+
+    fn parse_object(&mut self, depth: usize) -> Result<Value, SerializerError> {
+        if depth > MAX_DEPTH {
+            return Err(too_deep());
+        }
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Value::Dict(Dict::new()));
+        }
+        let first = self.entries.len();
+        loop {
+            let key_start = self.pos;
+            if self.peek() != Some(b'"') {
+                return Err(malformed(
+                    key_start,
+                    "Expecting property name enclosed in double quotes",
+                ));
+            }
+            self.pos += 1;
+            let key = self.parse_string(key_start)?;
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return Err(malformed(self.pos, "Expecting ':' delimiter"));
+            }
+            self.pos += 1;
+            self.skip_ws();
+            let value = self.parse_value(depth)?;
+            self.entries.push((key, value));
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    let count = self.entries.len() - first;
+                    let mut dict = Dict::with_capacity(count);
+                    for (key, value) in self.entries.drain(first..) {
+                        // Python: the last value wins, at the position of the first occurrence.
+                        dict.insert(key, value);
+                    }
+                    if dict.len() < count {
+                        // Repeated keys: do not keep room for the entries they replaced.
+                        dict.shrink_to_fit();
+                    }
+                    return Ok(Value::Dict(dict));
+                }
+                _ => return Err(malformed(self.pos, "Expecting ',' delimiter")),
+            }
+        }
+    }
+
+    /// Parses a string body; `self.pos` is just past the opening quote at `start`.
+    fn parse_string(&mut self, start: usize) -> Result<String, SerializerError> {
+        // Fast path: plain ASCII up to the closing quote needs no copying through `scratch`.
+        let rest = &self.input[self.pos..];
+        let plain = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
+            .ok_or_else(|| malformed(start, "Unterminated string starting at"))?;
+        if rest[plain] == b'"' {
+            let text = &rest[..plain];
+            self.pos += plain + 1;
+            // All bytes are ASCII, so this is valid UTF-8.
+            return String::from_utf8(text.to_vec())
+                .map_err(|_| malformed(start, "invalid string"));
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&rest[..plain]);
+        self.pos += plain;
+        loop {
+            let Some(&b) = self.input.get(self.pos) else {
+                return Err(malformed(start, "Unterminated string starting at"));
+            };
+            match b {
+                b'"' => {
+                    self.pos += 1;
+                    break;
+                }
+                b'\\' => {
+                    self.pos += 1;
+                    self.parse_escape(start)?;
+                }
+                0..0x20 => {
+                    return Err(malformed(self.pos, "Invalid control character at"));
+                }
+                0x80.. if self.latin1 => {
+                    // One byte, one code point U+0080..U+00FF.
+                    self.scratch.push(0xc0 | (b >> 6));
+                    self.scratch.push(0x80 | (b & 0x3f));
+                    self.pos += 1;
+                }
+                _ => {
+                    // ASCII, or (in UTF-8 mode) a byte of a valid UTF-8 sequence: copy the run.
+                    let run_end = self.input[self.pos..]
+                        .iter()
+                        .position(|&c| {
+                            c == b'"' || c == b'\\' || c < 0x20 || (self.latin1 && c >= 0x80)
+                        })
+                        .map_or(self.input.len(), |n| self.pos + n);
+                    self.scratch
+                        .extend_from_slice(&self.input[self.pos..run_end]);
+                    self.pos = run_end;
+                }
+            }
+        }
+        String::from_utf8(std::mem::take(&mut self.scratch))
+            .map_err(|_| malformed(start, "invalid UTF-8 in string"))
+    }
+
+    fn parse_hex4(&mut self) -> Option<u32> {
+        let digits = self.input.get(self.pos..self.pos + 4)?;
+        let mut value = 0u32;
+        for &d in digits {
+            let nibble = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                b'A'..=b'F' => d - b'A' + 10,
+                _ => return None,
+            };
+            value = (value << 4) | u32::from(nibble);
+        }
+        self.pos += 4;
+        Some(value)
+    }
+
+    /// Parses one escape; `self.pos` is just past the backslash.
+    fn parse_escape(&mut self, start: usize) -> Result<(), SerializerError> {
+        let escape_at = self.pos - 1;
+        let Some(&c) = self.input.get(self.pos) else {
+            return Err(malformed(start, "Unterminated string starting at"));
+        };
+        self.pos += 1;
+        let simple = match c {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let unit = self
+                    .parse_hex4()
+                    .ok_or_else(|| malformed(escape_at, "Invalid \\uXXXX escape"))?;
+                let code = if (0xd800..0xdc00).contains(&unit) {
+                    // A high surrogate forms one character only with a following low surrogate.
+                    let save = self.pos;
+                    let low = if self.input.get(self.pos..self.pos + 2) == Some(b"\\u") {
+                        self.pos += 2;
+                        self.parse_hex4()
+                    } else {
+                        None
+                    };
+                    match low {
+                        Some(low @ 0xdc00..0xe000) => {
+                            0x1_0000 + ((unit - 0xd800) << 10) + (low - 0xdc00)
+                        }
+                        _ => {
+                            self.pos = save;
+                            return Err(lone_surrogate(escape_at, unit));
+                        }
+                    }
+                } else if (0xdc00..0xe000).contains(&unit) {
+                    return Err(lone_surrogate(escape_at, unit));
+                } else {
+                    unit
+                };
+                let ch = char::from_u32(code).ok_or_else(|| lone_surrogate(escape_at, code))?;
+                let mut buf = [0u8; 4];
+                self.scratch
+                    .extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                return Ok(());
+            }
+            _ => return Err(malformed(escape_at, "Invalid \\escape")),
+        };
+        self.scratch.push(simple);
+        Ok(())
+    }
+
+    fn parse_number(&mut self) -> Result<Value, SerializerError> {
+        let start = self.pos;
+        let input = self.input;
+        let mut pos = start;
+        if input.get(pos) == Some(&b'-') {
+            pos += 1;
+        }
+        match input.get(pos) {
+            Some(b'0') => pos += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(b'0'..=b'9') = input.get(pos) {
+                    pos += 1;
+                }
+            }
+            _ => return Err(malformed(start, "Expecting value")),
+        }
+        let int_end = pos;
+        let mut is_float = false;
+        // Like Python's number regex: a '.' or exponent without digits is not part of the number
+        // (and then fails as extra data).
+        if input.get(pos) == Some(&b'.') && matches!(input.get(pos + 1), Some(b'0'..=b'9')) {
+            is_float = true;
+            pos += 2;
+            while let Some(b'0'..=b'9') = input.get(pos) {
+                pos += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = input.get(pos) {
+            let mut exp = pos + 1;
+            if let Some(b'+' | b'-') = input.get(exp) {
+                exp += 1;
+            }
+            if let Some(b'0'..=b'9') = input.get(exp) {
+                is_float = true;
+                pos = exp;
+                while let Some(b'0'..=b'9') = input.get(pos) {
+                    pos += 1;
+                }
+            }
+        }
+        self.pos = pos;
+        let token = &input[start..pos];
+        if is_float {
+            // The token is ASCII; Rust's parser is correctly rounded like Python's `float()`, and
+            // overflows to infinity the same way (`1E400`).
+            let text = std::str::from_utf8(token).map_err(|_| malformed(start, "bad number"))?;
+            let f: f64 = text.parse().map_err(|_| malformed(start, "bad number"))?;
+            return Ok(Value::Float(f));
+        }
+        let digits = int_end - start - usize::from(input[start] == b'-');
+        if digits <= 18 {
+            let mut n: i64 = 0;
+            for &d in &input[start + usize::from(input[start] == b'-')..int_end] {
+                n = n * 10 + i64::from(d - b'0');
+            }
+            if input[start] == b'-' {
+                n = -n;
+            }
+            return Ok(Value::from(n));
+        }
+        if digits > MAX_STR_DIGITS {
+            return Err(malformed(
+                start,
+                format!(
+                    "Exceeds the limit ({MAX_STR_DIGITS} digits) for integer string conversion: \
+                     value has {digits} digits"
+                ),
+            ));
+        }
+        let text = std::str::from_utf8(token).map_err(|_| malformed(start, "bad number"))?;
+        text.parse::<Int>()
+            .map(Value::Int)
+            .map_err(|_| malformed(start, "bad number"))
+    }
+}
+
+fn lone_surrogate(offset: usize, unit: u32) -> SerializerError {
+    malformed(
+        offset,
+        format!(
+            "lone surrogate \\u{unit:04x} in string: Python keeps it, but session strings must be \
+             valid Unicode"
+        ),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn dumps(v: &Value) -> String {
+        to_string(v).unwrap()
+    }
+
+    #[test]
+    fn nested_containers_keep_their_own_items_and_python_duplicate_rules() {
+        let text = br#"{"a":[1,{"x":[],"y":{"z":2,"z":3}},[4,[5]]],"b":{},"a2":[{"k":1,"j":2,"k":9}],"b":7}"#;
+        let value = from_slice(text).unwrap();
+        // Python: json.dumps(json.loads(text), separators=(",", ":"))
+        assert_eq!(
+            dumps(&value),
+            r#"{"a":[1,{"x":[],"y":{"z":3}},[4,[5]]],"b":7,"a2":[{"k":9,"j":2}]}"#
+        );
+        assert!(from_slice(br#"{"a":[1,2,{"b":[3,}]}"#).is_err());
+    }
+
+    #[test]
+    fn repeated_keys_leave_no_room_behind() {
+        let entries: Vec<String> = (0..1000).map(|i| format!(r#""k":{i}"#)).collect();
+        let text = format!("{{{}}}", entries.join(","));
+        let value = from_slice(text.as_bytes()).unwrap();
+        let Value::Dict(dict) = &value else {
+            panic!("not a dict: {value:?}")
+        };
+        assert_eq!(dumps(&value), r#"{"k":999}"#);
+        assert!(dict.capacity() < 100, "capacity {}", dict.capacity());
+    }
+
+    #[test]
+    fn floats_use_python_repr_layout() {
+        for (f, text) in [
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (0.0001, "0.0001"),
+            (1e-5, "1e-05"),
+            (1e-7, "1e-07"),
+            (1.5e300, "1.5e+300"),
+            (5e-324, "5e-324"),
+            (9007199254740992.0, "9007199254740992.0"),
+            (123.456, "123.456"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (-2.5e-10, "-2.5e-10"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ] {
+            assert_eq!(dumps(&Value::Float(f)), text, "{f:e}");
+        }
+        assert_eq!(float_repr(f64::NAN), "nan");
+        assert_eq!(float_repr(-f64::INFINITY), "-inf");
+    }
+
+    #[test]
+    fn only_floats_with_short_exact_decimals_take_the_tie_check() {
+        // 78582881572787.125, exactly halfway between ...787.12 and ...787.13.
+        assert!(may_be_a_decimal_tie(f64::from_bits(0x42d1_de20_2f75_ecc8)));
+        assert!(may_be_a_decimal_tie(0.125));
+        assert!(may_be_a_decimal_tie(1e22));
+        assert!(may_be_a_decimal_tie(2f64.powi(59)));
+        assert!(!may_be_a_decimal_tie(2f64.powi(60)));
+        assert!(!may_be_a_decimal_tie(0.1));
+        assert!(!may_be_a_decimal_tie(9.99));
+        assert!(!may_be_a_decimal_tie(5e-324));
+        assert!(!may_be_a_decimal_tie(f64::MAX));
+        assert!(!may_be_a_decimal_tie(0.0));
+    }
+
+    #[test]
+    fn strings_escape_like_python_ensure_ascii() {
+        let s = "a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{7f}/<>&'é’😀";
+        assert_eq!(
+            dumps(&Value::from(s)),
+            r#""a\"b\\c\n\r\t\b\f\u0001\u007f/<>&'\u00e9\u2019\ud83d\ude00""#
+        );
+    }
+
+    #[test]
+    fn integers_print_in_full() {
+        assert_eq!(dumps(&Value::from(i64::MIN)), "-9223372036854775808");
+        assert_eq!(dumps(&Value::from(u64::MAX)), "18446744073709551615");
+        assert_eq!(dumps(&Value::from(0i64)), "0");
+    }
+
+    #[test]
+    fn latin1_bytes_read_as_their_code_points() {
+        let v = from_slice(b"\"caf\xe9\"").unwrap();
+        assert_eq!(v, Value::from("café"));
+        let v = from_str("\"café\"").unwrap();
+        assert_eq!(v, Value::from("café"));
+        // The same UTF-8 bytes read as stored bytes are two latin-1 characters each.
+        let v = from_slice("\"é\"".as_bytes()).unwrap();
+        assert_eq!(v, Value::from("Ã©"));
+    }
+
+    #[test]
+    fn numbers_follow_pythons_int_float_split() {
+        assert!(
+            from_slice(b"1E400")
+                .unwrap()
+                .is_identical(&Value::Float(f64::INFINITY))
+        );
+        assert_eq!(from_slice(b"-0").unwrap(), Value::from(0i64));
+        assert!(
+            from_slice(b"-0.0")
+                .unwrap()
+                .is_identical(&Value::Float(-0.0))
+        );
+        assert_eq!(
+            from_slice(b"123456789012345678901234567890").unwrap(),
+            Value::Int("123456789012345678901234567890".parse().unwrap())
+        );
+        assert!(from_slice(b"1.").is_err());
+        assert!(from_slice(b"01").is_err());
+        assert!(from_slice(b"1e").is_err());
+        assert!(from_slice(b"+1").is_err());
+        assert!(from_slice(b"-").is_err());
+    }
+}

@@ -1,0 +1,139 @@
+//! Serializers: how a session dict becomes bytes before it is signed (and back).
+//!
+//! Django's default is JSON; we reproduce its bytes exactly. MessagePack is a compact alternative for
+//! sessions only Rust reads, and the pickle serializer reads (and writes) what Django's old
+//! `PickleSerializer` and its cache backends store, without ever executing anything.
+//!
+//! The serializer is chosen by name in [`SessionConfig`](crate::SessionConfig) (`"json"`,
+//! `"msgpack"`, `"pickle"`), so it can be swapped without code changes; a custom one implements
+//! [`Serializer`].
+
+pub mod json;
+pub mod msgpack;
+pub mod pickle;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::value::{Dict, Value};
+
+pub use json::JsonSerializer;
+pub use msgpack::MsgPackSerializer;
+pub use pickle::PickleSerializer;
+
+/// Turns session values into bytes and back.
+///
+/// Implementations must be deterministic where the format allows it, must reject input nested
+/// deeper than [`MAX_DEPTH`](crate::value::MAX_DEPTH), and must never panic on any input bytes.
+pub trait Serializer: Send + Sync + fmt::Debug {
+    /// The name this serializer is configured by (`"json"`, ...).
+    fn name(&self) -> &str;
+
+    /// Serializes a session dict (the hot path: no clone into a [`Value`] needed).
+    fn dumps_dict(&self, dict: &Dict) -> Result<Vec<u8>, SerializerError>;
+
+    /// Serializes any value.
+    fn dumps(&self, value: &Value) -> Result<Vec<u8>, SerializerError>;
+
+    /// Parses bytes produced by this serializer (or by its Python counterpart).
+    fn loads(&self, bytes: &[u8]) -> Result<Value, SerializerError>;
+}
+
+/// Why a value could not be serialized or bytes could not be parsed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SerializerError {
+    /// The input bytes are not valid for this format.
+    #[error("malformed {format} data at byte {offset}: {reason}")]
+    Malformed {
+        /// The format being parsed (`"json"`, `"msgpack"`, `"pickle"`).
+        format: &'static str,
+        /// Byte offset where parsing failed.
+        offset: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Lists and dicts nest deeper than [`MAX_DEPTH`](crate::value::MAX_DEPTH).
+    #[error("value nests deeper than {limit} levels; flatten the session data")]
+    TooDeep {
+        /// The nesting limit.
+        limit: usize,
+    },
+    /// The data holds something this format cannot represent (e.g. a pickled Python class).
+    #[error("{format} cannot represent this value: {reason}")]
+    Unsupported {
+        /// The format.
+        format: &'static str,
+        /// What was not representable.
+        reason: String,
+    },
+    /// The input is larger than the serializer accepts.
+    #[error("{format} input expands past {limit} values; refusing to build it")]
+    TooLarge {
+        /// The format.
+        format: &'static str,
+        /// The limit that was hit.
+        limit: usize,
+    },
+}
+
+/// The built-in serializers, by the name used in configuration.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SerializerName {
+    /// Django's `JSONSerializer` (the default), byte for byte.
+    #[default]
+    Json,
+    /// MessagePack.
+    #[serde(rename = "msgpack")]
+    MsgPack,
+    /// Python pickle (safe subset: plain data only).
+    Pickle,
+}
+
+impl SerializerName {
+    /// The serializer this name stands for.
+    pub fn serializer(self) -> Arc<dyn Serializer> {
+        match self {
+            SerializerName::Json => Arc::new(JsonSerializer),
+            SerializerName::MsgPack => Arc::new(MsgPackSerializer),
+            SerializerName::Pickle => Arc::new(PickleSerializer::default()),
+        }
+    }
+
+    /// The configuration name (`"json"`, `"msgpack"`, `"pickle"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SerializerName::Json => "json",
+            SerializerName::MsgPack => "msgpack",
+            SerializerName::Pickle => "pickle",
+        }
+    }
+}
+
+impl fmt::Display for SerializerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name is not one of the built-in serializers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown serializer {0:?}: expected \"json\", \"msgpack\" or \"pickle\"")]
+pub struct UnknownSerializer(pub String);
+
+impl FromStr for SerializerName {
+    type Err = UnknownSerializer;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(SerializerName::Json),
+            "msgpack" => Ok(SerializerName::MsgPack),
+            "pickle" => Ok(SerializerName::Pickle),
+            other => Err(UnknownSerializer(other.to_owned())),
+        }
+    }
+}

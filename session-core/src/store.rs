@@ -1,0 +1,155 @@
+//! The storage interface every backend implements.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::value::Dict;
+use crate::{Error, SessionKey};
+
+/// How a save must treat an existing record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveMode {
+    /// Create a new record; if the key is taken, fail with [`Error::CreateConflict`] (atomically: of
+    /// two concurrent creators of one key, exactly one wins).
+    MustCreate,
+    /// Update the existing record; if it no longer exists (deleted or expired by someone else), fail
+    /// with [`Error::SessionDeleted`] rather than recreate it.
+    Update,
+}
+
+/// What is saved: the session data and when it expires.
+///
+/// `expires_at` and `expiry_age` are computed together by the session from its expiry settings at
+/// the moment of the save: a database stores `expires_at` (Django's `expire_date`), a cache uses
+/// `expiry_age` as the TTL.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRecord<'a> {
+    /// The session data, including `_session_expiry` when one is set.
+    pub data: &'a Dict,
+    /// When the record expires server-side.
+    pub expires_at: OffsetDateTime,
+    /// Whole seconds from now until `expires_at` (may be zero or negative: already expired).
+    pub expiry_age: i64,
+}
+
+/// A loaded record with its server-side expiry, when the store knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedRecord {
+    /// The session data.
+    pub data: Dict,
+    /// When the record expires (a database's `expire_date`); `None` when the store does not say.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// What [`SessionStore::clear_expired`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClearExpired {
+    /// This many expired records were removed.
+    Removed(u64),
+    /// The backend expires records by itself (a cache's TTL, a signed cookie): nothing to clear.
+    NotNeeded,
+}
+
+/// How a store's keys relate to its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyKind {
+    /// Random keys naming server-side records (db, cache, file, memory). A key that loads nothing is
+    /// dropped, so the next save makes a fresh key.
+    #[default]
+    Random,
+    /// The key is the signed session data itself (the signed-cookie store). A key that fails to load
+    /// is kept and the session is marked modified, so the client gets a fresh (empty) cookie, as in
+    /// Django.
+    SignedData,
+}
+
+/// A session storage backend: Django's `SessionStore` primitives, async.
+///
+/// The [`Session`](crate::Session) handle builds Django's semantics (lazy loading, flags, key
+/// generation, `cycle_key`, `flush`, expiry) on top of these five operations, so a store only
+/// translates them to its storage. Run the `conformance-tests` suite against a new store to check it.
+///
+/// Implementations must:
+/// - never return an expired record from [`load`](Self::load) (treat it as absent);
+/// - return corrupt records as present but empty ([`SessionCodec::decode`](crate::SessionCodec::decode)
+///   does this and logs the security warning);
+/// - make [`SaveMode::MustCreate`] atomic and never turn [`SaveMode::Update`] of a vanished record
+///   into a re-insert;
+/// - never write anything during `load` or `exists`.
+#[async_trait]
+pub trait SessionStore: Send + Sync + fmt::Debug {
+    /// The data stored under `key`, or `None` when there is no live record.
+    async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error>;
+
+    /// [`load`](Self::load), also saying when the record expires. Stores that keep an expiry
+    /// (databases) override it; a cache in front of the store uses it to expire its copy with the
+    /// record (Django's `cached_db` sets the cache timeout from `expire_date`).
+    async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        Ok(self.load(key).await?.map(|data| LoadedRecord {
+            data,
+            expires_at: None,
+        }))
+    }
+
+    /// Whether a record exists under `key` (Django's db backend counts expired, uncleared rows).
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error>;
+
+    /// Writes `record` under `key` according to `mode`, and returns the key the client should hold
+    /// from now on: `key` itself for every store except the signed-cookie one, whose key is the
+    /// signed data.
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: SessionRecord<'_>,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error>;
+
+    /// Removes the record under `key`; absent records are not an error.
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error>;
+
+    /// Removes every expired record (Django's `clearsessions`).
+    async fn clear_expired(&self) -> Result<ClearExpired, Error>;
+
+    /// How this store's keys relate to its data.
+    fn key_kind(&self) -> KeyKind {
+        KeyKind::Random
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
+    async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
+        (**self).load(key).await
+    }
+
+    async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        (**self).load_with_expiry(key).await
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        (**self).exists(key).await
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: SessionRecord<'_>,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        (**self).save(key, record, mode).await
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        (**self).delete(key).await
+    }
+
+    async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+        (**self).clear_expired().await
+    }
+
+    fn key_kind(&self) -> KeyKind {
+        (**self).key_kind()
+    }
+}

@@ -1,0 +1,416 @@
+//! The `Session` handle's own rules, beyond the conformance suite: laziness, how it drives a store,
+//! and how it treats stores whose key is their data.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use session_core::{
+    ClearExpired, Dict, Error, Expiry, KeyKind, MemoryStore, SaveMode, Session, SessionConfig,
+    SessionKey, SessionRecord, SessionStore, Value,
+};
+
+/// Counts the calls made to an inner store.
+#[derive(Debug, Default)]
+struct Counting {
+    inner: MemoryStore,
+    loads: AtomicUsize,
+    saves: AtomicUsize,
+    other: AtomicUsize,
+}
+
+impl Counting {
+    fn calls(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+            + self.saves.load(Ordering::SeqCst)
+            + self.other.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl SessionStore for Counting {
+    async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        // Give concurrent callers a chance to race.
+        tokio::task::yield_now().await;
+        self.inner.load(key).await
+    }
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.other.fetch_add(1, Ordering::SeqCst);
+        self.inner.exists(key).await
+    }
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: SessionRecord<'_>,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        self.saves.fetch_add(1, Ordering::SeqCst);
+        self.inner.save(key, record, mode).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.other.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete(key).await
+    }
+    async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+        self.inner.clear_expired().await
+    }
+}
+
+fn config() -> Arc<SessionConfig> {
+    Arc::new(SessionConfig::new("django_tests_secret_key"))
+}
+
+#[tokio::test]
+async fn a_session_never_touched_never_touches_the_store() {
+    let store = Arc::new(Counting::default());
+    let session = Session::new(store.clone(), config(), Some("abcdefghijklmnop"));
+    assert_eq!(session.key().unwrap().as_str(), "abcdefghijklmnop");
+    assert!(!session.is_empty());
+    assert!(!session.accessed() && !session.modified());
+    assert_eq!(store.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_session_without_a_key_reads_nothing_from_the_store() {
+    let store = Arc::new(Counting::default());
+    let session = Session::new(store.clone(), config(), None);
+    assert_eq!(session.get_value("x").await.unwrap(), None);
+    assert!(session.accessed());
+    assert_eq!(store.calls(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_accesses_through_clones_load_once() {
+    let store = Arc::new(Counting::default());
+    let seed = Session::new(store.clone(), config(), None);
+    seed.insert("n", &1).await.unwrap();
+    seed.save().await.unwrap();
+    let key = seed.key().unwrap();
+
+    let session = Session::new(store.clone(), config(), Some(key.as_str()));
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let s = session.clone();
+            tokio::spawn(async move { s.get::<i64>("n").await })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(reader.await.unwrap().unwrap(), Some(1));
+    }
+    assert_eq!(store.loads.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn saving_an_untouched_session_with_a_key_loads_it_first() {
+    // Django's save() reads the stored data before writing it back, so nothing is lost.
+    let store = Arc::new(MemoryStore::new());
+    let first = Session::new(store.clone(), config(), None);
+    first.insert("kept", "yes").await.unwrap();
+    first.save().await.unwrap();
+    let key = first.key().unwrap();
+
+    let untouched = Session::new(store.clone(), config(), Some(key.as_str()));
+    untouched.save().await.unwrap();
+    let again = Session::new(store, config(), Some(key.as_str()));
+    assert_eq!(
+        again.get::<String>("kept").await.unwrap().as_deref(),
+        Some("yes")
+    );
+}
+
+#[tokio::test]
+async fn must_create_writes_the_current_data_without_loading() {
+    let store = Arc::new(Counting::default());
+    let session = Session::new(store.clone(), config(), None);
+    session.insert("a", &1).await.unwrap();
+    session.save_with(SaveMode::MustCreate).await.unwrap();
+    assert_eq!(store.loads.load(Ordering::SeqCst), 0);
+    assert!(session.modified());
+}
+
+/// A store where every key is taken.
+#[derive(Debug, Default)]
+struct AlwaysTaken {
+    attempts: AtomicUsize,
+}
+
+#[async_trait]
+impl SessionStore for AlwaysTaken {
+    async fn load(&self, _: &SessionKey) -> Result<Option<Dict>, Error> {
+        Ok(None)
+    }
+    async fn exists(&self, _: &SessionKey) -> Result<bool, Error> {
+        Ok(true)
+    }
+    async fn save(
+        &self,
+        _: &SessionKey,
+        _: SessionRecord<'_>,
+        _: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        Err(Error::CreateConflict)
+    }
+    async fn delete(&self, _: &SessionKey) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+        Ok(ClearExpired::NotNeeded)
+    }
+}
+
+#[tokio::test]
+async fn create_gives_up_on_a_store_where_every_key_is_taken() {
+    let store = Arc::new(AlwaysTaken::default());
+    let session = Session::new(store.clone(), config(), None);
+    let err = session.save().await.unwrap_err();
+    assert!(
+        matches!(err, Error::KeyGenerationExhausted { attempts: 100 }),
+        "{err}"
+    );
+    assert_eq!(
+        store.attempts.load(Ordering::SeqCst),
+        session_core::CREATE_ATTEMPTS
+    );
+}
+
+#[tokio::test]
+async fn a_store_error_is_returned_not_swallowed() {
+    #[derive(Debug)]
+    struct Down;
+    #[async_trait]
+    impl SessionStore for Down {
+        async fn load(&self, _: &SessionKey) -> Result<Option<Dict>, Error> {
+            Err(Error::store("connection refused"))
+        }
+        async fn exists(&self, _: &SessionKey) -> Result<bool, Error> {
+            Err(Error::store("connection refused"))
+        }
+        async fn save(
+            &self,
+            _: &SessionKey,
+            _: SessionRecord<'_>,
+            _: SaveMode,
+        ) -> Result<SessionKey, Error> {
+            Err(Error::store("connection refused"))
+        }
+        async fn delete(&self, _: &SessionKey) -> Result<(), Error> {
+            Err(Error::store("connection refused"))
+        }
+        async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+            Err(Error::store("connection refused"))
+        }
+    }
+    let fresh = Session::new(Arc::new(Down), config(), None);
+    fresh.insert("x", &1).await.unwrap();
+    assert!(matches!(fresh.save().await, Err(Error::Store(_))));
+    assert_eq!(
+        fresh.key(),
+        None,
+        "a failed create must not leave a made-up key"
+    );
+
+    let session = Session::new(Arc::new(Down), config(), Some("abcdefghijkl"));
+    assert!(matches!(session.get_value("x").await, Err(Error::Store(_))));
+    // The failed load left nothing behind: the next access tries again.
+    assert!(matches!(session.keys().await, Err(Error::Store(_))));
+    assert_eq!(session.key().unwrap().as_str(), "abcdefghijkl");
+}
+
+#[tokio::test]
+async fn typed_access_reports_the_key_and_the_mismatch() {
+    let session = Session::new(Arc::new(MemoryStore::new()), config(), None);
+    session.insert("count", "not a number").await.unwrap();
+    let err = session.get::<u32>("count").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Value { key, .. } if key == "count"),
+        "{err}"
+    );
+    // A failed typed pop leaves the value in place.
+    assert!(session.pop::<u32>("count").await.is_err());
+    assert_eq!(
+        session.get::<String>("count").await.unwrap().as_deref(),
+        Some("not a number")
+    );
+}
+
+#[tokio::test]
+async fn values_nested_past_the_limit_are_refused_at_insert() {
+    let session = Session::new(Arc::new(MemoryStore::new()), config(), None);
+    let deep = (0..session_core::value::MAX_DEPTH).fold(Value::Null, |v, _| Value::List(vec![v]));
+    let err = session.insert_value("deep", deep).await.unwrap_err();
+    assert!(matches!(err, Error::Serializer(_)), "{err}");
+    assert!(!session.modified());
+    let ok = (0..session_core::value::MAX_DEPTH - 1).fold(Value::Null, |v, _| Value::List(vec![v]));
+    session.insert_value("deep", ok).await.unwrap();
+}
+
+#[tokio::test]
+async fn struct_values_round_trip_through_the_store() {
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Cart {
+        items: Vec<String>,
+        total_cents: u64,
+        coupon: Option<String>,
+    }
+    let store = Arc::new(MemoryStore::new());
+    let session = Session::new(store.clone(), config(), None);
+    let cart = Cart {
+        items: vec!["tea".into(), "cake".into()],
+        total_cents: 1250,
+        coupon: None,
+    };
+    session.insert("cart", &cart).await.unwrap();
+    session.save().await.unwrap();
+    let again = Session::new(
+        store,
+        config(),
+        session.key().as_ref().map(SessionKey::as_str),
+    );
+    assert_eq!(again.get::<Cart>("cart").await.unwrap(), Some(cart));
+}
+
+#[tokio::test]
+async fn cycle_key_deletes_the_old_record_and_keeps_the_data() {
+    let store = Arc::new(MemoryStore::new());
+    let session = Session::new(store.clone(), config(), None);
+    session.insert("user", &7).await.unwrap();
+    session.save().await.unwrap();
+    let old = session.key().unwrap();
+    session.cycle_key().await.unwrap();
+    let new = session.key().unwrap();
+    assert_ne!(old, new);
+    assert_eq!(store.load(&old).await.unwrap(), None);
+    assert_eq!(store.len(), 1);
+    assert!(session.modified());
+}
+
+#[tokio::test]
+async fn set_expiry_default_marks_modified_only_when_an_expiry_was_stored() {
+    let session = Session::new(Arc::new(MemoryStore::new()), config(), None);
+    session.set_expiry(Expiry::Default).await.unwrap();
+    assert!(!session.modified());
+    session.set_expiry(Expiry::Seconds(5)).await.unwrap();
+    session.set_modified(false);
+    session.set_expiry(Expiry::Default).await.unwrap();
+    assert!(session.modified());
+}
+
+#[tokio::test]
+async fn the_record_carries_the_expiry_computed_at_save_time() {
+    #[derive(Debug, Default)]
+    struct Recording(std::sync::Mutex<Vec<(time::OffsetDateTime, i64)>>);
+    #[async_trait]
+    impl SessionStore for Recording {
+        async fn load(&self, _: &SessionKey) -> Result<Option<Dict>, Error> {
+            Ok(None)
+        }
+        async fn exists(&self, _: &SessionKey) -> Result<bool, Error> {
+            Ok(false)
+        }
+        async fn save(
+            &self,
+            key: &SessionKey,
+            r: SessionRecord<'_>,
+            _: SaveMode,
+        ) -> Result<SessionKey, Error> {
+            self.0.lock().unwrap().push((r.expires_at, r.expiry_age));
+            Ok(key.clone())
+        }
+        async fn delete(&self, _: &SessionKey) -> Result<(), Error> {
+            Ok(())
+        }
+        async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+            Ok(ClearExpired::NotNeeded)
+        }
+    }
+    let store = Arc::new(Recording::default());
+    let session = Session::new(store.clone(), config(), None);
+    let before = time::OffsetDateTime::now_utc();
+    session.set_expiry(Expiry::Seconds(300)).await.unwrap();
+    session.save().await.unwrap();
+    let at = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    session.set_expiry(Expiry::At(at)).await.unwrap();
+    session.save().await.unwrap();
+    let recorded = store.0.lock().unwrap().clone();
+    assert_eq!(recorded[0].1, 300);
+    assert!(recorded[0].0 >= before + time::Duration::seconds(300));
+    assert!(recorded[0].0 <= time::OffsetDateTime::now_utc() + time::Duration::seconds(300));
+    // A fixed moment is stored to the microsecond, as Python does.
+    assert_eq!(
+        recorded[1].0,
+        at.replace_nanosecond(at.microsecond() * 1000).unwrap()
+    );
+    assert!((86_398..=86_400).contains(&recorded[1].1));
+}
+
+/// A store whose key is its data, like the signed-cookie store.
+#[derive(Debug, Default)]
+struct DataInKey;
+
+#[async_trait]
+impl SessionStore for DataInKey {
+    async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
+        Ok(key.as_str().strip_prefix("data:").map(|rest| {
+            let mut d = Dict::new();
+            d.insert("v".to_owned(), Value::from(rest));
+            d
+        }))
+    }
+    async fn exists(&self, _: &SessionKey) -> Result<bool, Error> {
+        Ok(false)
+    }
+    async fn save(
+        &self,
+        _: &SessionKey,
+        r: SessionRecord<'_>,
+        _: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        let v = r.data.get("v").and_then(Value::as_str).unwrap_or("none");
+        SessionKey::new(format!("data:{v}"))
+    }
+    async fn delete(&self, _: &SessionKey) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+        Ok(ClearExpired::NotNeeded)
+    }
+    fn key_kind(&self) -> KeyKind {
+        KeyKind::SignedData
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_signed_cookie_is_kept_and_marked_modified_like_django() {
+    let session = Session::new(Arc::new(DataInKey), config(), Some("garbage-token"));
+    assert_eq!(session.get_value("v").await.unwrap(), None);
+    assert_eq!(session.key().unwrap().as_str(), "garbage-token");
+    assert!(session.modified());
+    assert!(!session.is_empty());
+}
+
+#[tokio::test]
+async fn saving_a_data_keyed_session_adopts_the_key_the_store_returns() {
+    let session = Session::new(Arc::new(DataInKey), config(), None);
+    session.insert("v", "hello").await.unwrap();
+    session.save().await.unwrap();
+    assert_eq!(session.key().unwrap().as_str(), "data:hello");
+    session.insert("v", "world").await.unwrap();
+    session.cycle_key().await.unwrap();
+    assert_eq!(session.key().unwrap().as_str(), "data:world");
+}
+
+#[tokio::test]
+async fn deleting_a_data_keyed_session_empties_it_as_django_does() {
+    let session = Session::new(Arc::new(DataInKey), config(), Some("data:present"));
+    assert_eq!(
+        session.get::<String>("v").await.unwrap().as_deref(),
+        Some("present")
+    );
+    session.delete().await.unwrap();
+    assert_eq!(session.key(), None);
+    assert!(session.is_empty());
+    assert!(session.modified());
+}

@@ -1,0 +1,271 @@
+//! Base64, base62 and constant-time comparison, as Django's signing module uses them.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use subtle::ConstantTimeEq as _;
+
+use crate::Error;
+
+/// Django's `BASE62_ALPHABET`: digits, then upper case, then lower case.
+pub const BASE62_ALPHABET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Compares two byte strings in time that depends only on their lengths (Django's
+/// `constant_time_compare`, i.e. `secrets.compare_digest`). Different lengths compare unequal.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    // `subtle` returns early on a length mismatch; lengths are not secret (Django leaks them too).
+    a.ct_eq(b).into()
+}
+
+/// URL-safe base64 without padding (Django's `b64_encode`).
+pub fn b64_encode(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Appends the URL-safe unpadded base64 of `bytes` to `out` (no intermediate allocation).
+pub(crate) fn b64_encode_into(bytes: &[u8], out: &mut String) {
+    URL_SAFE_NO_PAD.encode_string(bytes, out);
+}
+
+/// Strict URL-safe base64 decoding: only `A-Z a-z 0-9 - _`, no padding, canonical trailing bits.
+///
+/// Django's decoder is lenient (it skips foreign characters); everything Django signs is
+/// canonical, so strictness only rejects data Django never produced.
+pub fn b64_decode(s: &str) -> Result<Vec<u8>, Error> {
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| Error::MalformedPayload)
+}
+
+/// Base62-encodes an integer the way Django encodes timestamps: `0` is `"0"`, negatives get a
+/// leading `-`, most significant digit first, no padding.
+pub fn b62_encode(n: i64) -> String {
+    if n == 0 {
+        return "0".to_owned();
+    }
+    let alphabet = BASE62_ALPHABET.as_bytes();
+    // unsigned_abs so that i64::MIN does not overflow.
+    let mut magnitude = n.unsigned_abs();
+    let mut digits = Vec::with_capacity(12);
+    while magnitude > 0 {
+        // The remainder is < 62, so the index is always in range.
+        digits.push(alphabet[(magnitude % 62) as usize]);
+        magnitude /= 62;
+    }
+    if n < 0 {
+        digits.push(b'-');
+    }
+    digits.iter().rev().map(|&b| char::from(b)).collect()
+}
+
+/// Decodes Django's base62. Mirrors Django exactly on valid input, including its quirks: an
+/// optional leading `-`, leading zeros allowed, and a lone `"-"` decoding to 0.
+///
+/// Errors ([`Error::MalformedTimestamp`], as base62 only ever carries timestamps): an empty
+/// string (Django: `IndexError`), a character outside the alphabet (Django: `ValueError`), or a
+/// value outside `i64` (Python has big integers; no real timestamp comes near).
+pub fn b62_decode(s: &str) -> Result<i64, Error> {
+    if s.is_empty() {
+        return Err(Error::MalformedTimestamp);
+    }
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let mut magnitude: u64 = 0;
+    for byte in digits.bytes() {
+        let value = base62_digit(byte).ok_or(Error::MalformedTimestamp)?;
+        magnitude = magnitude
+            .checked_mul(62)
+            .and_then(|m| m.checked_add(u64::from(value)))
+            .ok_or(Error::MalformedTimestamp)?;
+    }
+    if negative {
+        0i64.checked_sub_unsigned(magnitude)
+            .ok_or(Error::MalformedTimestamp)
+    } else {
+        i64::try_from(magnitude).map_err(|_| Error::MalformedTimestamp)
+    }
+}
+
+fn base62_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'A'..=b'Z' => Some(byte - b'A' + 10),
+        b'a'..=b'z' => Some(byte - b'a' + 36),
+        _ => None,
+    }
+}
+
+/// Renders a string the way Python's `repr()` does, for error messages that quote Django's.
+///
+/// Python escapes every non-printable character; this covers the control and white-space
+/// characters, which is what matters for separators and algorithm names.
+pub(crate) fn python_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() || (c.is_whitespace() && c != ' ') => {
+                let code = u32::from(c);
+                let escaped = if code <= 0xff {
+                    format!("\\x{code:02x}")
+                } else if code <= 0xffff {
+                    format!("\\u{code:04x}")
+                } else {
+                    format!("\\U{code:08x}")
+                };
+                out.push_str(&escaped);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Spec §1.6.
+    const BASE62_VECTORS: &[(i64, &str)] = &[
+        (0, "0"),
+        (61, "z"),
+        (62, "10"),
+        (3843, "zz"),
+        (123_456_789, "8M0kX"),
+        (1_620_378_259, "1lewPD"),
+        (1_700_000_000, "1r31eq"),
+        (2_000_000_000, "2BLnMW"),
+        (-1, "-1"),
+        (-62, "-10"),
+    ];
+
+    #[test]
+    fn base62_matches_django_vectors() {
+        for &(n, encoded) in BASE62_VECTORS {
+            assert_eq!(b62_encode(n), encoded, "encode {n}");
+            assert_eq!(b62_decode(encoded).ok(), Some(n), "decode {encoded}");
+        }
+    }
+
+    // Django: TestBase62.test_base62.
+    #[test]
+    fn test_base62() {
+        let tests = [-(10i64.pow(10)), 10i64.pow(10), 1_620_378_259]
+            .into_iter()
+            .chain(-100..100);
+        for i in tests {
+            assert_eq!(b62_decode(&b62_encode(i)).ok(), Some(i), "round trip {i}");
+        }
+    }
+
+    #[test]
+    fn base62_round_trips_the_i64_extremes() {
+        for n in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            assert_eq!(b62_decode(&b62_encode(n)).ok(), Some(n), "round trip {n}");
+        }
+    }
+
+    #[test]
+    fn base62_rejects_empty_invalid_and_overflowing_input() {
+        for bad in [
+            "",
+            "1r31e!",
+            " 1",
+            "1.5",
+            "+1",
+            "--1",
+            "é",
+            "zzzzzzzzzzzzzzzz",
+        ] {
+            assert!(
+                matches!(b62_decode(bad), Err(Error::MalformedTimestamp)),
+                "{bad:?} must be rejected"
+            );
+        }
+        // 2^63 fits in the u64 accumulator but not in i64 (only its negation does).
+        let two_pow_63 = b62_encode(i64::MIN).replace('-', "");
+        assert!(b62_decode(&two_pow_63).is_err(), "{two_pow_63}");
+        assert_eq!(b62_decode(&format!("-{two_pow_63}")).ok(), Some(i64::MIN));
+    }
+
+    #[test]
+    fn base62_accepts_django_quirks_leading_zeros_and_lone_minus() {
+        assert_eq!(b62_decode("00").ok(), Some(0));
+        assert_eq!(b62_decode("010").ok(), Some(62));
+        assert_eq!(b62_decode("-0").ok(), Some(0));
+        // Python: sign * 0 for an empty digit string after "-".
+        assert_eq!(b62_decode("-").ok(), Some(0));
+    }
+
+    #[test]
+    fn base64_is_url_safe_and_unpadded() {
+        assert_eq!(b64_encode(b"\"hello\""), "ImhlbGxvIg");
+        assert_eq!(b64_encode(&[0xfb, 0xff]), "-_8");
+        assert_eq!(b64_encode(b""), "");
+        assert_eq!(b64_decode("ImhlbGxvIg").ok(), Some(b"\"hello\"".to_vec()));
+        assert_eq!(b64_decode("-_8").ok(), Some(vec![0xfb, 0xff]));
+    }
+
+    #[test]
+    fn base64_decoding_is_strict() {
+        for bad in [
+            "ImhlbGxvIg==",
+            "+/8",
+            "Imhl bGxvIg",
+            "A",
+            "ImhlbGxvIh",
+            "Imhl\nbGxvIg",
+        ] {
+            assert!(
+                matches!(b64_decode(bad), Err(Error::MalformedPayload)),
+                "{bad:?} must be rejected"
+            );
+        }
+    }
+
+    // Django: utils_tests.test_crypto.TestUtilsCryptoMisc.test_constant_time_compare.
+    #[test]
+    fn test_constant_time_compare() {
+        assert!(constant_time_eq(b"spam", b"spam"));
+        assert!(!constant_time_eq(b"spam", b"eggs"));
+        assert!(constant_time_eq("spam".as_bytes(), "spam".as_bytes()));
+        assert!(!constant_time_eq("spam".as_bytes(), "eggs".as_bytes()));
+        // The spec mentions Japanese text and mixed str/bytes: both are bytes after UTF-8.
+        assert!(constant_time_eq(
+            "ありがとう".as_bytes(),
+            "ありがとう".as_bytes()
+        ));
+        assert!(!constant_time_eq(
+            "ありがとう".as_bytes(),
+            "ありがとお".as_bytes()
+        ));
+        assert!(!constant_time_eq(b"spam", b"spam!"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn python_repr_quotes_like_python() {
+        assert_eq!(python_repr(""), "''");
+        assert_eq!(python_repr("abc"), "'abc'");
+        assert_eq!(python_repr("it's"), "\"it's\"");
+        assert_eq!(python_repr("a'b\"c"), "'a\\'b\"c'");
+        assert_eq!(python_repr("a\nb\\"), "'a\\nb\\\\'");
+        assert_eq!(python_repr("\u{7f}\u{a0}"), "'\\x7f\\xa0'");
+        assert_eq!(python_repr("é"), "'é'");
+    }
+}
