@@ -1,0 +1,466 @@
+//! What differs between the databases: how values are bound and read, how errors are recognised,
+//! and how DDL runs. Everything else (SQL shape, session semantics) is shared by the store.
+
+use std::future::Future;
+
+use sqlx::pool::PoolOptions;
+use sqlx::{Pool, SqlStr};
+use time::OffsetDateTime;
+
+use crate::model::{ColumnType, ColumnValue, ExtraColumn};
+use crate::schema::Dialect;
+
+/// A database the store runs on: [`sqlx::Postgres`], [`sqlx::MySql`] or [`sqlx::Sqlite`] (each
+/// behind its cargo feature). Sealed: the per-database details live in this crate.
+pub trait Backend: sqlx::Database + sealed::Ops {}
+
+/// A bound parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum Param<'a> {
+    Text(&'a str),
+    /// A moment, written as the database's `expire_date` type (already normalised).
+    At(OffsetDateTime),
+    Extra(&'a ColumnValue, ColumnType),
+}
+
+/// A row as stored.
+#[derive(Debug)]
+pub struct RawRow {
+    pub session_key: String,
+    pub session_data: String,
+    /// The expiry, or the stored text when it does not parse (SQLite only).
+    pub expire_date: Result<OffsetDateTime, String>,
+    pub extra: Vec<ColumnValue>,
+}
+
+/// How a driver error should be reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    MissingTable,
+    MissingColumn,
+    UniqueViolation,
+    Other,
+}
+
+pub mod sealed {
+    use super::*;
+
+    /// The per-database operations. Each returns the driver's error; the store adds context.
+    pub trait Ops: sqlx::Database {
+        const DIALECT: Dialect;
+
+        /// Runs a statement and returns the number of rows it matched.
+        fn execute<'a>(
+            pool: &'a Pool<Self>,
+            sql: &'a SqlStr,
+            params: &'a [Param<'a>],
+        ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'a;
+
+        /// The first column (text) of the first row, if any.
+        fn fetch_text<'a>(
+            pool: &'a Pool<Self>,
+            sql: &'a SqlStr,
+            params: &'a [Param<'a>],
+        ) -> impl Future<Output = Result<Option<String>, sqlx::Error>> + Send + 'a;
+
+        /// Whether the query returns a row.
+        fn fetch_exists<'a>(
+            pool: &'a Pool<Self>,
+            sql: &'a SqlStr,
+            params: &'a [Param<'a>],
+        ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'a;
+
+        /// The first column (text) of every row.
+        fn fetch_texts<'a>(
+            pool: &'a Pool<Self>,
+            sql: &'a SqlStr,
+            params: &'a [Param<'a>],
+        ) -> impl Future<Output = Result<Vec<String>, sqlx::Error>> + Send + 'a;
+
+        /// `session_key, session_data, expire_date, <extra columns>` of the first row.
+        fn fetch_row<'a>(
+            pool: &'a Pool<Self>,
+            sql: &'a SqlStr,
+            params: &'a [Param<'a>],
+            extra: &'a [ExtraColumn],
+        ) -> impl Future<Output = Result<Option<RawRow>, sqlx::Error>> + Send + 'a;
+
+        /// Runs DDL statements, in one transaction where the database has transactional DDL.
+        fn run_ddl<'a>(
+            pool: &'a Pool<Self>,
+            statements: &'a [String],
+        ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+
+        /// The query listing a table's column names (the table name is its only parameter); no
+        /// rows when the table does not exist.
+        const COLUMNS_SQL: &'static str;
+
+        /// What kind of failure an error is.
+        fn classify(error: &sqlx::Error) -> ErrorClass;
+
+        /// Pool settings for a URL.
+        fn pool_options(url: &str) -> PoolOptions<Self>;
+    }
+}
+
+/// Implements the parts that are the same code for every driver (the types differ).
+macro_rules! common_ops {
+    ($db:ty, $bind:ident, $read_expire:ident, $read_extra:ident) => {
+        async fn execute<'a>(
+            pool: &'a sqlx::Pool<$db>,
+            sql: &'a sqlx::SqlStr,
+            params: &'a [$crate::backend::Param<'a>],
+        ) -> Result<u64, sqlx::Error> {
+            let query = params
+                .iter()
+                .fold(sqlx::query::<$db>(sql.clone()), |q, p| $bind(q, p));
+            Ok(query.execute(pool).await?.rows_affected())
+        }
+
+        async fn fetch_text<'a>(
+            pool: &'a sqlx::Pool<$db>,
+            sql: &'a sqlx::SqlStr,
+            params: &'a [$crate::backend::Param<'a>],
+        ) -> Result<Option<String>, sqlx::Error> {
+            use sqlx::Row as _;
+            let query = params
+                .iter()
+                .fold(sqlx::query::<$db>(sql.clone()), |q, p| $bind(q, p));
+            match query.fetch_optional(pool).await? {
+                Some(row) => Ok(Some(row.try_get::<String, _>(0)?)),
+                None => Ok(None),
+            }
+        }
+
+        async fn fetch_exists<'a>(
+            pool: &'a sqlx::Pool<$db>,
+            sql: &'a sqlx::SqlStr,
+            params: &'a [$crate::backend::Param<'a>],
+        ) -> Result<bool, sqlx::Error> {
+            let query = params
+                .iter()
+                .fold(sqlx::query::<$db>(sql.clone()), |q, p| $bind(q, p));
+            Ok(query.fetch_optional(pool).await?.is_some())
+        }
+
+        async fn fetch_texts<'a>(
+            pool: &'a sqlx::Pool<$db>,
+            sql: &'a sqlx::SqlStr,
+            params: &'a [$crate::backend::Param<'a>],
+        ) -> Result<Vec<String>, sqlx::Error> {
+            use sqlx::Row as _;
+            let query = params
+                .iter()
+                .fold(sqlx::query::<$db>(sql.clone()), |q, p| $bind(q, p));
+            query
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<String, _>(0))
+                .collect()
+        }
+
+        async fn fetch_row<'a>(
+            pool: &'a sqlx::Pool<$db>,
+            sql: &'a sqlx::SqlStr,
+            params: &'a [$crate::backend::Param<'a>],
+            extra: &'a [$crate::model::ExtraColumn],
+        ) -> Result<Option<$crate::backend::RawRow>, sqlx::Error> {
+            use sqlx::Row as _;
+            let query = params
+                .iter()
+                .fold(sqlx::query::<$db>(sql.clone()), |q, p| $bind(q, p));
+            let Some(row) = query.fetch_optional(pool).await? else {
+                return Ok(None);
+            };
+            let mut values = Vec::with_capacity(extra.len());
+            for (i, column) in extra.iter().enumerate() {
+                values.push($read_extra(&row, 3 + i, column.column_type())?);
+            }
+            Ok(Some($crate::backend::RawRow {
+                session_key: row.try_get(0)?,
+                session_data: row.try_get(1)?,
+                expire_date: $read_expire(&row)?,
+                extra: values,
+            }))
+        }
+    };
+}
+
+/// Reads an extra column with the Rust types sqlx maps each column type to on this driver.
+macro_rules! read_extra_fn {
+    ($name:ident, $row:ty, $int:ty) => {
+        fn $name(
+            row: &$row,
+            index: usize,
+            ty: $crate::model::ColumnType,
+        ) -> Result<$crate::model::ColumnValue, sqlx::Error> {
+            use sqlx::Row as _;
+            use $crate::model::ColumnType;
+            Ok(match ty {
+                ColumnType::Integer => row.try_get::<Option<$int>, _>(index)?.map(i64::from).into(),
+                ColumnType::BigInteger => row.try_get::<Option<i64>, _>(index)?.into(),
+                ColumnType::Boolean => row.try_get::<Option<bool>, _>(index)?.into(),
+                ColumnType::Float => row.try_get::<Option<f64>, _>(index)?.into(),
+                ColumnType::Text | ColumnType::VarChar(_) => {
+                    row.try_get::<Option<String>, _>(index)?.into()
+                }
+            })
+        }
+    };
+}
+
+/// Binds an extra column's value with the type its column has on this driver.
+macro_rules! bind_extra {
+    ($query:expr, $value:expr, $ty:expr, $int:ty) => {{
+        use $crate::model::{ColumnType, ColumnValue};
+        let query = $query;
+        match ($ty, $value) {
+            (ColumnType::Integer, ColumnValue::Integer(i)) => {
+                // Checked against the column before binding; saturate rather than panic.
+                query.bind(<$int>::try_from(*i).unwrap_or(<$int>::MAX))
+            }
+            (ColumnType::Integer, _) => query.bind(None::<$int>),
+            (ColumnType::BigInteger, ColumnValue::Integer(i)) => query.bind(*i),
+            (ColumnType::BigInteger, _) => query.bind(None::<i64>),
+            (ColumnType::Boolean, ColumnValue::Boolean(b)) => query.bind(*b),
+            (ColumnType::Boolean, _) => query.bind(None::<bool>),
+            (ColumnType::Float, ColumnValue::Float(f)) => query.bind(*f),
+            (ColumnType::Float, _) => query.bind(None::<f64>),
+            (ColumnType::Text | ColumnType::VarChar(_), ColumnValue::Text(s)) => {
+                query.bind(s.as_str())
+            }
+            (ColumnType::Text | ColumnType::VarChar(_), _) => query.bind(None::<&str>),
+        }
+    }};
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use sqlx::postgres::{PgArguments, PgRow};
+    use sqlx::query::Query;
+    use sqlx::{Pool, Postgres, Row as _};
+    use time::OffsetDateTime;
+
+    use super::{ErrorClass, Param, sealed::Ops};
+    use crate::schema::Dialect;
+
+    impl super::Backend for Postgres {}
+
+    fn bind<'q>(
+        query: Query<'q, Postgres, PgArguments>,
+        param: &Param<'_>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        match param {
+            Param::Text(s) => query.bind(*s),
+            Param::At(at) => query.bind(*at),
+            Param::Extra(value, ty) => bind_extra!(query, *value, *ty, i32),
+        }
+    }
+
+    fn read_expire(row: &PgRow) -> Result<Result<OffsetDateTime, String>, sqlx::Error> {
+        Ok(Ok(row.try_get::<OffsetDateTime, _>(2)?))
+    }
+
+    read_extra_fn!(read_extra, PgRow, i32);
+
+    impl Ops for Postgres {
+        const DIALECT: Dialect = Dialect::Postgres;
+
+        // Resolved through the search path, as the store's queries are.
+        const COLUMNS_SQL: &'static str = "SELECT attname::text FROM pg_catalog.pg_attribute \
+             WHERE attrelid = to_regclass(quote_ident($1)) AND attnum > 0 AND NOT attisdropped";
+
+        common_ops!(Postgres, bind, read_expire, read_extra);
+
+        async fn run_ddl<'a>(
+            pool: &'a Pool<Postgres>,
+            statements: &'a [String],
+        ) -> Result<(), sqlx::Error> {
+            let mut tx = pool.begin().await?;
+            for statement in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.as_str()))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
+
+        fn classify(error: &sqlx::Error) -> ErrorClass {
+            let Some(db) = error.as_database_error() else {
+                return ErrorClass::Other;
+            };
+            match db.code().as_deref() {
+                Some("42P01") => ErrorClass::MissingTable,
+                Some("42703") => ErrorClass::MissingColumn,
+                _ if db.is_unique_violation() => ErrorClass::UniqueViolation,
+                _ => ErrorClass::Other,
+            }
+        }
+
+        fn pool_options(_url: &str) -> sqlx::pool::PoolOptions<Postgres> {
+            sqlx::pool::PoolOptions::new()
+        }
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    use sqlx::mysql::{MySqlArguments, MySqlDatabaseError, MySqlRow};
+    use sqlx::query::Query;
+    use sqlx::{MySql, Pool, Row as _};
+    use time::{OffsetDateTime, PrimitiveDateTime};
+
+    use super::{ErrorClass, Param, sealed::Ops};
+    use crate::schema::Dialect;
+    use crate::timestamp;
+
+    impl super::Backend for MySql {}
+
+    fn bind<'q>(
+        query: Query<'q, MySql, MySqlArguments>,
+        param: &Param<'_>,
+    ) -> Query<'q, MySql, MySqlArguments> {
+        match param {
+            Param::Text(s) => query.bind(*s),
+            // datetime(6) holds naive UTC, as Django writes it with USE_TZ=True.
+            Param::At(at) => query.bind(timestamp::naive_utc(*at)),
+            Param::Extra(value, ty) => bind_extra!(query, *value, *ty, i32),
+        }
+    }
+
+    fn read_expire(row: &MySqlRow) -> Result<Result<OffsetDateTime, String>, sqlx::Error> {
+        Ok(Ok(row.try_get::<PrimitiveDateTime, _>(2)?.assume_utc()))
+    }
+
+    read_extra_fn!(read_extra, MySqlRow, i32);
+
+    impl Ops for MySql {
+        const DIALECT: Dialect = Dialect::MySql;
+
+        const COLUMNS_SQL: &'static str = "SELECT CAST(column_name AS CHAR) FROM \
+             information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?";
+
+        common_ops!(MySql, bind, read_expire, read_extra);
+
+        async fn run_ddl<'a>(
+            pool: &'a Pool<MySql>,
+            statements: &'a [String],
+        ) -> Result<(), sqlx::Error> {
+            // MySQL commits DDL implicitly: a transaction would not make this atomic.
+            for statement in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.as_str()))
+                    .execute(pool)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        fn classify(error: &sqlx::Error) -> ErrorClass {
+            let Some(db) = error.as_database_error() else {
+                return ErrorClass::Other;
+            };
+            match db
+                .try_downcast_ref::<MySqlDatabaseError>()
+                .map(|e| e.number())
+            {
+                // ER_NO_SUCH_TABLE, ER_BAD_FIELD_ERROR
+                Some(1146) => ErrorClass::MissingTable,
+                Some(1054) => ErrorClass::MissingColumn,
+                _ if db.is_unique_violation() => ErrorClass::UniqueViolation,
+                _ => ErrorClass::Other,
+            }
+        }
+
+        fn pool_options(_url: &str) -> sqlx::pool::PoolOptions<MySql> {
+            sqlx::pool::PoolOptions::new()
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use sqlx::query::Query;
+    use sqlx::sqlite::{SqliteArguments, SqliteRow};
+    use sqlx::{Pool, Row as _, Sqlite};
+    use time::OffsetDateTime;
+
+    use super::{ErrorClass, Param, sealed::Ops};
+    use crate::schema::Dialect;
+    use crate::timestamp;
+
+    impl super::Backend for Sqlite {}
+
+    fn bind<'q>(
+        query: Query<'q, Sqlite, SqliteArguments>,
+        param: &Param<'_>,
+    ) -> Query<'q, Sqlite, SqliteArguments> {
+        match param {
+            Param::Text(s) => query.bind(*s),
+            // SQLite compares these as text, so the format must be exactly Django's.
+            Param::At(at) => query.bind(timestamp::sqlite_text(*at)),
+            Param::Extra(value, ty) => bind_extra!(query, *value, *ty, i64),
+        }
+    }
+
+    fn read_expire(row: &SqliteRow) -> Result<Result<OffsetDateTime, String>, sqlx::Error> {
+        let text: String = row.try_get(2)?;
+        Ok(timestamp::parse_sqlite_text(&text).ok_or(text))
+    }
+
+    read_extra_fn!(read_extra, SqliteRow, i64);
+
+    impl Ops for Sqlite {
+        const DIALECT: Dialect = Dialect::Sqlite;
+
+        const COLUMNS_SQL: &'static str = "SELECT name FROM pragma_table_info(?)";
+
+        common_ops!(Sqlite, bind, read_expire, read_extra);
+
+        async fn run_ddl<'a>(
+            pool: &'a Pool<Sqlite>,
+            statements: &'a [String],
+        ) -> Result<(), sqlx::Error> {
+            let mut tx = pool.begin().await?;
+            for statement in statements {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.as_str()))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
+
+        fn classify(error: &sqlx::Error) -> ErrorClass {
+            let Some(db) = error.as_database_error() else {
+                return ErrorClass::Other;
+            };
+            let message = db.message();
+            if message.starts_with("no such table") {
+                ErrorClass::MissingTable
+            } else if message.starts_with("no such column")
+                || message.contains("has no column named")
+            {
+                ErrorClass::MissingColumn
+            } else if db.is_unique_violation() {
+                ErrorClass::UniqueViolation
+            } else {
+                ErrorClass::Other
+            }
+        }
+
+        fn pool_options(url: &str) -> sqlx::pool::PoolOptions<Sqlite> {
+            let options = sqlx::pool::PoolOptions::new();
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                // Each connection to an in-memory database is its own database: keep exactly one,
+                // forever, or sessions would vanish with a recycled connection.
+                options
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+            } else {
+                options
+            }
+        }
+    }
+}

@@ -1,0 +1,729 @@
+//! The store: Django's `db.SessionStore` over a sqlx pool.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use session_core::{
+    ClearExpired, Dict, Error, LoadedRecord, SaveMode, SessionCodec, SessionConfig, SessionKey,
+    SessionRecord, SessionStore,
+};
+use sqlx::{AssertSqlSafe, Pool, SqlSafeStr, SqlStr};
+use time::OffsetDateTime;
+
+use crate::backend::{Backend, ErrorClass, Param, RawRow};
+use crate::error::DbError;
+use crate::model::{ColumnValue, DjangoSession, ExtraColumn, SessionModel};
+use crate::schema::{self, DEFAULT_TABLE, DJANGO_COLUMNS, Dialect, MAX_KEY_CHARS};
+use crate::timestamp;
+
+/// The clock the store compares `expire_date` with.
+type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// What [`DbStore::ensure_schema`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaStatus {
+    /// The table was missing and has been created, with Django's DDL.
+    Created,
+    /// The table already existed (created by Django's migration, or earlier) and has every column
+    /// the store needs; it was left as it is.
+    AlreadyPresent,
+}
+
+/// One row of the session table, as stored (Django's `Session` model instance).
+///
+/// Its string form is the session key, as Django's `Session.__str__`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    /// `session_key`.
+    pub session_key: String,
+    /// `session_data`: the signed, encoded session, exactly as stored.
+    pub session_data: String,
+    /// `expire_date`, in UTC.
+    pub expire_date: OffsetDateTime,
+    /// The custom model's extra columns, in declaration order.
+    pub extra: Vec<ColumnValue>,
+}
+
+impl SessionRow {
+    /// The decoded session data (Django's `Session.get_decoded()`): an empty dict when it does not
+    /// verify or decode, with Django's security warning logged for a bad signature.
+    pub fn get_decoded(&self, codec: &SessionCodec) -> Dict {
+        codec.decode(&self.session_data)
+    }
+}
+
+impl fmt::Display for SessionRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.session_key)
+    }
+}
+
+/// The SQL the store runs, built once for its table and model.
+#[derive(Debug)]
+struct Statements {
+    load: SqlStr,
+    load_with_expiry: SqlStr,
+    exists: SqlStr,
+    insert: SqlStr,
+    update: SqlStr,
+    upsert: SqlStr,
+    delete: SqlStr,
+    clear_expired: SqlStr,
+    row: SqlStr,
+    columns: SqlStr,
+    create: Vec<String>,
+}
+
+impl Statements {
+    fn new(
+        dialect: Dialect,
+        table: &str,
+        extra: &[ExtraColumn],
+        columns_sql: &'static str,
+    ) -> Self {
+        let q = |name: &str| dialect.quote(name);
+        let p = |n: usize| dialect.placeholder(n);
+        let t = q(table);
+        let (key, data, expire) = (q("session_key"), q("session_data"), q("expire_date"));
+        let extra_names: Vec<String> = extra.iter().map(|c| q(c.name())).collect();
+        let all_columns: Vec<String> = [key.clone(), data.clone(), expire.clone()]
+            .into_iter()
+            .chain(extra_names.iter().cloned())
+            .collect();
+        let values: Vec<String> = (1..=all_columns.len()).map(p).collect();
+        // Updated columns, then the key and the clock: data, expire, extras..., key, now.
+        let set: Vec<String> = [&data, &expire]
+            .into_iter()
+            .chain(extra_names.iter())
+            .enumerate()
+            .map(|(i, column)| format!("{column} = {}", p(i + 1)))
+            .collect();
+        let n = set.len();
+        let upsert_tail = match dialect {
+            Dialect::MySql => format!(
+                "ON DUPLICATE KEY UPDATE {}",
+                all_columns[1..]
+                    .iter()
+                    .map(|c| format!("{c} = VALUES({c})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Dialect::Postgres | Dialect::Sqlite => format!(
+                "ON CONFLICT ({key}) DO UPDATE SET {}",
+                all_columns[1..]
+                    .iter()
+                    .map(|c| format!("{c} = EXCLUDED.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let insert = format!(
+            "INSERT INTO {t} ({}) VALUES ({})",
+            all_columns.join(", "),
+            values.join(", ")
+        );
+        let sql = |text: String| AssertSqlSafe(Arc::<str>::from(text)).into_sql_str();
+        Statements {
+            load: sql(format!(
+                "SELECT {data} FROM {t} WHERE {key} = {} AND {expire} > {}",
+                p(1),
+                p(2)
+            )),
+            // The row's shape (key, data, expiry) so `fetch_row` reads it.
+            load_with_expiry: sql(format!(
+                "SELECT {key}, {data}, {expire} FROM {t} WHERE {key} = {} AND {expire} > {}",
+                p(1),
+                p(2)
+            )),
+            exists: sql(format!("SELECT 1 FROM {t} WHERE {key} = {} LIMIT 1", p(1))),
+            upsert: sql(format!("{insert} {upsert_tail}")),
+            insert: sql(insert),
+            // The expiry condition keeps an expired-but-uncleared row from being revived.
+            update: sql(format!(
+                "UPDATE {t} SET {} WHERE {key} = {} AND {expire} > {}",
+                set.join(", "),
+                p(n + 1),
+                p(n + 2)
+            )),
+            delete: sql(format!("DELETE FROM {t} WHERE {key} = {}", p(1))),
+            clear_expired: sql(format!("DELETE FROM {t} WHERE {expire} < {}", p(1))),
+            row: sql(format!(
+                "SELECT {} FROM {t} WHERE {key} = {}",
+                all_columns.join(", "),
+                p(1)
+            )),
+            columns: SqlStr::from_static(columns_sql),
+            create: schema::create_table_sql(dialect, table, extra),
+        }
+    }
+}
+
+/// A session store on a SQL database, sharing Django's `django_session` table.
+///
+/// `B` is the database ([`sqlx::Postgres`], [`sqlx::MySql`] or [`sqlx::Sqlite`]; the aliases
+/// [`PgStore`](crate::PgStore), [`MySqlStore`](crate::MySqlStore) and
+/// [`SqliteStore`](crate::SqliteStore) name them), `M` the [`SessionModel`] (Django's own by
+/// default). See the [crate documentation](crate) for the schema and the semantics.
+pub struct DbStore<B: Backend, M: SessionModel = DjangoSession> {
+    pool: Pool<B>,
+    codec: SessionCodec,
+    model: M,
+    table: String,
+    sql: Arc<Statements>,
+    clock: Clock,
+}
+
+impl<B: Backend, M: SessionModel> fmt::Debug for DbStore<B, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbStore")
+            .field("database", &B::NAME)
+            .field("table", &self.table)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend, M: SessionModel + Clone> Clone for DbStore<B, M> {
+    fn clone(&self) -> Self {
+        DbStore {
+            pool: self.pool.clone(),
+            codec: self.codec.clone(),
+            model: self.model.clone(),
+            table: self.table.clone(),
+            sql: Arc::clone(&self.sql),
+            clock: Arc::clone(&self.clock),
+        }
+    }
+}
+
+impl<B: Backend> DbStore<B, DjangoSession> {
+    /// A store on `pool`, using table `django_session` and the codec of `config` (whose
+    /// `secret_key` must be the Django site's `SECRET_KEY` to share sessions with it).
+    pub fn new(pool: Pool<B>, config: &SessionConfig) -> Result<Self, Error> {
+        Self::with_model(pool, config, DjangoSession)
+    }
+
+    /// Connects a pool to `url` and builds a store on it (an in-memory SQLite URL gets a single
+    /// connection that is never recycled, since each connection would be a database of its own).
+    pub async fn connect(url: &str, config: &SessionConfig) -> Result<Self, Error> {
+        Self::connect_with_model(url, config, DjangoSession).await
+    }
+}
+
+impl<B: Backend, M: SessionModel> DbStore<B, M> {
+    /// A store for a custom session model (extra columns computed from the session data).
+    pub fn with_model(pool: Pool<B>, config: &SessionConfig, model: M) -> Result<Self, Error> {
+        let codec = SessionCodec::new(config)?;
+        let sql = Self::statements(DEFAULT_TABLE, &model)?;
+        Ok(DbStore {
+            pool,
+            codec,
+            model,
+            table: DEFAULT_TABLE.to_owned(),
+            sql,
+            clock: Arc::new(OffsetDateTime::now_utc),
+        })
+    }
+
+    /// [`connect`](DbStore::connect) with a custom session model.
+    pub async fn connect_with_model(
+        url: &str,
+        config: &SessionConfig,
+        model: M,
+    ) -> Result<Self, Error> {
+        let pool = B::pool_options(url)
+            .connect(url)
+            .await
+            .map_err(|source| DbError::Connect { source })?;
+        Self::with_model(pool, config, model)
+    }
+
+    fn statements(table: &str, model: &M) -> Result<Arc<Statements>, DbError> {
+        schema::validate(table, model.extra_columns())?;
+        Ok(Arc::new(Statements::new(
+            B::DIALECT,
+            table,
+            model.extra_columns(),
+            B::COLUMNS_SQL,
+        )))
+    }
+
+    /// Uses another table (Django's `db_table` of a custom session model). The name must be a
+    /// plain identifier; choose a schema or database through the connection URL.
+    pub fn with_table(mut self, table: &str) -> Result<Self, DbError> {
+        self.sql = Self::statements(table, &self.model)?;
+        self.table = table.to_owned();
+        Ok(self)
+    }
+
+    /// Compares `expire_date` with this clock instead of the system's (Django's `timezone.now()`).
+    /// Useful to read rows as of a given moment, and in tests.
+    pub fn with_clock(
+        mut self,
+        clock: impl Fn() -> OffsetDateTime + Send + Sync + 'static,
+    ) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &Pool<B> {
+        &self.pool
+    }
+
+    /// The codec session data is encoded with.
+    pub fn codec(&self) -> &SessionCodec {
+        &self.codec
+    }
+
+    /// The session model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        timestamp::normalize((self.clock)())
+    }
+
+    /// The statements Django's migration runs to create this store's table (`CREATE TABLE`, then
+    /// `CREATE INDEX` with Django's index names), for projects that manage their schema by hand.
+    pub fn schema_sql(&self) -> &[String] {
+        &self.sql.create
+    }
+
+    /// Creates the table and its indexes if the table does not exist; leaves an existing table
+    /// alone after checking it has every column the store needs.
+    ///
+    /// A table created here is the one Django's migration would create, so Django can use it;
+    /// run `manage.py migrate sessions --fake-initial` there to record the migration as applied.
+    pub async fn ensure_schema(&self) -> Result<SchemaStatus, DbError> {
+        if !self.columns().await?.is_empty() {
+            self.check_schema().await?;
+            return Ok(SchemaStatus::AlreadyPresent);
+        }
+        match B::run_ddl(&self.pool, &self.sql.create).await {
+            Ok(()) => Ok(SchemaStatus::Created),
+            // Another process may have created it meanwhile: then it is there now.
+            Err(error) if !self.columns().await?.is_empty() => {
+                tracing::debug!(%error, table = %self.table, "session table appeared while creating it");
+                self.check_schema().await?;
+                Ok(SchemaStatus::AlreadyPresent)
+            }
+            Err(source) => Err(self.context(source)),
+        }
+    }
+
+    /// Checks that the table exists and has every column the store needs.
+    pub async fn check_schema(&self) -> Result<(), DbError> {
+        let present = self.columns().await?;
+        if present.is_empty() {
+            return Err(DbError::MissingTable {
+                table: self.table.clone(),
+            });
+        }
+        match self.first_missing_column(&present) {
+            Some(column) => Err(DbError::MissingColumn {
+                table: self.table.clone(),
+                column,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn first_missing_column(&self, present: &[String]) -> Option<String> {
+        let same = |a: &str, b: &str| match B::DIALECT {
+            // Quoted identifiers are case-sensitive in PostgreSQL only.
+            Dialect::Postgres => a == b,
+            Dialect::MySql | Dialect::Sqlite => a.eq_ignore_ascii_case(b),
+        };
+        DJANGO_COLUMNS
+            .into_iter()
+            .chain(self.model.extra_columns().iter().map(ExtraColumn::name))
+            .find(|wanted| !present.iter().any(|p| same(p, wanted)))
+            .map(str::to_owned)
+    }
+
+    async fn columns(&self) -> Result<Vec<String>, DbError> {
+        B::fetch_texts(&self.pool, &self.sql.columns, &[Param::Text(&self.table)])
+            .await
+            .map_err(|source| self.context(source))
+    }
+
+    fn context(&self, source: sqlx::Error) -> DbError {
+        DbError::Database {
+            table: self.table.clone(),
+            source,
+        }
+    }
+
+    /// Turns a driver error into the most helpful [`DbError`].
+    async fn explain(&self, source: sqlx::Error) -> DbError {
+        match B::classify(&source) {
+            ErrorClass::MissingTable => DbError::MissingTable {
+                table: self.table.clone(),
+            },
+            ErrorClass::MissingColumn => match self.columns().await {
+                Ok(present) => match self.first_missing_column(&present) {
+                    Some(column) => DbError::MissingColumn {
+                        table: self.table.clone(),
+                        column,
+                    },
+                    None => self.context(source),
+                },
+                Err(_) => self.context(source),
+            },
+            ErrorClass::UniqueViolation | ErrorClass::Other => self.context(source),
+        }
+    }
+
+    /// Whether a row could hold `key` (`varchar(40)`, no NUL); keys that cannot are never looked up.
+    fn storable(&self, key: &str) -> Result<(), DbError> {
+        let chars = key.chars().count();
+        if chars > MAX_KEY_CHARS {
+            return Err(DbError::KeyTooLong {
+                table: self.table.clone(),
+                chars,
+            });
+        }
+        if key.contains('\0') {
+            return Err(DbError::KeyHasNul);
+        }
+        Ok(())
+    }
+
+    /// The extra column values for `data`, checked against their columns.
+    fn extra_values(&self, data: &Dict) -> Result<Vec<ColumnValue>, DbError> {
+        let columns = self.model.extra_columns();
+        let values = self.model.values(data);
+        if values.len() != columns.len() {
+            return Err(DbError::ExtraValueCount {
+                expected: columns.len(),
+                got: values.len(),
+            });
+        }
+        for (column, value) in columns.iter().zip(&values) {
+            column.check(value).map_err(|reason| DbError::ExtraValue {
+                column: column.name().to_owned(),
+                reason,
+            })?;
+        }
+        Ok(values)
+    }
+
+    /// Parameters `key, data, expire, extras...` (insert order).
+    fn row_params<'a>(
+        &'a self,
+        key: &'a str,
+        data: &'a str,
+        expire: OffsetDateTime,
+        extra: &'a [ColumnValue],
+    ) -> Vec<Param<'a>> {
+        let mut params = vec![Param::Text(key), Param::Text(data), Param::At(expire)];
+        params.extend(self.extra_params(extra));
+        params
+    }
+
+    fn extra_params<'a>(&'a self, extra: &'a [ColumnValue]) -> impl Iterator<Item = Param<'a>> {
+        extra
+            .iter()
+            .zip(self.model.extra_columns())
+            .map(|(value, column)| Param::Extra(value, column.column_type()))
+    }
+
+    /// The row under `key`, whatever its expiry (Django's `Session.objects.get(pk=key)`).
+    pub async fn row(&self, key: &str) -> Result<Option<SessionRow>, DbError> {
+        if self.storable(key).is_err() {
+            return Ok(None);
+        }
+        let fetched = B::fetch_row(
+            &self.pool,
+            &self.sql.row,
+            &[Param::Text(key)],
+            self.model.extra_columns(),
+        )
+        .await;
+        match fetched {
+            Ok(Some(raw)) => self.session_row(raw).map(Some),
+            Ok(None) => Ok(None),
+            Err(source) => Err(self.explain(source).await),
+        }
+    }
+
+    fn session_row(&self, raw: RawRow) -> Result<SessionRow, DbError> {
+        let expire_date = raw.expire_date.map_err(|value| DbError::BadExpireDate {
+            table: self.table.clone(),
+            value,
+        })?;
+        Ok(SessionRow {
+            session_key: raw.session_key,
+            session_data: raw.session_data,
+            expire_date,
+            extra: raw.extra,
+        })
+    }
+
+    /// Django's `SessionManager.save(session_key, session_dict, expire_date)`: writes the row
+    /// (inserting or replacing it) when the data is not empty, deletes it when it is, and returns
+    /// the row as built.
+    ///
+    /// Unlike Django's manager, which leaves a custom model's extra columns at their defaults, this
+    /// fills them from the data, as every other save does.
+    pub async fn save_row(
+        &self,
+        key: &str,
+        data: &Dict,
+        expire_date: OffsetDateTime,
+    ) -> Result<SessionRow, Error> {
+        self.storable(key)?;
+        let session_data = self.codec.encode(data)?;
+        let expire_date = timestamp::normalize(expire_date);
+        let extra = self.extra_values(data)?;
+        let result = if data.is_empty() {
+            B::execute(&self.pool, &self.sql.delete, &[Param::Text(key)]).await
+        } else {
+            let params = self.row_params(key, &session_data, expire_date, &extra);
+            B::execute(&self.pool, &self.sql.upsert, &params).await
+        };
+        if let Err(source) = result {
+            return Err(self.explain(source).await.into());
+        }
+        Ok(SessionRow {
+            session_key: key.to_owned(),
+            session_data,
+            expire_date,
+            extra,
+        })
+    }
+
+    /// Deletes every expired row as of the store's clock and returns how many went (Django's
+    /// `clear_expired`, which `clearsessions` runs).
+    pub async fn clear_expired_rows(&self) -> Result<u64, DbError> {
+        let now = self.now();
+        match B::execute(&self.pool, &self.sql.clear_expired, &[Param::At(now)]).await {
+            Ok(removed) => Ok(removed),
+            Err(source) => Err(self.explain(source).await),
+        }
+    }
+
+    async fn insert(&self, key: &SessionKey, record: &SessionRecord<'_>) -> Result<(), Error> {
+        self.storable(key.as_str())?;
+        let session_data = self.codec.encode(record.data)?;
+        let extra = self.extra_values(record.data)?;
+        let expire = timestamp::normalize(record.expires_at);
+        let params = self.row_params(key.as_str(), &session_data, expire, &extra);
+        match B::execute(&self.pool, &self.sql.insert, &params).await {
+            Ok(_) => Ok(()),
+            Err(source) if B::classify(&source) == ErrorClass::UniqueViolation => {
+                // Without extra columns only the key is unique. With them, a unique extra column
+                // must not be mistaken for a taken key: retrying with new keys would never end.
+                if extra.is_empty() || self.exists(key).await? {
+                    Err(Error::CreateConflict)
+                } else {
+                    Err(DbError::ExtraUniqueViolation {
+                        table: self.table.clone(),
+                        source,
+                    }
+                    .into())
+                }
+            }
+            Err(source) => Err(self.explain(source).await.into()),
+        }
+    }
+
+    async fn update(&self, key: &SessionKey, record: &SessionRecord<'_>) -> Result<(), Error> {
+        if self.storable(key.as_str()).is_err() {
+            // No row can have this key, so there is nothing to update.
+            return Err(Error::SessionDeleted);
+        }
+        let session_data = self.codec.encode(record.data)?;
+        let extra = self.extra_values(record.data)?;
+        let expire = timestamp::normalize(record.expires_at);
+        let now = self.now();
+        let mut params = vec![Param::Text(&session_data), Param::At(expire)];
+        params.extend(self.extra_params(&extra));
+        params.push(Param::Text(key.as_str()));
+        params.push(Param::At(now));
+        // Counts matched rows on every driver (sqlx sets CLIENT_FOUND_ROWS on MySQL), so
+        // rewriting identical data still counts as one.
+        match B::execute(&self.pool, &self.sql.update, &params).await {
+            Ok(0) => Err(Error::SessionDeleted),
+            Ok(_) => Ok(()),
+            Err(source) => Err(self.explain(source).await.into()),
+        }
+    }
+}
+
+#[async_trait]
+impl<B: Backend, M: SessionModel> SessionStore for DbStore<B, M> {
+    async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
+        if self.storable(key.as_str()).is_err() {
+            return Ok(None);
+        }
+        let now = self.now();
+        let params = [Param::Text(key.as_str()), Param::At(now)];
+        match B::fetch_text(&self.pool, &self.sql.load, &params).await {
+            Ok(data) => Ok(data.map(|data| self.codec.decode(&data))),
+            Err(source) => Err(self.explain(source).await.into()),
+        }
+    }
+
+    /// The live row's data and its `expire_date`, in one query.
+    async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        if self.storable(key.as_str()).is_err() {
+            return Ok(None);
+        }
+        let now = self.now();
+        let params = [Param::Text(key.as_str()), Param::At(now)];
+        let raw = match B::fetch_row(&self.pool, &self.sql.load_with_expiry, &params, &[]).await {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return Ok(None),
+            Err(source) => return Err(self.explain(source).await.into()),
+        };
+        let expires_at = match raw.expire_date {
+            Ok(at) => Some(at),
+            Err(value) => {
+                // `load` serves such a row (SQLite compared the text), so this does too, without
+                // an expiry: callers then fall back to the one in the data.
+                tracing::warn!(
+                    table = %self.table,
+                    value,
+                    "expire_date is not a timestamp; loading the session without its expiry"
+                );
+                None
+            }
+        };
+        Ok(Some(LoadedRecord {
+            data: self.codec.decode(&raw.session_data),
+            expires_at,
+        }))
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        if self.storable(key.as_str()).is_err() {
+            return Ok(false);
+        }
+        match B::fetch_exists(&self.pool, &self.sql.exists, &[Param::Text(key.as_str())]).await {
+            Ok(found) => Ok(found),
+            Err(source) => Err(self.explain(source).await.into()),
+        }
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: SessionRecord<'_>,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        match mode {
+            SaveMode::MustCreate => self.insert(key, &record).await?,
+            SaveMode::Update => self.update(key, &record).await?,
+        }
+        Ok(key.clone())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        if self.storable(key.as_str()).is_err() {
+            return Ok(());
+        }
+        match B::execute(&self.pool, &self.sql.delete, &[Param::Text(key.as_str())]).await {
+            Ok(_) => Ok(()),
+            Err(source) => Err(self.explain(source).await.into()),
+        }
+    }
+
+    async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+        Ok(ClearExpired::Removed(self.clear_expired_rows().await?))
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    use session_core::Value;
+    use time::macros::datetime;
+
+    use super::*;
+
+    async fn store_at(now: OffsetDateTime) -> DbStore<sqlx::Sqlite> {
+        let config = SessionConfig::new("django_tests_secret_key");
+        let store = DbStore::<sqlx::Sqlite>::connect("sqlite::memory:", &config)
+            .await
+            .unwrap()
+            .with_clock(move || now);
+        store.ensure_schema().await.unwrap();
+        store
+    }
+
+    fn data() -> Dict {
+        [("hello".to_owned(), Value::from("world"))]
+            .into_iter()
+            .collect()
+    }
+
+    async fn save(store: &DbStore<sqlx::Sqlite>, key: &SessionKey, expires_at: OffsetDateTime) {
+        let data = data();
+        let record = SessionRecord {
+            data: &data,
+            expires_at,
+            expiry_age: 0, // unused by a database
+        };
+        store.save(key, record, SaveMode::MustCreate).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn load_with_expiry_returns_the_rows_expire_date_to_the_microsecond() {
+        let store = store_at(datetime!(2030-01-01 00:00:00 UTC)).await;
+        let key = SessionKey::generate().unwrap();
+        save(&store, &key, datetime!(2030-01-15 12:34:56.789012345 UTC)).await;
+
+        let loaded = store.load_with_expiry(&key).await.unwrap().unwrap();
+        assert_eq!(loaded.data, data());
+        // Stored as Django stores it: truncated to microseconds.
+        assert_eq!(
+            loaded.expires_at,
+            Some(datetime!(2030-01-15 12:34:56.789012 UTC))
+        );
+        assert_eq!(Some(loaded.data), store.load(&key).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn load_with_expiry_finds_what_load_finds_and_nothing_else() {
+        let store = store_at(datetime!(2030-01-01 00:00:00 UTC)).await;
+        let expired = SessionKey::generate().unwrap();
+        let at_now = SessionKey::generate().unwrap();
+        save(&store, &expired, datetime!(2029-12-31 23:59:59 UTC)).await;
+        // `expire_date > now`: a row expiring exactly now is gone, as in Django.
+        save(&store, &at_now, datetime!(2030-01-01 00:00:00 UTC)).await;
+        let unknown = SessionKey::generate().unwrap();
+        let overlong = SessionKey::new("k".repeat(41)).unwrap();
+        for key in [&expired, &at_now, &unknown, &overlong] {
+            assert_eq!(store.load_with_expiry(key).await.unwrap(), None, "{key:?}");
+            assert_eq!(store.load(key).await.unwrap(), None, "{key:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_row_whose_expire_date_is_not_a_timestamp_loads_without_an_expiry() {
+        let store = store_at(datetime!(2030-01-01 00:00:00 UTC)).await;
+        let key = SessionKey::generate().unwrap();
+        let session_data = store.codec().encode(&data()).unwrap();
+        // Sorts after any real moment, so SQLite's text comparison keeps the row live.
+        sqlx::query("INSERT INTO django_session VALUES (?, ?, ?)")
+            .bind(key.as_str())
+            .bind(session_data)
+            .bind("9999-zz")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let loaded = store.load_with_expiry(&key).await.unwrap().unwrap();
+        assert_eq!(loaded.data, data());
+        assert_eq!(loaded.expires_at, None);
+    }
+}
