@@ -1,0 +1,73 @@
+//! Writes sessions into Redis with `CacheStore` for `fixtures/django/generate_cache.py`, which then
+//! has real Django read them back.
+//!
+//! Reads one JSON request on stdin:
+//! `{"redis_url", "key_prefix", "cases": [{"name", "session_key", "data_json"}]}` and prints
+//! `{"results": [{"name", "session_key", "physical_key", "value_b64", "data_json"}]}`. Each
+//! session is created under the given key with the pickle serializer (as a Django site sharing
+//! the cache needs) and the data given as JSON (`_session_expiry` included, as `set_expiry` leaves
+//! it).
+
+use std::io::Read;
+use std::sync::Arc;
+
+use base64::Engine;
+use session_cache::{Cache, CacheStore, RedisCache};
+use session_core::serializer::{JsonSerializer, Serializer, SerializerName};
+use session_core::{SaveMode, Session, SessionConfig, SessionKey, SessionStore, Value};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn text<'a>(value: &'a serde_json::Value, field: &str) -> Result<&'a str, BoxError> {
+    value[field]
+        .as_str()
+        .ok_or_else(|| format!("request field {field:?} must be a string").into())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), BoxError> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input)?;
+    let request: serde_json::Value = serde_json::from_str(&input)?;
+
+    let config = SessionConfig {
+        serializer: SerializerName::Pickle,
+        ..SessionConfig::new("django_tests_secret_key")
+    };
+    let redis = RedisCache::connect(text(&request, "redis_url")?).await?;
+    let cache = Cache::new(redis).with_key_prefix(text(&request, "key_prefix")?);
+    let store = CacheStore::new(cache.clone(), &config)?;
+    let shared: Arc<dyn SessionStore> = Arc::new(store.clone());
+    let config = Arc::new(config);
+
+    let mut results = Vec::new();
+    for case in request["cases"]
+        .as_array()
+        .ok_or("request field cases must be a list")?
+    {
+        let key = SessionKey::new(text(case, "session_key")?)?;
+        let Value::Dict(data) = JsonSerializer.loads(text(case, "data_json")?.as_bytes())? else {
+            return Err("data_json must be a JSON object".into());
+        };
+        let session = Session::new(shared.clone(), config.clone(), Some(key.as_str()));
+        session.clear(); // "loaded and empty": keeps the chosen key instead of loading
+        session.update(data).await?;
+        session.save_with(SaveMode::MustCreate).await?;
+        let saved = session.key().ok_or("the session lost its key")?;
+        let raw = cache
+            .backend()
+            .get(&store.physical_key(&saved))
+            .await?
+            .ok_or("the session is not in Redis after its save")?;
+        let data_json = String::from_utf8(JsonSerializer.dumps_dict(&*session.data().await?)?)?;
+        results.push(serde_json::json!({
+            "name": case["name"],
+            "session_key": saved.as_str(),
+            "physical_key": store.physical_key(&saved),
+            "value_b64": base64::engine::general_purpose::STANDARD.encode(&raw),
+            "data_json": data_json,
+        }));
+    }
+    println!("{}", serde_json::json!({ "results": results }));
+    Ok(())
+}

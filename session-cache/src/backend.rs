@@ -1,0 +1,78 @@
+//! The byte-level cache interface every backend implements.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::CacheError;
+
+/// How long an entry lives: a whole number of seconds, at least one.
+///
+/// Django hands its cache the session's expiry age in whole seconds, and a non-positive age means
+/// "do not keep this". [`Ttl::from_age`] turns an age into a `Ttl` or `None`, and [`Cache`](crate::Cache)
+/// handles the `None` case once for every backend (delete instead of store), so backends only ever
+/// see positive lifetimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ttl(u64);
+
+impl Ttl {
+    /// The longest lifetime kept (10,000 years, past any date Python can write): longer ages are
+    /// clamped to it, because Redis refuses expiry times whose milliseconds overflow.
+    pub const MAX: Ttl = Ttl(10_000 * 365 * 24 * 60 * 60);
+
+    /// The lifetime for an expiry age in seconds, or `None` when the age is zero or negative (the
+    /// entry must not be readable at all).
+    pub fn from_age(age_seconds: i64) -> Option<Ttl> {
+        u64::try_from(age_seconds)
+            .ok()
+            .filter(|&secs| secs > 0)
+            .map(|secs| Ttl(secs.min(Self::MAX.0)))
+    }
+
+    /// The lifetime in seconds (at least 1).
+    pub fn seconds(self) -> u64 {
+        self.0
+    }
+
+    /// The lifetime as a duration.
+    pub fn as_duration(self) -> Duration {
+        Duration::from_secs(self.0)
+    }
+}
+
+/// A key-value cache holding raw bytes with per-entry lifetimes: the operations Django's session
+/// backends need, each one atomic.
+///
+/// Keys given to a backend are the final (physical) keys; [`Cache`](crate::Cache) applies the key
+/// function. Implemented by [`MemoryCache`](crate::MemoryCache) and
+/// [`RedisCache`](crate::RedisCache) (single node and Cluster); implement it to put sessions in
+/// another cache.
+///
+/// Every method must either complete or fail with an error: a backend that cannot reach its server
+/// reports it (within its configured timeouts) instead of pretending the key is absent. A backend
+/// of your own reports its failures as [`CacheError::Backend`], built with
+/// [`CacheError::backend`] from its client's error.
+#[async_trait]
+pub trait CacheBackend: Send + Sync + fmt::Debug {
+    /// The value under `key`, or `None` when it is absent or expired.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError>;
+
+    /// Stores `value` under `key` for `ttl`, whether or not the key exists (Redis `SET … EX`).
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<(), CacheError>;
+
+    /// Stores `value` only if `key` is absent (Redis `SET … NX EX`); `true` when it was stored. Of
+    /// two concurrent adds of one key exactly one returns `true`.
+    async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError>;
+
+    /// Stores `value` only if `key` is present (Redis `SET … XX EX`); `true` when it was stored. An
+    /// absent or expired key is never recreated.
+    async fn replace(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError>;
+
+    /// Removes `key`; `true` when something was removed.
+    async fn delete(&self, key: &str) -> Result<bool, CacheError>;
+
+    /// Whether a live entry exists under `key`.
+    async fn exists(&self, key: &str) -> Result<bool, CacheError>;
+}

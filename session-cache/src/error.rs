@@ -1,0 +1,88 @@
+//! The error type of `session-cache`.
+
+use session_core::BoxError;
+
+/// Everything that can go wrong with a cache or a [`CacheStore`](crate::CacheStore).
+///
+/// A session store converts it into [`session_core::Error::Store`] (or `Error::Config` for
+/// configuration mistakes) so callers see one error type per crate boundary.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// A store was asked for a cache alias that is not configured (Django's
+    /// `InvalidCacheBackendError`, raised when the session store is constructed).
+    #[error(
+        "no cache is configured under the alias {alias:?} (configured: {configured:?}); \
+         add it to the caches or choose one of the configured aliases"
+    )]
+    UnknownAlias {
+        /// The alias asked for.
+        alias: String,
+        /// The aliases that are configured.
+        configured: Vec<String>,
+    },
+
+    /// The cache or store configuration is unusable.
+    #[error("invalid cache configuration: {0}")]
+    Config(String),
+
+    /// The session settings are unusable (the codec could not be built).
+    #[error(transparent)]
+    Session(#[from] session_core::Error),
+
+    /// A cache backend of your own failed: its server is unreachable, timed out, refused the
+    /// operation, or answered something it should not have.
+    ///
+    /// This is the error a user's [`CacheBackend`](crate::CacheBackend) returns when its cache
+    /// fails: build it with [`CacheError::backend`] from the client library's error. Stores treat
+    /// it as a cache failure ([`session_core::Error::Store`]; the cached-db store logs it and
+    /// falls back to the database), never as a configuration mistake, which is
+    /// [`Config`](Self::Config).
+    #[error("cache backend error: {0}; check that the cache is up and reachable")]
+    Backend(#[source] BoxError),
+
+    /// Redis failed: the server is unreachable, timed out, or refused the command.
+    #[cfg(feature = "redis")]
+    #[error("redis error ({location}): {source}; check that the server is up and reachable")]
+    Redis {
+        /// Where the cache lives (the URL with any password hidden).
+        location: String,
+        /// What the Redis client reported.
+        #[source]
+        source: redis::RedisError,
+    },
+}
+
+impl From<CacheError> for session_core::Error {
+    fn from(error: CacheError) -> Self {
+        match error {
+            CacheError::Session(error) => error,
+            CacheError::UnknownAlias { .. } | CacheError::Config(_) => {
+                session_core::Error::Config(error.to_string())
+            }
+            other @ CacheError::Backend(_) => session_core::Error::store(other),
+            #[cfg(feature = "redis")]
+            other @ CacheError::Redis { .. } => session_core::Error::store(other),
+        }
+    }
+}
+
+impl CacheError {
+    /// The error a [`CacheBackend`](crate::CacheBackend) of your own returns when its cache fails
+    /// (anything convertible to a boxed error: the client library's error, or a message).
+    ///
+    /// ```
+    /// use session_cache::CacheError;
+    ///
+    /// let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply within 200 ms");
+    /// let error = CacheError::backend(io);
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "cache backend error: no reply within 200 ms; check that the cache is up and reachable"
+    /// );
+    /// assert!(std::error::Error::source(&error).is_some());
+    /// ```
+    pub fn backend(error: impl Into<BoxError>) -> Self {
+        CacheError::Backend(error.into())
+    }
+}

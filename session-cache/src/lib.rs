@@ -1,0 +1,133 @@
+//! Django's `cache` session engine (`django.contrib.sessions.backends.cache`), in Rust: sessions
+//! in Redis (a single server or a Redis Cluster) or in a bounded in-process cache.
+//!
+//! # Quick start (in-process cache)
+//!
+//! ```
+//! # #[cfg(feature = "memory")] {
+//! use std::sync::Arc;
+//! use session_cache::{Cache, CacheStore, MemoryBound, MemoryCache};
+//! use session_core::{Session, SessionConfig, SessionStore};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let config = SessionConfig::new("a long random secret");
+//! let cache = Cache::new(MemoryCache::bounded(MemoryBound::Entries(100_000)));
+//! let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(cache, &config)?);
+//! let config = Arc::new(config);
+//!
+//! let session = Session::new(store.clone(), config.clone(), None);
+//! session.insert("cart", &vec![3, 1, 4]).await?;
+//! session.save().await?;
+//! let key = session.key().expect("saved sessions have a key");
+//!
+//! let next_request = Session::new(store, config, Some(key.as_str()));
+//! assert_eq!(next_request.get::<Vec<u32>>("cart").await?, Some(vec![3, 1, 4]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! # }
+//! ```
+//!
+//! # Layers
+//!
+//! - [`CacheBackend`]: a byte cache with per-entry lifetimes and the atomic operations sessions
+//!   need: `get`, `set`, `add` (only if absent: `SET NX`), `replace` (only if present: `SET XX`),
+//!   `delete`, `exists`. Implemented by [`MemoryCache`] (feature `memory`, on by default) and
+//!   [`RedisCache`] (feature `redis`: single server or Cluster).
+//! - [`Cache`]: Django's `caches[alias]`, a backend plus its [`KeyFunction`] (`KEY_PREFIX`,
+//!   `VERSION`). It takes logical keys and expiry ages in seconds, and applies Django's rule that a
+//!   non-positive age leaves nothing readable, once for every backend. [`Caches`] holds caches by
+//!   alias (Django's `CACHES`).
+//! - [`CacheStore`]: the [`SessionStore`](session_core::SessionStore) of Django's cache engine.
+//!
+//! The cached-db store (`session-cached-db`) builds its write-through cache on [`Cache`] too, with
+//! its own key prefix `django.contrib.sessions.cached_db`: it calls [`Cache::set`],
+//! [`Cache::get`], [`Cache::exists`] and [`Cache::delete`] on logical keys and decides itself
+//! that cache failures are logged, not fatal. A trait object rather than an enum of backends keeps
+//! that store, and users with another cache, independent of which backends are compiled in.
+//!
+//! # Key layout
+//!
+//! | what | value |
+//! |---|---|
+//! | logical key ([`CacheStore::cache_key`]) | `django.contrib.sessions.cache` + session key |
+//! | stored key ([`CacheStore::physical_key`]) | `<KEY_PREFIX>:<VERSION>:` + logical key |
+//! | default stored key | `:1:django.contrib.sessions.cache` + 32 chars (64 chars in all) |
+//! | value | the serializer's bytes of the session dict (unsigned) |
+//! | lifetime | the session's expiry age in whole seconds (`SET … EX`), as Django's `get_expiry_age()` |
+//!
+//! Several applications share one Redis safely by giving each its own `KEY_PREFIX`
+//! ([`Cache::with_key_prefix`]).
+//!
+//! # Sharing sessions with Django
+//!
+//! Configure Django with `django.core.cache.backends.redis.RedisCache` on the same Redis and
+//! `SESSION_ENGINE = "django.contrib.sessions.backends.cache"`, and on this side
+//! `SessionConfig { serializer: SerializerName::Pickle, .. }` with the same `KEY_PREFIX` and
+//! `VERSION` as Django's `CACHES` entry. Django's cache stores the session dict as a pickle
+//! (its `RedisSerializer` pickles everything but plain ints, and a session is always a dict;
+//! `SESSION_SERIALIZER` plays no part), which our pickle serializer reads (protocols 0–5) and
+//! writes (protocol 4; Django writes 5, and reads both) without ever executing anything. Sessions
+//! holding Python objects other than plain data (a `datetime`, say) cannot be read and load as
+//! empty, with the security warning. `fixtures/django/generate_cache.py` checks both directions
+//! against real Django 5.2 and records the results in `fixtures/django/cache-sessions.json`, which
+//! this crate's tests replay.
+//!
+//! # Redis Cluster
+//!
+//! Give [`RedisCache::connect`] several comma-separated seed URLs (or call
+//! [`RedisCacheBuilder::cluster`] for one seed); the cluster client finds the other nodes, follows
+//! slot moves and reconnects to failed nodes. Every command touches one key, so no hash tags are
+//! needed.
+//!
+//! # Failures
+//!
+//! A [`RedisCache`] reconnects by itself: calls made while Redis is down fail with an error within
+//! the configured connection/response timeouts (default 2 s each, 2 reconnection attempts), and
+//! calls after it comes back succeed, with no need to rebuild the store.
+//!
+//! # Performance
+//!
+//! `cargo bench -p session-cache --features redis --bench redis_roundtrip` measures load+save
+//! round trips (a `GET` and a `SET … XX EX`, what a request that changes its session costs) with
+//! 1, 16 and 64 concurrent tasks on one store, beside `redis-benchmark -t get,set` with the same
+//! value size (a 214-byte pickled session) and the same number of clients, on the same server in
+//! the same run. Its baseline for one round trip is one GET plus one SET at redis-benchmark's
+//! rates, `1 / (1/get + 1/set)`. Release build, Redis 7.0 on loopback, the 2-core development
+//! machine while other builds ran (load average ≈ 6, so figures vary by ±30 % between runs):
+//!
+//! | concurrency | ours, round trips/s | redis-benchmark GET/s, SET/s | baseline pairs/s | ratio |
+//! |---:|---:|---:|---:|---:|
+//! | 1 | 21,868 / 21,613 | 49,068, 47,348 / 44,803, 25,291 | 24,096 / 16,166 | 0.91 / 1.34 |
+//! | 16 | 60,242 / 70,283 | 36,962, 41,719 / 88,889, 90,009 | 19,598 / 44,723 | 3.07 / 1.57 |
+//! | 64 | 63,640 / 80,221 | 48,745, 59,453 / 47,676, 48,193 | 26,785 / 23,966 | 2.38 / 3.35 |
+//!
+//! (two runs, separated by `/`). With one client we run at the speed of the server's round trips
+//! (each operation waits for its reply, as redis-benchmark's does); with more, the store's single
+//! multiplexed connection pipelines the concurrent commands, which redis-benchmark's one
+//! connection per client without `-P` does not, so we pass its figures.
+
+// The docs link to both backends; with one compiled out, those links cannot resolve.
+#![cfg_attr(
+    not(all(feature = "memory", feature = "redis")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
+
+mod backend;
+mod cache;
+mod error;
+mod keys;
+#[cfg(feature = "memory")]
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+mod store;
+
+pub use backend::{CacheBackend, Ttl};
+pub use cache::{Cache, Caches, DEFAULT_CACHE_ALIAS};
+pub use error::CacheError;
+pub use keys::KeyFunction;
+#[cfg(feature = "memory")]
+pub use memory::{MemoryBound, MemoryCache};
+#[cfg(feature = "redis")]
+pub use redis::{RedisCache, RedisCacheBuilder};
+pub use store::{CACHE_SESSION_KEY_PREFIX, CacheStore};

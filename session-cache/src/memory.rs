@@ -1,0 +1,199 @@
+//! The in-process cache: bounded, with per-entry lifetimes (moka).
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use moka::Expiry;
+use moka::future::Cache as Moka;
+use moka::ops::compute::{CompResult, Op};
+
+use crate::{CacheBackend, CacheError, Ttl};
+
+/// What bounds a [`MemoryCache`]. When the bound is reached, the least valuable entries are evicted
+/// (moka's TinyLFU policy), as a Django `LocMemCache` culls at `MAX_ENTRIES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryBound {
+    /// At most this many entries.
+    Entries(u64),
+    /// At most about this many bytes of keys and values (each entry also counts
+    /// [`MemoryCache::ENTRY_OVERHEAD`] bytes of bookkeeping).
+    Bytes(u64),
+}
+
+/// An in-process cache of byte values with per-entry lifetimes: the embedded default for sessions
+/// that need no sharing between processes.
+///
+/// It holds the serialized bytes only (never live session objects), so what a session reads is
+/// exactly what another would read from Redis, and clones of a value are reference-counted, not
+/// copied. Every write (set, add, replace, delete) goes through moka's per-key `entry` computation,
+/// so operations on one key are atomic and totally ordered: of two concurrent adds exactly one wins,
+/// and a replace racing a delete never brings the entry back.
+///
+/// Expired entries are never returned, and the cache is bounded ([`MemoryBound`], default
+/// [`MemoryCache::DEFAULT_MAX_BYTES`]). Clones share the entries.
+#[derive(Clone)]
+pub struct MemoryCache {
+    entries: Moka<String, Entry>,
+    bound: MemoryBound,
+}
+
+#[derive(Clone)]
+struct Entry {
+    value: Bytes,
+    ttl: Duration,
+}
+
+/// Each entry lives for the lifetime it was written with, counted from that write.
+struct PerEntryTtl;
+
+impl Expiry<String, Entry> for PerEntryTtl {
+    fn expire_after_create(&self, _key: &String, entry: &Entry, _now: Instant) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        entry: &Entry,
+        _now: Instant,
+        _current: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.ttl)
+    }
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        Self::bounded(MemoryBound::Bytes(Self::DEFAULT_MAX_BYTES))
+    }
+}
+
+impl MemoryCache {
+    /// The default bound: 64 MiB of keys and values.
+    pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+    /// Bytes each entry counts beyond its key and value under [`MemoryBound::Bytes`] (an estimate of
+    /// moka's per-entry bookkeeping, so a flood of tiny entries is bounded too).
+    pub const ENTRY_OVERHEAD: u64 = 96;
+
+    /// A cache with the default bound.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A cache with the given bound.
+    pub fn bounded(bound: MemoryBound) -> Self {
+        let builder = Moka::builder().expire_after(PerEntryTtl);
+        let entries = match bound {
+            MemoryBound::Entries(max) => builder.max_capacity(max).build(),
+            MemoryBound::Bytes(max) => builder
+                .max_capacity(max)
+                .weigher(|key: &String, entry: &Entry| {
+                    let weight = key.len() as u64 + entry.value.len() as u64 + Self::ENTRY_OVERHEAD;
+                    u32::try_from(weight).unwrap_or(u32::MAX)
+                })
+                .build(),
+        };
+        MemoryCache { entries, bound }
+    }
+
+    /// The bound this cache was built with.
+    pub fn bound(&self) -> MemoryBound {
+        self.bound
+    }
+
+    /// How many entries are held (approximate until pending maintenance has run; see
+    /// [`run_pending_tasks`](Self::run_pending_tasks)).
+    pub fn entry_count(&self) -> u64 {
+        self.entries.entry_count()
+    }
+
+    /// The total weight held: entries under [`MemoryBound::Entries`], bytes under
+    /// [`MemoryBound::Bytes`] (approximate until pending maintenance has run).
+    pub fn weighted_size(&self) -> u64 {
+        self.entries.weighted_size()
+    }
+
+    /// Runs moka's pending maintenance now (evictions, expirations), which otherwise happens a
+    /// little later in the background of cache operations.
+    pub async fn run_pending_tasks(&self) {
+        self.entries.run_pending_tasks().await;
+    }
+
+    async fn compute(
+        &self,
+        key: &str,
+        decide: impl FnOnce(bool) -> Op<Entry>,
+    ) -> CompResult<String, Entry> {
+        self.entries
+            .entry_by_ref(key)
+            .and_compute_with(|current| std::future::ready(decide(current.is_some())))
+            .await
+    }
+}
+
+#[async_trait]
+impl CacheBackend for MemoryCache {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
+        Ok(self.entries.get(key).await.map(|entry| entry.value))
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<(), CacheError> {
+        let entry = Entry {
+            value,
+            ttl: ttl.as_duration(),
+        };
+        self.compute(key, |_| Op::Put(entry)).await;
+        Ok(())
+    }
+
+    async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
+        let entry = Entry {
+            value,
+            ttl: ttl.as_duration(),
+        };
+        let result = self
+            .compute(
+                key,
+                |present| if present { Op::Nop } else { Op::Put(entry) },
+            )
+            .await;
+        Ok(matches!(result, CompResult::Inserted(_)))
+    }
+
+    async fn replace(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
+        let entry = Entry {
+            value,
+            ttl: ttl.as_duration(),
+        };
+        let result = self
+            .compute(
+                key,
+                |present| if present { Op::Put(entry) } else { Op::Nop },
+            )
+            .await;
+        Ok(matches!(result, CompResult::ReplacedWith(_)))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let result = self
+            .compute(key, |present| if present { Op::Remove } else { Op::Nop })
+            .await;
+        Ok(matches!(result, CompResult::Removed(_)))
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        Ok(self.entries.contains_key(key))
+    }
+}
+
+impl fmt::Debug for MemoryCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryCache")
+            .field("bound", &self.bound)
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
+}

@@ -1,0 +1,360 @@
+//! Redis: a single server through a reconnecting `ConnectionManager`, or a Redis Cluster.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, RedisError};
+
+use crate::{CacheBackend, CacheError, Ttl};
+
+/// A Redis server or Redis Cluster holding the cache entries.
+///
+/// Commands are atomic on the server: `SET … EX` for [`set`](CacheBackend::set),
+/// `SET … NX EX` for [`add`](CacheBackend::add), `SET … XX EX` for
+/// [`replace`](CacheBackend::replace), `DEL`, `EXISTS` and `GET`, exactly what Django's
+/// `RedisCache` sends (Django's `set` for an existing session is a `GET` then a `SET`; we use
+/// `SET XX`, so a session deleted in between is never recreated).
+///
+/// A single server is reached through one multiplexed connection that reconnects by itself after
+/// a failure ([`ConnectionManager`]); a Cluster through the cluster client, which follows slot
+/// moves and reconnects to failed nodes. Calls made while the server is unreachable fail within the
+/// configured timeouts with [`CacheError::Redis`]; later calls succeed again once it is back,
+/// without rebuilding anything. Cloning is cheap and clones share the connection.
+///
+/// ```no_run
+/// use session_cache::{Cache, RedisCache};
+///
+/// # async fn demo() -> Result<(), session_cache::CacheError> {
+/// // One server:
+/// let single = RedisCache::connect("redis://127.0.0.1:6379/0").await?;
+/// // A Cluster, from any of its nodes (a comma-separated list is a Cluster's seed nodes):
+/// let cluster = RedisCache::connect("redis://10.0.0.1:7000,redis://10.0.0.2:7000").await?;
+/// // With explicit timeouts:
+/// let tuned = RedisCache::builder("redis://127.0.0.1:6379")
+///     .connection_timeout(std::time::Duration::from_millis(500))
+///     .response_timeout(std::time::Duration::from_millis(500))
+///     .connect()
+///     .await?;
+/// let cache = Cache::new(single).with_key_prefix("myapp");
+/// # let _ = (cluster, tuned, cache);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisCache {
+    connection: Connection,
+    location: String,
+}
+
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// Where and how to connect: see [`RedisCache::builder`].
+#[derive(Debug, Clone)]
+pub struct RedisCacheBuilder {
+    topology: Topology,
+    connection_timeout: Duration,
+    response_timeout: Duration,
+    reconnect_attempts: usize,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Topology {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+impl fmt::Debug for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Topology::Single(url) => write!(f, "Single({})", redact(url)),
+            Topology::Cluster(urls) => f
+                .debug_tuple("Cluster")
+                .field(&urls.iter().map(|u| redact(u)).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+impl RedisCacheBuilder {
+    /// The default time allowed to open a connection: 2 s.
+    pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+    /// The default time allowed for each response: 2 s.
+    pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+    /// The default number of reconnection attempts after a failure, before a call gives up: 2.
+    pub const DEFAULT_RECONNECT_ATTEMPTS: usize = 2;
+
+    fn new(topology: Topology) -> Self {
+        RedisCacheBuilder {
+            topology,
+            connection_timeout: Self::DEFAULT_CONNECTION_TIMEOUT,
+            response_timeout: Self::DEFAULT_RESPONSE_TIMEOUT,
+            reconnect_attempts: Self::DEFAULT_RECONNECT_ATTEMPTS,
+        }
+    }
+
+    /// Treats the URLs as a Redis Cluster's seed nodes, even if there is only one.
+    pub fn cluster(mut self) -> Self {
+        if let Topology::Single(url) = self.topology {
+            self.topology = Topology::Cluster(vec![url]);
+        }
+        self
+    }
+
+    /// How long opening a connection may take.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// How long each response may take.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How many times to retry connecting (with a short exponential backoff) before a call fails.
+    /// Each failed call starts a new round, so a returning server is picked up by the next call.
+    pub fn reconnect_attempts(mut self, attempts: usize) -> Self {
+        self.reconnect_attempts = attempts;
+        self
+    }
+
+    /// Whether this connects to a Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.topology, Topology::Cluster(_))
+    }
+
+    /// Connects (failing if the server or no seed node is reachable).
+    pub async fn connect(self) -> Result<RedisCache, CacheError> {
+        if self.topology == Topology::Cluster(Vec::new()) {
+            return Err(CacheError::Config(
+                "no Redis URL given: pass redis://host:port, or several comma-separated URLs \
+                 for a Cluster"
+                    .to_owned(),
+            ));
+        }
+        let location = match &self.topology {
+            Topology::Single(url) => redact(url),
+            Topology::Cluster(urls) => format!(
+                "cluster {}",
+                urls.iter().map(|u| redact(u)).collect::<Vec<_>>().join(",")
+            ),
+        };
+        let error = |source| CacheError::Redis {
+            location: location.clone(),
+            source,
+        };
+        let connection = match &self.topology {
+            Topology::Single(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(error)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.connection_timeout))
+                    .set_response_timeout(Some(self.response_timeout))
+                    .set_number_of_retries(self.reconnect_attempts)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_secs(1));
+                Connection::Single(
+                    ConnectionManager::new_with_config(client, config)
+                        .await
+                        .map_err(error)?,
+                )
+            }
+            Topology::Cluster(urls) => {
+                let attempts = u32::try_from(self.reconnect_attempts).unwrap_or(u32::MAX);
+                // A request may need a reconnection and a redirection on top of its response.
+                let overall = self
+                    .response_timeout
+                    .saturating_mul(attempts.saturating_add(1))
+                    + self.connection_timeout.saturating_mul(attempts);
+                let client = ClusterClient::builder(urls.iter().map(String::as_str))
+                    .connection_timeout(self.connection_timeout)
+                    .response_timeout(self.response_timeout)
+                    .overall_response_timeout(Some(overall))
+                    .retries(attempts)
+                    .min_retry_wait(50)
+                    .max_retry_wait(1000)
+                    .build()
+                    .map_err(error)?;
+                Connection::Cluster(client.get_async_connection().await.map_err(error)?)
+            }
+        };
+        Ok(RedisCache {
+            connection,
+            location,
+        })
+    }
+}
+
+impl RedisCache {
+    /// Connects with default settings; see [`builder`](Self::builder) for the URL forms.
+    pub async fn connect(urls: &str) -> Result<Self, CacheError> {
+        Self::builder(urls).connect().await
+    }
+
+    /// Starts configuring a connection to `urls`: one URL (`redis://[:password@]host:port[/db]`,
+    /// `rediss://` for TLS if the redis crate's TLS feature is on, `redis+unix:///path`) is a single
+    /// server; several URLs separated by commas are the seed nodes of a Redis Cluster (call
+    /// [`RedisCacheBuilder::cluster`] for a Cluster named by one seed).
+    ///
+    /// Unlike Django's `LOCATION`, where extra URLs are read replicas, extra URLs here name a
+    /// Cluster: replicas are not supported.
+    pub fn builder(urls: &str) -> RedisCacheBuilder {
+        let urls: Vec<String> = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let topology = match <[String; 1]>::try_from(urls) {
+            Ok([url]) => Topology::Single(url),
+            Err(urls) => Topology::Cluster(urls),
+        };
+        RedisCacheBuilder::new(topology)
+    }
+
+    /// Where the cache lives (URLs with passwords hidden).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Whether this is a Cluster connection.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.connection, Connection::Cluster(_))
+    }
+
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
+        let result = match &self.connection {
+            Connection::Single(manager) => cmd.query_async(&mut manager.clone()).await,
+            Connection::Cluster(cluster) => cmd.query_async(&mut cluster.clone()).await,
+        };
+        result.map_err(|source: RedisError| CacheError::Redis {
+            location: self.location.clone(),
+            source,
+        })
+    }
+
+    /// `SET key value EX ttl [NX|XX]`; `true` when the value was stored.
+    async fn set_with(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Ttl,
+        condition: Option<&str>,
+    ) -> Result<bool, CacheError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value).arg("EX").arg(ttl.seconds());
+        if let Some(condition) = condition {
+            cmd.arg(condition);
+        }
+        // `OK` when stored; a nil reply when the NX/XX condition failed.
+        let reply: Option<redis::Value> = self.query(&cmd).await?;
+        Ok(reply.is_some())
+    }
+}
+
+#[async_trait]
+impl CacheBackend for RedisCache {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
+        let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(key)).await?;
+        Ok(value.map(Bytes::from))
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<(), CacheError> {
+        self.set_with(key, &value, ttl, None).await.map(drop)
+    }
+
+    async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
+        self.set_with(key, &value, ttl, Some("NX")).await
+    }
+
+    async fn replace(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
+        self.set_with(key, &value, ttl, Some("XX")).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let removed: u64 = self.query(redis::cmd("DEL").arg(key)).await?;
+        Ok(removed > 0)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        let found: u64 = self.query(redis::cmd("EXISTS").arg(key)).await?;
+        Ok(found > 0)
+    }
+}
+
+impl fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisCache({})", self.location)
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs and error messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &rest[..at];
+    let user = userinfo.split_once(':').map_or("", |(user, _)| user);
+    format!("{scheme}://{user}:***@{}", &rest[at + 1..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_appear_in_locations() {
+        assert_eq!(
+            redact("redis://:s3cret@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(
+            redact("redis://user:s3cret@host:6379"),
+            "redis://user:***@host:6379"
+        );
+        assert_eq!(redact("redis://user@host"), "redis://:***@host");
+        assert_eq!(redact("redis://host:6379/0"), "redis://host:6379/0");
+        assert_eq!(
+            redact("redis+unix:///tmp/r.sock"),
+            "redis+unix:///tmp/r.sock"
+        );
+        let shown = format!(
+            "{:?}",
+            RedisCache::builder("redis://:pw@a:1,redis://:pw@b:2")
+        );
+        assert!(!shown.contains("pw@"), "{shown}");
+    }
+
+    #[test]
+    fn one_url_is_a_single_server_and_several_are_a_cluster() {
+        assert!(!RedisCache::builder("redis://127.0.0.1:6379").is_cluster());
+        assert!(!RedisCache::builder(" redis://127.0.0.1:6379 ,").is_cluster());
+        assert!(RedisCache::builder("redis://a:7000,redis://b:7000").is_cluster());
+        assert!(RedisCache::builder("redis://a:7000").cluster().is_cluster());
+    }
+
+    #[test]
+    fn an_empty_url_list_fails_to_connect_with_a_clear_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let error = runtime
+            .block_on(RedisCache::connect(" , "))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no Redis URL given"), "{error}");
+    }
+}

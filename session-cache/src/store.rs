@@ -1,0 +1,159 @@
+//! Django's `cache` session engine on top of a [`Cache`].
+
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use session_core::{
+    ClearExpired, Dict, Error, SaveMode, SessionCodec, SessionConfig, SessionKey, SessionRecord,
+    SessionStore,
+};
+
+use crate::{Cache, CacheError, Caches};
+
+/// The prefix Django's cache session engine puts before the session key
+/// (`django.contrib.sessions.backends.cache.KEY_PREFIX`).
+pub const CACHE_SESSION_KEY_PREFIX: &str = "django.contrib.sessions.cache";
+
+/// Sessions in a cache: Django's `django.contrib.sessions.backends.cache.SessionStore`.
+///
+/// Each session is one cache entry:
+/// - **key**: the cache's key function applied to `"django.contrib.sessions.cache" + session key`,
+///   by default `:1:django.contrib.sessions.cache<session key>`, exactly where Django puts it;
+/// - **value**: the configured serializer's bytes of the session dict (not signed, as in Django,
+///   whose cache stores a pickle of the dict). With `serializer = "pickle"` these are the bytes
+///   Django's `RedisCache` reads and writes, so a Django site and this store share sessions;
+/// - **lifetime**: the session's expiry age, set atomically with the value.
+///
+/// Saves are single atomic commands: a must-create save is add-if-absent (`SET NX`), so two
+/// creators can never both win, and an update is replace-if-present (`SET XX`), so a session
+/// deleted meanwhile (logged out elsewhere, or expired) fails with [`Error::SessionDeleted`]
+/// instead of coming back. A non-positive expiry age stores nothing readable. Corrupt values load
+/// as an empty session with Django's security warning. There is nothing to clear: entries expire
+/// by themselves.
+///
+/// Backend failures (an unreachable Redis) are reported as [`Error::Store`] by every operation,
+/// `load` included. Django's `load` instead treats any exception as a miss (ticket #17810, meant
+/// for memcached refusing odd keys), which silently logs the user out and replaces their cookie
+/// during an outage; keys are never a problem here (Redis and the memory cache accept any key, and
+/// an unknown or overlong key simply misses), so an error always means the cache is unavailable
+/// and the caller decides.
+#[derive(Clone)]
+pub struct CacheStore {
+    cache: Cache,
+    prefix: String,
+    codec: SessionCodec,
+}
+
+impl CacheStore {
+    /// A store in `cache`, with the codec (serializer) of `config` and Django's key prefix.
+    pub fn new(cache: Cache, config: &SessionConfig) -> Result<Self, CacheError> {
+        Ok(CacheStore {
+            cache,
+            prefix: CACHE_SESSION_KEY_PREFIX.to_owned(),
+            codec: SessionCodec::new(config)?,
+        })
+    }
+
+    /// A store in the cache configured under `alias` (Django's `SESSION_CACHE_ALIAS`); an alias
+    /// that is not configured is [`CacheError::UnknownAlias`], as Django raises
+    /// `InvalidCacheBackendError` when the store is constructed.
+    pub fn from_caches(
+        caches: &Caches,
+        alias: &str,
+        config: &SessionConfig,
+    ) -> Result<Self, CacheError> {
+        Self::new(caches.get(alias)?.clone(), config)
+    }
+
+    /// Replaces the session key prefix (default [`CACHE_SESSION_KEY_PREFIX`]). Change it only to
+    /// mimic a Django subclass with its own `cache_key_prefix`; to separate applications sharing
+    /// one Redis, give each its own `KEY_PREFIX` ([`Cache::with_key_prefix`]) instead.
+    pub fn with_session_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The cache holding the sessions.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The session key prefix.
+    pub fn session_key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The logical cache key of a session (Django's `SessionStore.cache_key`):
+    /// `django.contrib.sessions.cache<session key>`.
+    pub fn cache_key(&self, key: &SessionKey) -> String {
+        let mut out = String::with_capacity(self.prefix.len() + key.as_str().len());
+        out.push_str(&self.prefix);
+        out.push_str(key.as_str());
+        out
+    }
+
+    /// The key actually stored in the backend: the cache's key function applied to
+    /// [`cache_key`](Self::cache_key), by default `:1:django.contrib.sessions.cache<session key>`.
+    pub fn physical_key(&self, key: &SessionKey) -> String {
+        self.cache.make_key(&self.cache_key(key))
+    }
+}
+
+#[async_trait]
+impl SessionStore for CacheStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
+        let bytes = self.cache.get(&self.cache_key(key)).await?;
+        Ok(bytes.map(|bytes| self.codec.deserialize(&bytes)))
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        Ok(self.cache.exists(&self.cache_key(key)).await?)
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: SessionRecord<'_>,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        let value = Bytes::from(self.codec.serialize(record.data)?);
+        let cache_key = self.cache_key(key);
+        match mode {
+            SaveMode::MustCreate => {
+                if !self.cache.add(&cache_key, value, record.expiry_age).await? {
+                    return Err(Error::CreateConflict);
+                }
+            }
+            SaveMode::Update => {
+                if !self
+                    .cache
+                    .replace(&cache_key, value, record.expiry_age)
+                    .await?
+                {
+                    return Err(Error::SessionDeleted);
+                }
+            }
+        }
+        Ok(key.clone())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.cache.delete(&self.cache_key(key)).await?;
+        Ok(())
+    }
+
+    async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+        Ok(ClearExpired::NotNeeded)
+    }
+}
+
+impl fmt::Debug for CacheStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheStore")
+            .field("cache", &self.cache)
+            .field("prefix", &self.prefix)
+            .field("serializer", &self.codec.serializer().name())
+            .finish()
+    }
+}
