@@ -1,0 +1,366 @@
+//! Crash-safe, race-safe writes of whole files into the storage directory.
+//!
+//! Every write goes to a fresh temporary file in the same directory (mode 0600), is flushed to
+//! disk, and only then becomes visible under the session's name in one atomic step, so a reader
+//! (or a process restarted after a kill or a crash) sees the old file or the new one, never part
+//! of one. How that last step is done depends on what the filesystem offers; see
+//! [`WriteStrategy`].
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use session_core::{Error, SessionKey};
+
+use crate::FileError;
+use crate::names::temp_file_name;
+
+/// How many fresh temporary names are tried before giving up (a clash needs two equal 165-bit
+/// random strings, so a second attempt already means something else is wrong).
+const TEMP_ATTEMPTS: usize = 4;
+
+/// How the file store makes a complete file appear under a session's name.
+///
+/// The builder picks the strongest one the directory's filesystem supports, by trying it on
+/// scratch files; [`FileStore::write_strategy`](crate::FileStore::write_strategy) tells which one
+/// is in use. All three write the complete data to a temporary file first, so a session file is
+/// never seen half-written, and all three make creation atomic (of two creators of one key,
+/// exactly one wins). They differ in what an update racing a delete can do:
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteStrategy {
+    /// `renameat2(RENAME_NOREPLACE)` to create and `renameat2(RENAME_EXCHANGE)` to update (Linux
+    /// 3.15+ on ext4, xfs, btrfs, tmpfs, overlayfs, ...; `renameatx_np` on macOS/APFS).
+    ///
+    /// An update swaps the new file with the existing one in one step, which fails if the
+    /// session file is gone: an update never recreates a session deleted before it, with no
+    /// window at all.
+    RenameExchange,
+    /// `link()` to create (fails if the name exists) and check-then-`rename()` to update (any
+    /// POSIX filesystem with hard links, NFS included).
+    ///
+    /// An update checks that the session file still exists right before renaming over it; a delete
+    /// landing in the microseconds between the check and the rename is undone by the rename. That
+    /// is the only window in which a deleted session can come back.
+    HardLink,
+    /// Django's own way: an exclusive `open(O_CREAT|O_EXCL)` reserves the name with an empty
+    /// placeholder, then the complete temporary file is renamed over it; updates as
+    /// [`HardLink`](Self::HardLink). For filesystems without hard links.
+    ///
+    /// A reader can see the empty placeholder for the moment between the two steps. It reads
+    /// as an existing session with no data, as in Django; only the creator knows the new key, so
+    /// no client can be affected. If the data cannot be written, the placeholder is removed again.
+    Placeholder,
+}
+
+/// A temporary file that is removed when dropped, unless kept.
+pub(crate) struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl TempFile {
+    fn new(path: PathBuf) -> Self {
+        TempFile { path, keep: false }
+    }
+
+    fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            // Best effort: a leftover is removed later by clear_expired.
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The storage directory, with how to write into it.
+#[derive(Debug)]
+pub(crate) struct Dir {
+    pub(crate) path: PathBuf,
+    // Kept open to fsync the directory after renames and removals.
+    handle: Option<File>,
+    fsync: bool,
+    pub(crate) strategy: WriteStrategy,
+}
+
+/// A file created with `O_CREAT|O_EXCL`, readable and writable by its owner only.
+fn create_new(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+fn rename_with(from: &Path, to: &Path, exchange: bool) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    let flags = if exchange {
+        RenameFlags::EXCHANGE
+    } else {
+        RenameFlags::NOREPLACE
+    };
+    renameat_with(CWD, from, CWD, to, flags).map_err(io::Error::from)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn rename_with(_from: &Path, _to: &Path, _exchange: bool) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+impl Dir {
+    /// Checks that `path` is a writable directory and picks the write strategy (`forced`, if
+    /// given, after checking the filesystem supports it). `prefix` names the scratch files.
+    pub(crate) fn open(
+        path: &Path,
+        prefix: &str,
+        fsync: bool,
+        forced: Option<WriteStrategy>,
+    ) -> Result<Dir, FileError> {
+        let unusable = |problem: &str, source: Option<io::Error>| FileError::StorageDirectory {
+            path: path.to_owned(),
+            problem: problem.to_owned(),
+            source,
+        };
+        let path = std::path::absolute(path)
+            .map_err(|e| unusable("cannot be resolved to an absolute path", Some(e)))?;
+        match fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(unusable("is not a directory", None)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(unusable("doesn't exist", Some(e)));
+            }
+            Err(e) => return Err(unusable("cannot be inspected", Some(e))),
+        }
+        let mut dir = Dir {
+            handle: File::open(&path).ok(),
+            path,
+            fsync,
+            strategy: WriteStrategy::Placeholder,
+        };
+        // Scratch files are named as temporary files of a random key, so a crash here leaves only
+        // names clear_expired removes.
+        let scratch = format!("{prefix}{}", SessionKey::generate()?.as_str());
+        let probe = dir
+            .write_temp(&scratch, b"")
+            .map_err(|e| unusable("is not writable", io_source(e)))?;
+        let target = dir.path.join(temp_file_name(&scratch)?);
+        let _cleanup = TempFile::new(target.clone());
+        let supports = |strategy| match strategy {
+            WriteStrategy::RenameExchange => {
+                rename_with(&probe.path, &target, false).is_ok()
+                    && fs::rename(&target, &probe.path).is_ok()
+                    && create_new(&target).is_ok()
+                    && rename_with(&probe.path, &target, true).is_ok()
+            }
+            WriteStrategy::HardLink => {
+                let _ = fs::remove_file(&target);
+                fs::hard_link(&probe.path, &target).is_ok()
+            }
+            WriteStrategy::Placeholder => true,
+        };
+        dir.strategy = match forced {
+            Some(strategy) if supports(strategy) => strategy,
+            Some(strategy) => {
+                return Err(unusable(
+                    &format!(
+                        "is on a filesystem that does not support the {strategy:?} write strategy"
+                    ),
+                    None,
+                ));
+            }
+            None => [WriteStrategy::RenameExchange, WriteStrategy::HardLink]
+                .into_iter()
+                .find(|&s| supports(s))
+                .unwrap_or(WriteStrategy::Placeholder),
+        };
+        Ok(dir)
+    }
+
+    /// Makes renames and removals in the directory durable.
+    pub(crate) fn sync(&self) -> Result<(), Error> {
+        match (&self.handle, self.fsync) {
+            (Some(handle), true) => handle
+                .sync_all()
+                .map_err(|e| FileError::io("flush the directory", &self.path, e).into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes `contents` to a new temporary file of session file `file_name`, flushed to disk.
+    fn write_temp(&self, file_name: &str, contents: &[u8]) -> Result<TempFile, Error> {
+        let mut last = None;
+        for _ in 0..TEMP_ATTEMPTS {
+            let path = self.path.join(temp_file_name(file_name)?);
+            let mut file = match create_new(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    last = Some(e);
+                    continue;
+                }
+                Err(e) => {
+                    return Err(FileError::io("create a temporary file in", &self.path, e).into());
+                }
+            };
+            let temp = TempFile::new(path);
+            file.write_all(contents)
+                .map_err(|e| FileError::io("write", &temp.path, e))?;
+            if self.fsync {
+                file.sync_data()
+                    .map_err(|e| FileError::io("flush", &temp.path, e))?;
+            }
+            return Ok(temp);
+        }
+        let e = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists));
+        Err(FileError::io("create a temporary file in", &self.path, e).into())
+    }
+
+    /// Creates session file `file_name` holding `contents`, or fails with
+    /// [`Error::CreateConflict`] if it exists.
+    pub(crate) fn create(&self, file_name: &str, contents: &[u8]) -> Result<(), Error> {
+        let target = self.path.join(file_name);
+        let conflict_or = |e: io::Error, action| match e.kind() {
+            io::ErrorKind::AlreadyExists => Error::CreateConflict,
+            _ => FileError::io(action, &target, e).into(),
+        };
+        match self.strategy {
+            WriteStrategy::RenameExchange => {
+                let temp = self.write_temp(file_name, contents)?;
+                rename_with(&temp.path, &target, false).map_err(|e| conflict_or(e, "create"))?;
+                temp.keep();
+            }
+            WriteStrategy::HardLink => {
+                let temp = self.write_temp(file_name, contents)?;
+                fs::hard_link(&temp.path, &target).map_err(|e| conflict_or(e, "create"))?;
+                // Dropping `temp` removes its name; the session file keeps the data.
+            }
+            WriteStrategy::Placeholder => {
+                drop(create_new(&target).map_err(|e| conflict_or(e, "create"))?);
+                let placeholder = TempFile::new(target.clone());
+                let temp = self.write_temp(file_name, contents)?;
+                fs::rename(&temp.path, &target)
+                    .map_err(|e| FileError::io("rename a temporary file over", &target, e))?;
+                temp.keep();
+                placeholder.keep();
+            }
+        }
+        self.sync()
+    }
+
+    /// Replaces existing session file `file_name` with `contents`, or fails with
+    /// [`Error::SessionDeleted`] if it no longer exists.
+    pub(crate) fn replace(&self, file_name: &str, contents: &[u8]) -> Result<(), Error> {
+        let target = self.path.join(file_name);
+        let temp = self.write_temp(file_name, contents)?;
+        match self.strategy {
+            WriteStrategy::RenameExchange => match rename_with(&temp.path, &target, true) {
+                // `temp` now names the previous version; dropping it removes that.
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(Error::SessionDeleted);
+                }
+                Err(e) => return Err(FileError::io("replace", &target, e).into()),
+            },
+            WriteStrategy::HardLink | WriteStrategy::Placeholder => {
+                match fs::symlink_metadata(&target) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        return Err(Error::SessionDeleted);
+                    }
+                    Err(e) => return Err(FileError::io("inspect", &target, e).into()),
+                }
+                fs::rename(&temp.path, &target)
+                    .map_err(|e| FileError::io("rename a temporary file over", &target, e))?;
+                temp.keep();
+            }
+        }
+        self.sync()
+    }
+}
+
+/// The I/O error inside a store error, if there is one.
+fn io_source(error: Error) -> Option<io::Error> {
+    match error {
+        Error::Store(boxed) => match boxed.downcast::<FileError>() {
+            Ok(file_error) => match *file_error {
+                FileError::Io { source, .. } => Some(source),
+                _ => None,
+            },
+            Err(_) => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [WriteStrategy; 3] = [
+        WriteStrategy::RenameExchange,
+        WriteStrategy::HardLink,
+        WriteStrategy::Placeholder,
+    ];
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn probing_leaves_no_scratch_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for strategy in ALL {
+            Dir::open(dir.path(), "sessionid", true, Some(strategy)).unwrap();
+        }
+        Dir::open(dir.path(), "sessionid", true, None).unwrap();
+        assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn replacing_a_deleted_file_fails_and_leaves_nothing() {
+        for strategy in ALL {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = Dir::open(tmp.path(), "sessionid", true, Some(strategy)).unwrap();
+            dir.create("sessionidabcdefghijkl", b"one").unwrap();
+            fs::remove_file(tmp.path().join("sessionidabcdefghijkl")).unwrap();
+            assert!(matches!(
+                dir.replace("sessionidabcdefghijkl", b"two"),
+                Err(Error::SessionDeleted)
+            ));
+            assert!(names(tmp.path()).is_empty(), "{strategy:?}");
+        }
+    }
+
+    #[test]
+    fn creating_over_an_existing_file_conflicts_and_keeps_it() {
+        for strategy in ALL {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = Dir::open(tmp.path(), "sessionid", true, Some(strategy)).unwrap();
+            dir.create("sessionidabcdefghijkl", b"first").unwrap();
+            assert!(matches!(
+                dir.create("sessionidabcdefghijkl", b"second"),
+                Err(Error::CreateConflict)
+            ));
+            assert_eq!(names(tmp.path()), ["sessionidabcdefghijkl"], "{strategy:?}");
+            assert_eq!(
+                fs::read(tmp.path().join("sessionidabcdefghijkl")).unwrap(),
+                b"first"
+            );
+            dir.replace("sessionidabcdefghijkl", b"third").unwrap();
+            assert_eq!(names(tmp.path()), ["sessionidabcdefghijkl"], "{strategy:?}");
+            assert_eq!(
+                fs::read(tmp.path().join("sessionidabcdefghijkl")).unwrap(),
+                b"third"
+            );
+        }
+    }
+}

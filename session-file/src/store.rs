@@ -1,0 +1,532 @@
+//! The store: Django's `file.SessionStore`.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use session_core::codec::{CORRUPTED_MESSAGE, SUSPICIOUS_SESSION_TARGET};
+use session_core::expiry::EXPIRY_KEY;
+use session_core::{
+    ClearExpired, Dict, Error, Expiry, SaveMode, SessionCodec, SessionConfig, SessionKey,
+    SessionRecord, SessionStore,
+};
+use time::OffsetDateTime;
+
+use crate::FileError;
+use crate::atomic::{Dir, WriteStrategy};
+use crate::names::{self, Entry};
+
+/// How old a temporary file must be before [`clear_expired`](SessionStore::clear_expired) removes
+/// it. A write holds its temporary file for milliseconds; one this old was left by a process that
+/// was killed or crashed mid-write (ours or Django's).
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+
+/// Sessions stored one file per session, as Django's file engine
+/// (`django.contrib.sessions.backends.file`) stores them, so a Rust service and a Django site can
+/// share one directory.
+///
+/// - The file of session `key` is `<directory>/<cookie_name><key>` (e.g. `/tmp/sessionid9kb4…`),
+///   holding exactly the signed string Django writes (ASCII, no newline), mode 0600.
+/// - Keys with any character outside `[a-z0-9]` (`/`, `\`, `..`, NUL, ...) never name a file: they
+///   load as absent, exist nowhere, delete nothing.
+/// - Writes are atomic and crash-safe (see [`WriteStrategy`]); creating never overwrites and
+///   updating never recreates a deleted or expired session.
+/// - A session expires at its `_session_expiry` date when it has one, `_session_expiry` seconds
+///   after the file was last written when that is a number, and otherwise `cookie_age` seconds
+///   after it was last written. (Django never expires a session with a numeric expiry on the
+///   server; see the crate docs.)
+/// - Filesystem work runs on tokio's blocking pool, never on the async worker threads.
+///
+/// Build it with [`FileStore::new`] or [`FileStore::builder`]; cloning is cheap.
+#[derive(Clone)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: Dir,
+    prefix: String,
+    codec: SessionCodec,
+    cookie_age: i64,
+    max_file_size: usize,
+}
+
+/// Options of a [`FileStore`] beyond the session configuration.
+#[derive(Debug, Clone)]
+pub struct FileStoreBuilder {
+    config: SessionConfig,
+    directory: Option<PathBuf>,
+    fsync: bool,
+    strategy: Option<WriteStrategy>,
+}
+
+impl FileStoreBuilder {
+    /// The storage directory (Django's `SESSION_FILE_PATH`); default: the OS temporary directory,
+    /// as in Django. It must exist and be writable. Keep it private to the service (mode 0700):
+    /// whoever can write in it can plant or remove sessions.
+    pub fn directory(mut self, path: impl Into<PathBuf>) -> Self {
+        self.directory = Some(path.into());
+        self
+    }
+
+    /// Whether writes are flushed to disk before they count (default true): file data before it
+    /// becomes visible, and the directory after renames and removals, so a power loss cannot undo
+    /// a logout or leave a session half-written. Turn it off only for a directory on tmpfs, where
+    /// there is no disk to flush to.
+    pub fn fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
+    /// Forces a write strategy instead of the strongest one the filesystem supports (building
+    /// fails if the filesystem does not support the one asked for).
+    pub fn write_strategy(mut self, strategy: WriteStrategy) -> Self {
+        self.strategy = Some(strategy);
+        self
+    }
+
+    /// Checks the configuration and the directory (it must exist and be writable; Django's
+    /// `configuration_check`), and picks the write strategy by trying it on scratch files.
+    pub async fn build(self) -> Result<FileStore, FileError> {
+        let codec = SessionCodec::new(&self.config)?;
+        let directory = self.directory.unwrap_or_else(std::env::temp_dir);
+        let prefix = self.config.cookie_name.clone();
+        let (fsync, strategy) = (self.fsync, self.strategy);
+        let dir = blocking(move || Dir::open(&directory, &prefix, fsync, strategy)).await??;
+        Ok(FileStore {
+            inner: Arc::new(Inner {
+                dir,
+                prefix: self.config.cookie_name,
+                codec,
+                cookie_age: self.config.cookie_age,
+                // A session file holds base64 of at most `max_decompressed_size` serialized bytes
+                // (4/3 of it) plus a timestamp and a signature; nothing larger can decode.
+                max_file_size: self.config.max_decompressed_size.saturating_mul(4) / 3 + 1024,
+            }),
+        })
+    }
+}
+
+/// Runs blocking filesystem work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, FileError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| FileError::Interrupted(e.to_string()))
+}
+
+impl FileStore {
+    /// A store keeping its files in `directory`, with the given session settings (the secret,
+    /// serializer and salt sign the files; `cookie_name` prefixes their names; `cookie_age` is the
+    /// default lifetime).
+    ///
+    /// Fails if the directory does not exist or is not writable.
+    pub async fn new(
+        config: &SessionConfig,
+        directory: impl Into<PathBuf>,
+    ) -> Result<FileStore, FileError> {
+        Self::builder(config).directory(directory).build().await
+    }
+
+    /// A builder, for the other options.
+    pub fn builder(config: &SessionConfig) -> FileStoreBuilder {
+        FileStoreBuilder {
+            config: config.clone(),
+            directory: None,
+            fsync: true,
+            strategy: None,
+        }
+    }
+
+    /// The storage directory (absolute).
+    pub fn directory(&self) -> &Path {
+        &self.inner.dir.path
+    }
+
+    /// How this store makes writes atomic on its filesystem.
+    pub fn write_strategy(&self) -> WriteStrategy {
+        self.inner.dir.strategy
+    }
+
+    /// The file holding session `key` (Django's `_key_to_file`), or [`FileError::InvalidKey`] when
+    /// the key must never name a file (a character outside `[a-z0-9]`, or too long).
+    pub fn file_path(&self, key: &SessionKey) -> Result<PathBuf, FileError> {
+        self.inner.file_path(key)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || f(&inner)).await?
+    }
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("directory", &self.inner.dir.path)
+            .field("prefix", &self.inner.prefix)
+            .field("write_strategy", &self.inner.dir.strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session file as read: its data, when it expires, and which file it was.
+struct Current {
+    data: Dict,
+    expires_at: OffsetDateTime,
+    id: Option<(u64, u64)>,
+}
+
+/// The identity of a file (device, inode), to notice it was replaced between two looks.
+fn file_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+/// When a session written at `modified` holding `data` expires.
+///
+/// An ISO `_session_expiry` is the moment itself; a number counts from the last write (Django
+/// never expires those server-side, but the number means "this many seconds after the last
+/// save"); absent or `0` (browser close) gives the cookie age from the last write, as in Django.
+fn expires_at(data: &Dict, modified: OffsetDateTime, cookie_age: i64) -> OffsetDateTime {
+    Expiry::from_stored(data.get(EXPIRY_KEY))
+        .unwrap_or(Expiry::Default)
+        .date(modified, cookie_age)
+}
+
+/// Opens `path` for reading without waiting on a FIFO: anyone who can create files in the
+/// directory (by default the shared temporary directory) could otherwise hang every load of a key,
+/// and `clear_expired`, with a FIFO under its name. `O_NONBLOCK` changes nothing for regular
+/// files; the caller then sees the FIFO is not a file.
+fn open_without_blocking(path: &Path) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits().cast_signed());
+    }
+    options.open(path)
+}
+
+fn corrupted(path: &Path, why: &str) -> Dict {
+    tracing::warn!(target: SUSPICIOUS_SESSION_TARGET, path = %path.display(), why, "{CORRUPTED_MESSAGE}");
+    Dict::new()
+}
+
+impl Inner {
+    fn file_name(&self, key: &SessionKey) -> Option<String> {
+        names::session_file_name(&self.prefix, key)
+    }
+
+    fn file_path(&self, key: &SessionKey) -> Result<PathBuf, FileError> {
+        self.file_name(key)
+            .map(|name| self.dir.path.join(name))
+            .ok_or(FileError::InvalidKey {
+                max_len: names::max_key_len(&self.prefix),
+            })
+    }
+
+    /// Reads the session file at `path`: `None` when there is none. Corrupt contents read as an
+    /// empty session (with Django's security warning when the signature is bad); an empty file
+    /// is a creation placeholder and reads as an empty session too.
+    fn read(&self, path: &Path) -> Result<Option<Current>, Error> {
+        let mut file = match open_without_blocking(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(FileError::io("open", path, e).into()),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| FileError::io("inspect", path, e))?;
+        if !meta.is_file() {
+            // A directory or device under a session's name is not a session.
+            return Ok(None);
+        }
+        let modified = meta
+            .modified()
+            .map_err(|e| FileError::io("read the modification time of", path, e))?;
+        let data = if meta.len() > self.max_file_size as u64 {
+            corrupted(path, "larger than any session this store can read")
+        } else {
+            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            (&mut file)
+                .take(self.max_file_size as u64 + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| FileError::io("read", path, e))?;
+            if bytes.is_empty() {
+                Dict::new()
+            } else if bytes.len() > self.max_file_size {
+                corrupted(path, "larger than any session this store can read")
+            } else {
+                match std::str::from_utf8(&bytes) {
+                    Ok(text) if text.is_ascii() => self.codec.decode(text),
+                    _ => corrupted(path, "not ASCII"),
+                }
+            }
+        };
+        Ok(Some(Current {
+            expires_at: expires_at(&data, OffsetDateTime::from(modified), self.cookie_age),
+            data,
+            id: file_id(&meta),
+        }))
+    }
+
+    fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
+        let Some(name) = self.file_name(key) else {
+            return Ok(None);
+        };
+        // An expired file reads as absent and stays until clear_expired: a load never writes.
+        Ok(self
+            .read(&self.dir.path.join(name))?
+            .filter(|current| current.expires_at > OffsetDateTime::now_utc())
+            .map(|current| current.data))
+    }
+
+    fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        let Some(name) = self.file_name(key) else {
+            return Ok(false);
+        };
+        let path = self.dir.path.join(name);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) => Ok(!meta.is_dir()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(FileError::io("inspect", path, e).into()),
+        }
+    }
+
+    fn save(&self, key: &SessionKey, encoded: &str, mode: SaveMode) -> Result<(), Error> {
+        let Some(name) = self.file_name(key) else {
+            return Err(match mode {
+                // Such a key names no file, so there is nothing to update.
+                SaveMode::Update => Error::SessionDeleted,
+                SaveMode::MustCreate => FileError::InvalidKey {
+                    max_len: names::max_key_len(&self.prefix),
+                }
+                .into(),
+            });
+        };
+        match mode {
+            SaveMode::MustCreate => self.dir.create(&name, encoded.as_bytes()),
+            SaveMode::Update => {
+                match self.read(&self.dir.path.join(&name))? {
+                    Some(current) if current.expires_at > OffsetDateTime::now_utc() => {}
+                    // Gone or expired: updating must not bring it back.
+                    _ => return Err(Error::SessionDeleted),
+                }
+                self.dir.replace(&name, encoded.as_bytes())
+            }
+        }
+    }
+
+    fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        let Some(name) = self.file_name(key) else {
+            return Ok(());
+        };
+        let path = self.dir.path.join(name);
+        match fs::remove_file(&path) {
+            Ok(()) => self.dir.sync(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(FileError::io("remove", path, e).into()),
+        }
+    }
+
+    fn clear_expired(&self) -> Result<u64, Error> {
+        let entries =
+            fs::read_dir(&self.dir.path).map_err(|e| FileError::io("list", &self.dir.path, e))?;
+        let now = OffsetDateTime::now_utc();
+        let (mut sessions, mut temps) = (0u64, 0u64);
+        for entry in entries {
+            let entry = entry.map_err(|e| FileError::io("list", &self.dir.path, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let path = entry.path();
+            let outcome = match names::classify(&self.prefix, name) {
+                Entry::Session(_) => self.remove_if_expired(&path, now).map(|removed| {
+                    sessions += u64::from(removed);
+                }),
+                Entry::Temp => self.remove_if_stale_temp(&path).map(|removed| {
+                    temps += u64::from(removed);
+                }),
+                Entry::Foreign => Ok(()),
+            };
+            if let Err(error) = outcome {
+                // One unreadable file must not stop the sweep of the others.
+                tracing::warn!(path = %path.display(), %error, "clear_expired skipped a file");
+            }
+        }
+        if sessions + temps > 0 {
+            self.dir.sync()?;
+        }
+        tracing::debug!(
+            sessions,
+            temporary_files = temps,
+            "clear_expired removed expired sessions and stale temporary files"
+        );
+        Ok(sessions)
+    }
+
+    fn remove_if_expired(&self, path: &Path, now: OffsetDateTime) -> Result<bool, Error> {
+        let Some(current) = self.read(path)? else {
+            return Ok(false);
+        };
+        if current.expires_at > now {
+            return Ok(false);
+        }
+        // An update may have replaced the expired file since it was read; remove only the file
+        // that was judged.
+        let still_same = match fs::symlink_metadata(path) {
+            Ok(meta) => file_id(&meta) == current.id,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(FileError::io("inspect", path, e).into()),
+        };
+        if !still_same {
+            return Ok(false);
+        }
+        match fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(FileError::io("remove", path, e).into()),
+        }
+    }
+
+    fn remove_if_stale_temp(&self, path: &Path) -> Result<bool, Error> {
+        let meta = match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_file() => meta,
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(FileError::io("inspect", path, e).into()),
+        };
+        let modified = meta
+            .modified()
+            .map_err(|e| FileError::io("read the modification time of", path, e))?;
+        let age = SystemTime::now()
+            .duration_since(modified)
+            .unwrap_or(Duration::ZERO);
+        if age < STALE_TEMP_AGE {
+            return Ok(false);
+        }
+        match fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(FileError::io("remove", path, e).into()),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for FileStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
+        let key = key.clone();
+        self.run(move |inner| inner.load(&key)).await
+    }
+
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        let key = key.clone();
+        self.run(move |inner| inner.exists(&key)).await
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: SessionRecord<'_>,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        let encoded = self.inner.codec.encode(record.data)?;
+        if encoded.len() > self.inner.max_file_size {
+            return Err(FileError::TooLarge {
+                size: encoded.len(),
+                limit: self.inner.max_file_size,
+            }
+            .into());
+        }
+        let owned = key.clone();
+        self.run(move |inner| inner.save(&owned, &encoded, mode))
+            .await?;
+        Ok(key.clone())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        let key = key.clone();
+        self.run(move |inner| inner.delete(&key)).await
+    }
+
+    async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+        self.run(Inner::clear_expired)
+            .await
+            .map(ClearExpired::Removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conformance_tests::logs;
+
+    fn store_in(dir: &Path) -> FileStore {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(FileStore::new(&conformance_tests::config(), dir))
+            .unwrap()
+    }
+
+    #[test]
+    fn corrupt_files_log_djangos_security_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path());
+        for (contents, why) in [
+            (&b"bad:encoded:value"[..], "Signature does not match"),
+            (b"\xff\xfe", "not ASCII"),
+        ] {
+            let path = dir.path().join("sessionidabcdefghijkl");
+            fs::write(&path, contents).unwrap();
+            let (read, events) = logs::capture(|| store.inner.read(&path));
+            assert_eq!(read.unwrap().unwrap().data, Dict::new());
+            assert!(
+                events.iter().any(|e| e.target == SUSPICIOUS_SESSION_TARGET
+                    && e.level == tracing::Level::WARN
+                    && e.message.contains(CORRUPTED_MESSAGE)),
+                "{why}: {events:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn placeholders_are_not_security_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path());
+        let path = dir.path().join("sessionidabcdefghijkl");
+        fs::write(&path, b"").unwrap();
+        let (read, events) = logs::capture(|| store.inner.read(&path));
+        assert_eq!(read.unwrap().unwrap().data, Dict::new());
+        assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn a_directory_named_like_a_session_is_not_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path());
+        let key = SessionKey::new("abcdefghijkl").unwrap();
+        fs::create_dir(dir.path().join("sessionidabcdefghijkl")).unwrap();
+        assert!(store.inner.load(&key).unwrap().is_none());
+        assert!(!store.inner.exists(&key).unwrap());
+    }
+}

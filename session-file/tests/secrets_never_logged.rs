@@ -1,0 +1,192 @@
+//! Secrets and session keys never appear in the file store's `Debug`/`Display` output or logs.
+//!
+//! Every `tracing` event of every thread (the store logs from tokio's blocking pool) is captured
+//! with all its fields by a process-wide subscriber, so this file is its own test binary.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use session_core::{
+    Dict, SaveMode, SecretKey, SessionConfig, SessionKey, SessionRecord, SessionStore, Value,
+};
+use session_file::FileStore;
+use time::OffsetDateTime;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+const PRIMARY: &str = "S3CRET-primary-4f9a1c02e7";
+const FALLBACK: &str = "S3CRET-fallback-7b2e0d93aa";
+
+/// Every event and span of every thread, rendered with all its fields.
+#[derive(Clone, Default)]
+struct CaptureAll {
+    lines: Arc<Mutex<Vec<String>>>,
+    next_id: Arc<AtomicU64>,
+}
+
+struct Fields<'a>(&'a mut String);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl Subscriber for CaptureAll {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &Attributes<'_>) -> Id {
+        let mut line = format!("span {}", span.metadata().name());
+        span.record(&mut Fields(&mut line));
+        self.lines.lock().unwrap().push(line);
+        Id::from_u64(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+    fn record(&self, _: &Id, values: &Record<'_>) {
+        let mut line = "record".to_owned();
+        values.record(&mut Fields(&mut line));
+        self.lines.lock().unwrap().push(line);
+    }
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut line = format!("{} {}", event.metadata().level(), event.metadata().target());
+        event.record(&mut Fields(&mut line));
+        self.lines.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+/// The process-wide capture, installed once.
+fn capture() -> &'static CaptureAll {
+    static CAPTURE: OnceLock<CaptureAll> = OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let capture = CaptureAll::default();
+        tracing::subscriber::set_global_default(capture.clone()).unwrap();
+        capture
+    })
+}
+
+fn config() -> SessionConfig {
+    SessionConfig {
+        secret_key_fallbacks: vec![SecretKey::from(FALLBACK)],
+        ..SessionConfig::new(PRIMARY)
+    }
+}
+
+fn record(data: &Dict) -> SessionRecord<'_> {
+    SessionRecord {
+        data,
+        expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        expiry_age: 3600,
+    }
+}
+
+/// Drives the store through its success and failure paths; returns everything rendered (Debug
+/// and Display of the store and its errors, then the log lines) and the session keys involved.
+async fn exercise() -> (Vec<String>, Vec<String>) {
+    let capture = capture();
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::builder(&config())
+        .directory(dir.path())
+        .fsync(false)
+        .build()
+        .await
+        .unwrap();
+    let mut rendered = vec![
+        format!("{store:?}"),
+        format!("{:?}", FileStore::builder(&config())),
+    ];
+    let mut keys = Vec::new();
+    let data: Dict = [("user".to_owned(), Value::from(1i64))]
+        .into_iter()
+        .collect();
+
+    // A normal session.
+    let key = SessionKey::generate().unwrap();
+    store
+        .save(&key, record(&data), SaveMode::MustCreate)
+        .await
+        .unwrap();
+    store.load(&key).await.unwrap();
+    keys.push(key.as_str().to_owned());
+
+    // A corrupt file (forged, then not ASCII): Django's security warning.
+    for contents in [&b"e30:1r31eq:forged"[..], b"\xff\xfe"] {
+        let key = SessionKey::generate().unwrap();
+        std::fs::write(store.file_path(&key).unwrap(), contents).unwrap();
+        store.load(&key).await.unwrap();
+        keys.push(key.as_str().to_owned());
+    }
+
+    // Failures: a directory under a session's name cannot be removed, replaced or created.
+    let key = SessionKey::generate().unwrap();
+    std::fs::create_dir(store.file_path(&key).unwrap()).unwrap();
+    for error in [
+        store.delete(&key).await.err(),
+        store
+            .save(&key, record(&data), SaveMode::MustCreate)
+            .await
+            .err(),
+        store
+            .save(&key, record(&data), SaveMode::Update)
+            .await
+            .err(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        rendered.push(format!("{error} / {error:?}"));
+    }
+    keys.push(key.as_str().to_owned());
+    store.clear_expired().await.unwrap();
+
+    // A bad configuration.
+    let error = FileStore::builder(&SessionConfig::new(""))
+        .directory(dir.path())
+        .build()
+        .await
+        .unwrap_err();
+    rendered.push(format!("{error} / {error:?}"));
+
+    // Every line so far (another test's too: more lines can only make the checks stricter).
+    rendered.extend(capture.lines.lock().unwrap().iter().cloned());
+    (rendered, keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_keys_appear_in_no_debug_display_or_log_output() {
+    let (rendered, _) = exercise().await;
+    assert!(
+        rendered
+            .iter()
+            .any(|l| l.contains("Session data corrupted")),
+        "the corrupt files were logged (the capture works): {rendered:#?}"
+    );
+    for line in &rendered {
+        for secret in [PRIMARY, FALLBACK] {
+            assert!(!line.contains(secret), "a secret leaked: {line}");
+        }
+    }
+}
+
+/// FIXME(hostile-input): the file store writes the full session key into its log lines and error
+/// messages, because it shows whole file paths (`<directory>/sessionid<key>`): the "Session data
+/// corrupted" warning (`path` field) for a forged or non-ASCII session file, and every
+/// `FileError::Io` message, such as `could not remove "<dir>/sessionid<key>": Is a directory`
+/// when a directory sits under the session's name. Whoever reads the logs can then take over
+/// those sessions. Expected: paths shown with the key shortened (as `SessionKey`'s `Debug` shows
+/// only its first four characters). Run with `--ignored` once fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "FIXME: the file store logs full session keys inside file paths (see the doc comment)"]
+async fn session_keys_appear_in_no_debug_display_or_log_output() {
+    let (rendered, keys) = exercise().await;
+    for line in &rendered {
+        for key in &keys {
+            assert!(!line.contains(key.as_str()), "a session key leaked: {line}");
+        }
+    }
+}
