@@ -1,0 +1,215 @@
+//! Django's `cached_db` session engine (`django.contrib.sessions.backends.cached_db`) in Rust: any
+//! cache from `session-cache` in front of any session store, typically a `session-db` database.
+//!
+//! Sessions live in the database, the source of truth; a write-through cache in front of it
+//! answers most loads without a query. It is Django's engine exactly: the same table and rows, the
+//! same cache keys and values, so a Django site using `cached_db` on the same database and cache
+//! shares live sessions with this store, both ways.
+//!
+//! # Quick start (in-process cache, SQLite)
+//!
+//! ```
+//! # #[cfg(feature = "memory")] {
+//! use std::sync::Arc;
+//! use session_cache::{Cache, MemoryCache};
+//! use session_cached_db::CachedDbStore;
+//! use session_core::{Session, SessionConfig, SessionStore};
+//! use session_db::SqliteStore;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let config = SessionConfig::new("the Django site's SECRET_KEY");
+//! let db = SqliteStore::connect("sqlite::memory:", &config).await?;
+//! db.ensure_schema().await?;
+//! let store = CachedDbStore::new(Cache::new(MemoryCache::new()), db, &config)?;
+//! let store = Arc::new(store);
+//! let config = Arc::new(config);
+//!
+//! let session = Session::new(store.clone(), config.clone(), None);
+//! session.insert("_auth_user_id", "42").await?;
+//! session.save().await?; // the database first, then the cache
+//! let key = session.key().expect("saved");
+//!
+//! // The row is Django's, and the cache holds the same session under Django's key.
+//! assert!(store.db().row(key.as_str()).await?.is_some());
+//! let physical = store.physical_key(&key);
+//! assert_eq!(physical, format!(":1:django.contrib.sessions.cached_db{}", key.as_str()));
+//! assert!(store.cache().backend().exists(&physical).await?);
+//!
+//! // A later request: served from the cache, no query.
+//! let again = Session::new(store.clone(), config.clone(), Some(key.as_str()));
+//! assert_eq!(again.get::<String>("_auth_user_id").await?.as_deref(), Some("42"));
+//!
+//! // Logging out removes both.
+//! again.flush().await?;
+//! assert!(store.db().row(key.as_str()).await?.is_none());
+//! assert!(!store.cache().backend().exists(&physical).await?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! # }
+//! ```
+//!
+//! With Redis and PostgreSQL, build the parts the same way: `session_cache::RedisCache::connect`
+//! (feature `redis`) and `session_db::PgStore::connect`.
+//!
+//! # What it does
+//!
+//! | operation | cache | database |
+//! |---|---|---|
+//! | load | read first; on a hit, done | on a miss: read the live row, then refill the cache *if still absent*, for the whole seconds left until the row's `expire_date`; if it was refilled, the row is checked to be still there (`exists`) |
+//! | exists | read first; a hit answers `true` with no query | asked only when the cache does not have the key |
+//! | save | written second (`SET`, lifetime until the new `expire_date`) | written first: it alone decides [`CreateConflict`](session_core::Error::CreateConflict) and [`SessionDeleted`](session_core::Error::SessionDeleted); then, after the cache write, checked to be still there (`exists`) |
+//! | delete | removed second | removed first |
+//! | clear_expired | nothing: entries expire with their rows | `DELETE … WHERE expire_date < now` (Django's `clearsessions`) |
+//!
+//! The refill lifetime comes from [`SessionStore::load_with_expiry`](session_core::SessionStore::load_with_expiry): `session-db` reports the
+//! row's `expire_date` in the same query. A database store that does not report an expiry (its
+//! `expires_at` is `None`, the trait's default) gets a lifetime computed from the session data
+//! instead: its `_session_expiry`, else the cookie age, counted from the load. Implement
+//! `load_with_expiry` in such a store, or the cached copy may outlive its record by up to that
+//! much.
+//!
+//! # Key layout and values
+//!
+//! | what | value |
+//! |---|---|
+//! | logical key ([`CachedDbStore::cache_key`]) | `django.contrib.sessions.cached_db` + session key |
+//! | stored key ([`CachedDbStore::physical_key`]) | `<KEY_PREFIX>:<VERSION>:` + logical key; by default `:1:django.contrib.sessions.cached_db` + 32 chars (68 in all) |
+//! | value | the session dict, **pickled** (Django's cache framework pickles every value) |
+//! | lifetime | whole seconds until the row's `expire_date` |
+//! | database row | exactly the `session-db` / Django `db` engine row (`session_data` signed with `config.serializer`, JSON by default) |
+//!
+//! A Django site has two serializers here, and so does this store: `SESSION_SERIALIZER`
+//! (`config.serializer`) for the signed `session_data` in the database, and pickle for the cache,
+//! which Django's cache framework always uses. So one [`SessionConfig`](session_core::SessionConfig)
+//! describes the site and both sides agree with no further setting;
+//! [`CachedDbStore::with_cache_serializer`] changes the cache's for caches no Django site reads.
+//!
+//! # Generic over the database, a trait object for the cache
+//!
+//! `CachedDbStore<D: SessionStore>` is generic over the database store and holds the cache as a
+//! [`session_cache::Cache`], whose backend is a trait object:
+//!
+//! - **The database is a type parameter** because it is what a service configures once and keeps
+//!   using directly: [`CachedDbStore::db`] returns the concrete `DbStore` with its schema helpers,
+//!   rows and pool, with no downcasting. Any store works, including a user's own and
+//!   `Arc<dyn SessionStore>` (which implements the trait) when the choice is made at run time, so
+//!   the generic costs no flexibility.
+//! - **The cache is a trait object** because [`Cache`](session_cache::Cache) is Django's
+//!   `caches[alias]`: picked by alias from configuration ([`CachedDbStore::from_caches`]),
+//!   memory, Redis or Cluster behind one type, shared with the cache engine's design. One
+//!   indirect call per cache operation costs nothing next to a network round trip, and this crate
+//!   compiles the same whichever cache backends are enabled.
+//!
+//! # Failure model: the cache is an optimisation, never a source of truth
+//!
+//! - **Every operation succeeds if the database does.** A cache that is down, times out or holds
+//!   garbage is logged on target [`LOG_TARGET`] (`django.contrib.sessions`) and the database
+//!   answers: a failed read is a WARNING (`Error reading from cache (…)`), an entry that is not
+//!   session data a WARNING (then it is replaced from the database), a failed write after a
+//!   successful database save an ERROR with Django's message `Error saving to cache (…)` (the save
+//!   still succeeds, as in Django 5.1+). Database errors are returned unchanged.
+//! - **No stale reads after a failed cache write.** When the database changed (save, delete, or a
+//!   save that found the session deleted) but the cache could not be written, the store removes
+//!   the old entry. If that fails too, the session is marked stale in this process: it is read from
+//!   the database, and its entry is removed before the cache is trusted for it again
+//!   ([`CachedDbStore::stale_sessions`] counts them; successful cache operations retry a few
+//!   removals on the side). So a cache that comes back with old data (a Redis with persistence, a
+//!   network partition) never serves it. Other processes sharing the cache do not know about this
+//!   process's failures: if several processes must be protected, give the cache short timeouts so
+//!   that "write failed" and "cache unreachable" coincide, or flush the cache after an outage.
+//!   The tracking is bounded ([`STALE_CAPACITY`] sessions, logged when exceeded).
+//! - **Outages cost the cache's timeouts.** Each operation tries the cache before falling back,
+//!   so configure short connection and response timeouts on a remote cache
+//!   (`RedisCache::builder`).
+//! - **A delete always wins**, even against a save or a refill running at the same moment: see
+//!   [the next section](#a-logout-is-never-undone). When the check that guarantees it cannot
+//!   reach the database, the entry it could not confirm is removed (logged as a WARNING, `Error
+//!   checking the database after caching a session (…)`), and if the cache refuses that too, the
+//!   session is marked stale as above.
+//! - **Races between writes.** A refill only fills an absent entry, so a load that read the row
+//!   just before a concurrent save cannot overwrite that save's newer cache entry (Django's
+//!   refill is a plain `set` and can). Two saves of one session racing each other can leave the
+//!   row with one's data and the cache with the other's, as in Django (both were in flight at
+//!   once, so either may count as the last); the next save makes them agree.
+//! - **Rows deleted behind the store's back** (SQL run by hand, another application's store
+//!   without the cache): as in Django, the cached copy keeps loading until it expires or the
+//!   session is saved; that save fails with [`SessionDeleted`](session_core::Error::SessionDeleted)
+//!   and removes the copy. Deletes through this store (logout, flush, `cycle_key`) always remove
+//!   both. `clearsessions` deletes only expired rows, whose cache entries have expired already.
+//!
+//! # A logout is never undone
+//!
+//! A save, a load that misses the cache, and a delete (logout, `flush`, `cycle_key`) each touch
+//! the row and the cache entry in turn, and nothing makes a database step and a cache step
+//! atomic together:
+//!
+//! | operation | steps |
+//! |---|---|
+//! | save | **S1** write the row · **S2** `set` the entry · **S3** `exists` on the row; if it is gone, **S4** delete the entry |
+//! | load, on a miss | **R1** read the row · **R2** `add` the entry (only if absent) · if added, **R3** `exists`; if the row is gone, **R4** delete the entry |
+//! | delete | **D1** delete the row · **D2** delete the entry |
+//!
+//! Take any delete racing a save or a refill whose row step came first (S1 or R1 before D1;
+//! otherwise the update fails with `SessionDeleted` or the load finds nothing), and let W be that
+//! operation's cache write (S2 or R2), with each cache and database operation atomic:
+//!
+//! - **W before D2**: D2 removes the entry; deletes are unconditional.
+//! - **W after D2**, so after D1: the check (S3 or R3) comes after W, finds no row, and removes
+//!   the entry. Without the check this is the resurrection Django's `cached_db` allows: the
+//!   entry serves the logged-out session until it expires, although its row is gone.
+//! - The check must come **after** the write: made before it, a delete could still fall between
+//!   the check and the write, and nothing would notice.
+//! - If the check fails (the database is unreachable), the entry is removed anyway: the cache is
+//!   only an optimisation, so doubt costs one database read later. If the cache refuses that
+//!   removal, the session is marked stale in this process (the failure model above).
+//! - `exists` also counts an expired row that is not cleared yet. That does not matter: every
+//!   entry's lifetime ends no later than its row's `expire_date`.
+//!
+//! So once a delete and the operations racing it have returned, no load in any process finds
+//! the session (short of a cache that also refuses deletes, above). While a racing save or refill is still between W and its check (one
+//! primary-key query), another request can still read the data it is caching; a refill only
+//! ever caches data read before the delete. Closing that last window would take cache entries
+//! versioned by the database (compare-and-set), which Django's cache format does not carry.
+//!
+//! The price is one primary-key query per save and per refill (see the figures below); a load
+//! served from the cache does exactly what it did before, one cache read.
+//! `tests/delete_races.rs` holds each step of both windows at a gate, runs the delete there, and
+//! checks that nothing is left.
+//!
+//! # Sharing sessions with Django
+//!
+//! Django: `SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"`, a `CACHES` entry on
+//! the same Redis (`django.core.cache.backends.redis.RedisCache`) and the same database. Here: a
+//! [`session_cache::Cache`] with the same `KEY_PREFIX` and `VERSION`, a `session_db` store on
+//! the same table, and a [`SessionConfig`](session_core::SessionConfig) with the same
+//! `SECRET_KEY` and `SESSION_SERIALIZER`. `fixtures/django/generate_cached_db.py` checks both
+//! directions against Django 5.2 on Redis and PostgreSQL.
+//!
+//! # Performance
+//!
+//! `cargo bench -p session-cached-db --bench warm_loads` measures loads per second of one
+//! logged-in session per worker with a warm cache, beside the database store alone on the same
+//! rows, in the same run (best of 3 × 2 s, alternating). Release build, SQLite on a file (WAL, one
+//! connection), PostgreSQL 15 (pool of 16) and Redis 7 on loopback, on the 2-core development
+//! machine while other builds ran (load average ≈ 7, so figures vary between runs; two runs,
+//! separated by `/`):
+//!
+//! | database | concurrency | database alone | memory cache + database | Redis cache + database |
+//! |---|---:|---:|---:|---:|
+//! | SQLite | 1 | 20,935 / 20,038 | 591,134 / 614,931 (28× / 31×) | 10,662 / 50,318 (0.5× / 2.5×) |
+//! | SQLite | 16 | 17,058 / 19,006 | 439,024 / 630,852 (26× / 33×) | 94,649 / 102,457 (5.5× / 5.4×) |
+//! | PostgreSQL | 1 | 7,584 / 5,245 | 780,580 / 577,711 (103× / 110×) | 47,655 / 50,185 (6.3× / 9.6×) |
+//! | PostgreSQL | 16 | 17,095 / 13,161 | 597,745 / 419,258 (35× / 32×) | 97,863 / 53,784 (5.7× / 4.1×) |
+//!
+//! A warm in-process cache costs one map lookup and a pickle decode (≈ 1.7 µs); Redis costs a
+//! loopback round trip, pipelined across concurrent requests on one connection. Against an
+//! embedded SQLite at concurrency 1, Redis is a network hop replacing a local file read, so it
+//! gains little (the first run's 0.5× is the machine's noise as much as anything); the cache
+//! pays off with a database across a network and under concurrency.
+
+mod error;
+mod stale;
+mod store;
+
+pub use error::CachedDbError;
+pub use store::{CACHED_DB_KEY_PREFIX, CachedDbStore, LOG_TARGET, STALE_CAPACITY};
