@@ -1,0 +1,521 @@
+//! Cookies exactly as Django reads and writes them.
+//!
+//! Reading follows `django.http.cookie.parse_cookie` (which unquotes with Python's `http.cookies`
+//! algorithm); writing follows `HttpResponse.set_cookie` / `delete_cookie` rendered by Python's
+//! `http.cookies.Morsel`, so the `Set-Cookie` headers are byte-identical to Django's.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use http::HeaderMap;
+use http::header::COOKIE;
+use time::OffsetDateTime;
+
+use crate::Error;
+
+/// The `expires` value Django's `delete_cookie` sends.
+pub const EPOCH_HTTP_DATE: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
+
+/// Parses a `Cookie:` header value the way Django's `parse_cookie` does.
+///
+/// The header is split on `;`; each chunk at its first `=` (a chunk without `=` is a value with the
+/// empty name); name and value are stripped of whitespace; chunks where both are empty are skipped;
+/// values are unquoted with Python's algorithm. A name that appears twice keeps the position of its
+/// first appearance and the value of its last (a Python dict's behaviour).
+///
+/// ```
+/// use session_middleware::cookie::parse_cookie;
+///
+/// let cookies = parse_cookie(r#"a=1; sessionid="abc\"def"; b; a=2"#);
+/// assert_eq!(
+///     cookies,
+///     vec![
+///         ("a".to_owned(), "2".to_owned()),
+///         ("sessionid".to_owned(), "abc\"def".to_owned()),
+///         ("".to_owned(), "b".to_owned()),
+///     ]
+/// );
+/// ```
+pub fn parse_cookie(header: &str) -> Vec<(String, String)> {
+    let mut cookies: Vec<(String, String)> = Vec::new();
+    let mut positions: HashMap<String, usize> = HashMap::new();
+    for chunk in header.split(';') {
+        let (name, value) = chunk.split_once('=').unwrap_or(("", chunk));
+        let (name, value) = (strip(name), strip(value));
+        if name.is_empty() && value.is_empty() {
+            continue;
+        }
+        let value = unquote(value).into_owned();
+        match positions.get(name) {
+            Some(&at) => cookies[at].1 = value,
+            None => {
+                positions.insert(name.to_owned(), cookies.len());
+                cookies.push((name.to_owned(), value));
+            }
+        }
+    }
+    cookies
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers, by Django's rules; `None` when the
+/// request does not carry it (a present but empty cookie is `Some("")`).
+///
+/// Several `Cookie` headers (HTTP/2 sends one per cookie) are joined with `"; "`, as ASGI servers
+/// do. Header bytes are read as Latin-1, as WSGI does, so no byte makes the header unreadable.
+pub fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut values = headers.get_all(COOKIE).iter();
+    let first = values.next()?;
+    // One all-ASCII header (the usual case) reads the same as Latin-1: borrow it.
+    let joined: Cow<'_, str> = match (values.next(), first.to_str()) {
+        (None, Ok(text)) => Cow::Borrowed(text),
+        _ => {
+            let mut joined = String::new();
+            for (i, value) in headers.get_all(COOKIE).iter().enumerate() {
+                if i > 0 {
+                    joined.push_str("; ");
+                }
+                joined.extend(value.as_bytes().iter().map(|&b| char::from(b)));
+            }
+            Cow::Owned(joined)
+        }
+    };
+    cookie_value(&joined, name)
+}
+
+/// The value [`parse_cookie`] gives `name` (that of its last chunk), without building the whole
+/// list: this runs on every request.
+fn cookie_value(header: &str, name: &str) -> Option<String> {
+    let mut found = None;
+    for chunk in header.split(';') {
+        let (chunk_name, value) = chunk.split_once('=').unwrap_or(("", chunk));
+        let (chunk_name, value) = (strip(chunk_name), strip(value));
+        if chunk_name == name && !(chunk_name.is_empty() && value.is_empty()) {
+            found = Some(value);
+        }
+    }
+    found.map(|value| unquote(value).into_owned())
+}
+
+/// Python's `str.strip()`: its whitespace also includes the separators U+001C..U+001F, which Rust's
+/// `char::is_whitespace` does not.
+fn strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
+/// Python's `http.cookies._unquote`: a value wrapped in double quotes loses them, and inside, `\ooo`
+/// (octal, first digit 0-3) becomes that character and `\x` becomes `x` (for any `x` but a newline).
+pub fn unquote(value: &str) -> Cow<'_, str> {
+    // A lone `"` is not a quoted value: stripping the prefix leaves nothing to strip a suffix from.
+    let Some(inner) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else {
+        return Cow::Borrowed(value);
+    };
+    let chars: Vec<char> = inner.chars().collect();
+    let mut out = String::with_capacity(inner.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            if let Some(octal) = octal_escape(&chars[i + 1..]) {
+                out.push(octal);
+                i += 4;
+                continue;
+            }
+            if let Some(&next) = chars.get(i + 1)
+                && next != '\n'
+            {
+                out.push(next);
+                i += 2;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn octal_escape(after_backslash: &[char]) -> Option<char> {
+    match after_backslash {
+        [a @ '0'..='3', b @ '0'..='7', c @ '0'..='7', ..] => {
+            let digit = |d: &char| u32::from(*d) - u32::from('0');
+            char::from_u32(digit(a) * 64 + digit(b) * 8 + digit(c))
+        }
+        _ => None,
+    }
+}
+
+/// Characters Python's `http.cookies` leaves unquoted in a cookie value.
+fn is_legal_value_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~:".contains(c)
+}
+
+/// Python's `http.cookies._quote`: the value as is when every character is legal (and it is not
+/// empty), otherwise in double quotes with `"` and `\` backslash-escaped and every other character
+/// outside the legal set and ` ()/<=>?@[]{}` written as a three-digit octal escape.
+///
+/// Characters above U+00FF cannot be sent in a header (Python would fail to encode them too): they
+/// are an error.
+pub fn quote(value: &str) -> Result<Cow<'_, str>, Error> {
+    if !value.is_empty() && value.chars().all(is_legal_value_char) {
+        return Ok(Cow::Borrowed(value));
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if is_legal_value_char(c) || " ()/<=>?@[]{}".contains(c) => out.push(c),
+            c if u32::from(c) <= 0xFF => out.push_str(&format!("\\{:03o}", u32::from(c))),
+            _ => return Err(Error::UnsendableCookieValue),
+        }
+    }
+    out.push('"');
+    Ok(Cow::Owned(out))
+}
+
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Django's `http_date`: RFC 7231 IMF-fixdate (`Wdy, DD Mon YYYY HH:MM:SS GMT`) for whole Unix
+/// seconds. Python can only format years 1 to 9999; other moments are [`Error::ExpiryOutOfRange`].
+pub fn http_date(unix_seconds: i64) -> Result<String, Error> {
+    let at = OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()
+        .filter(|at| (1..=9999).contains(&at.year()))
+        .ok_or(Error::ExpiryOutOfRange { unix_seconds })?;
+    let (year, month, day) = at.to_calendar_date();
+    let (hour, minute, second) = at.to_hms();
+    // Written digit by digit: `format!` with seven arguments cost more than the rest of setting
+    // the cookie, on every response that sets one.
+    let mut out = String::with_capacity(EPOCH_HTTP_DATE.len());
+    out.push_str(WEEKDAYS[usize::from(at.weekday().number_days_from_monday())]);
+    out.push_str(", ");
+    push_digits(&mut out, u32::from(day), 2);
+    out.push(' ');
+    out.push_str(MONTHS[usize::from(u8::from(month) - 1)]);
+    out.push(' ');
+    // The filter above keeps the year in 1..=9999.
+    push_digits(&mut out, year.unsigned_abs(), 4);
+    for (separator, part) in [(' ', hour), (':', minute), (':', second)] {
+        out.push(separator);
+        push_digits(&mut out, u32::from(part), 2);
+    }
+    out.push_str(" GMT");
+    Ok(out)
+}
+
+/// Appends the last `width` decimal digits of `n`, zero-padded.
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (n / 10u32.pow(place)) % 10;
+        out.push(char::from_digit(digit, 10).unwrap_or('0'));
+    }
+}
+
+/// One `Set-Cookie` header's content, rendered as Python's `Morsel.OutputString` does: the
+/// attributes in alphabetical order of their keys (`Domain`, `expires`, `HttpOnly`, `Max-Age`,
+/// `Path`, `SameSite`, `Secure`), with empty-valued attributes left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetCookie<'a> {
+    /// The cookie name (already validated as an RFC 6265 token).
+    pub name: &'a str,
+    /// The value, quoted on rendering when needed.
+    pub value: &'a str,
+    /// The `expires` attribute, an HTTP date.
+    pub expires: Option<String>,
+    /// The `Max-Age` attribute.
+    pub max_age: Option<i64>,
+    /// The `Path` attribute.
+    pub path: Option<&'a str>,
+    /// The `Domain` attribute.
+    pub domain: Option<&'a str>,
+    /// The `Secure` flag.
+    pub secure: bool,
+    /// The `HttpOnly` flag.
+    pub http_only: bool,
+    /// The `SameSite` attribute, as written (`Lax`, `Strict`, `None`).
+    pub same_site: Option<&'a str>,
+}
+
+impl SetCookie<'_> {
+    /// The header value, e.g.
+    /// `sessionid=abc; expires=Tue, 28 Nov 2023 22:13:20 GMT; HttpOnly; Max-Age=1209600; Path=/`.
+    pub fn render(&self) -> Result<String, Error> {
+        let mut out = format!("{}={}", self.name, quote(self.value)?);
+        let mut attribute = |name: &str, value: Option<&str>| {
+            out.push_str("; ");
+            out.push_str(name);
+            if let Some(value) = value {
+                out.push('=');
+                out.push_str(value);
+            }
+        };
+        if let Some(domain) = present(self.domain) {
+            attribute("Domain", Some(domain));
+        }
+        if let Some(expires) = present(self.expires.as_deref()) {
+            attribute("expires", Some(expires));
+        }
+        if self.http_only {
+            attribute("HttpOnly", None);
+        }
+        if let Some(max_age) = self.max_age {
+            attribute("Max-Age", Some(&max_age.to_string()));
+        }
+        if let Some(path) = present(self.path) {
+            attribute("Path", Some(path));
+        }
+        if let Some(same_site) = present(self.same_site) {
+            attribute("SameSite", Some(same_site));
+        }
+        if self.secure {
+            attribute("Secure", None);
+        }
+        Ok(out)
+    }
+}
+
+/// Python's Morsel omits attributes whose value is the empty string.
+fn present(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn parsed(header: &str) -> Vec<(&str, String)> {
+        let mut out = Vec::new();
+        for (k, v) in parse_cookie(header) {
+            out.push((Box::leak(k.into_boxed_str()) as &str, v));
+        }
+        out
+    }
+
+    // Django's tests/requests_tests/tests.py and tests/httpwrappers/tests.py CookieTests.
+    #[test]
+    fn parse_cookie_follows_django() {
+        assert_eq!(parsed("nginx=bar"), [("nginx", "bar".to_owned())]);
+        assert_eq!(
+            parsed("a=b; c=d;"),
+            [("a", "b".to_owned()), ("c", "d".to_owned())]
+        );
+        // Chunks without `=` have the empty name; the last one wins.
+        assert_eq!(parsed("abc=def; unnamed; django_language=en"), {
+            [
+                ("abc", "def".to_owned()),
+                ("", "unnamed".to_owned()),
+                ("django_language", "en".to_owned()),
+            ]
+        });
+        assert_eq!(
+            parsed("a=b; \"; c=d"),
+            [
+                ("a", "b".to_owned()),
+                ("", "\"".to_owned()),
+                ("c", "d".to_owned())
+            ]
+        );
+        // Only the first `=` splits.
+        assert_eq!(parsed("a=b=c"), [("a", "b=c".to_owned())]);
+        // Whitespace around names and values is stripped; empty chunks are skipped.
+        assert_eq!(parsed("  a  =  b  ;;  ; =; "), [("a", "b".to_owned())]);
+        assert_eq!(parsed("=b"), [("", "b".to_owned())]);
+        assert_eq!(parsed("a="), [("a", "".to_owned())]);
+        // Characters Python strips but Rust's trim does not.
+        assert_eq!(parsed("\u{1c}a\u{1f}=b\u{1d}"), [("a", "b".to_owned())]);
+        // Django's test_python_cookies: values with spaces and odd characters survive.
+        assert_eq!(
+            parsed("keebler=E=mc2; L=\"Loves\"; fudge=\\012;"),
+            [
+                ("keebler", "E=mc2".to_owned()),
+                ("L", "Loves".to_owned()),
+                ("fudge", "\\012".to_owned()),
+            ]
+        );
+        assert_eq!(
+            parsed("keebler=\"E=mc2; L=\\\"Loves\\\"; fudge=\\012;\""),
+            [
+                ("keebler", "\"E=mc2".to_owned()),
+                ("L", "\\\"Loves\\\"".to_owned()),
+                ("fudge", "\\012".to_owned()),
+                ("", "\"".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_names_keep_the_last_value_at_the_first_position() {
+        assert_eq!(
+            parsed("sessionid=first; other=x; sessionid=second"),
+            [
+                ("sessionid", "second".to_owned()),
+                ("other", "x".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn unquote_is_pythons() {
+        assert_eq!(unquote("plain"), "plain");
+        assert_eq!(unquote("\""), "\"");
+        assert_eq!(unquote("\"\""), "");
+        assert_eq!(unquote("\"abc\""), "abc");
+        assert_eq!(unquote("\"a\\\"b\""), "a\"b");
+        assert_eq!(unquote("\"a\\\\b\""), "a\\b");
+        assert_eq!(unquote("\"\\012\""), "\n");
+        assert_eq!(unquote("\"\\377\""), "\u{ff}");
+        // `\4xx` is not an octal escape (first digit 0-3): the backslash just escapes the `4`.
+        assert_eq!(unquote("\"\\477\""), "477");
+        assert_eq!(unquote("\"\\01\""), "01");
+        // A backslash before a newline, or at the end, stays.
+        assert_eq!(unquote("\"a\\\nb\""), "a\\\nb");
+        assert_eq!(unquote("\"a\\\""), "a\\");
+        // Quotes only on one side are kept.
+        assert_eq!(unquote("\"abc"), "\"abc");
+        assert_eq!(unquote("abc\""), "abc\"");
+    }
+
+    #[test]
+    fn quote_is_pythons() {
+        assert_eq!(quote("abc123").unwrap(), "abc123");
+        assert_eq!(
+            quote("eyJoZWxsbyI6IndvcmxkIn0:1r31eq:D7br0mU4xl7_pVmn8oQP").unwrap(),
+            "eyJoZWxsbyI6IndvcmxkIn0:1r31eq:D7br0mU4xl7_pVmn8oQP"
+        );
+        assert_eq!(quote("").unwrap(), "\"\"");
+        assert_eq!(quote("a b").unwrap(), "\"a b\"");
+        assert_eq!(quote("a;b,c").unwrap(), "\"a\\073b\\054c\"");
+        assert_eq!(quote("say \"hi\"\\").unwrap(), "\"say \\\"hi\\\"\\\\\"");
+        assert_eq!(quote("é").unwrap(), "\"\\351\"");
+        assert_eq!(quote("\n").unwrap(), "\"\\012\"");
+        assert!(matches!(quote("€"), Err(Error::UnsendableCookieValue)));
+    }
+
+    #[test]
+    fn quote_then_unquote_round_trips() {
+        for value in ["", "a b", "x;y,z", "q\"u\\o", "é\u{7f}\t", "plain:1"] {
+            assert_eq!(unquote(&quote(value).unwrap()), value, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn request_cookie_reads_what_parse_cookie_gives() {
+        let headers = [
+            "",
+            ";;",
+            "sessionid=abc",
+            " sessionid = abc ; other=1",
+            "sessionid=1; sessionid=2",
+            "sessionid=\"a\\\"b\"; x",
+            "=; sessionid; =v; sessionid=",
+            "a=1; b; sessionid=\"\\101\"; sessionid=last",
+            "\u{1c}sessionid\u{1f}=\u{1d}v",
+        ];
+        for header in headers {
+            for name in ["sessionid", "", "b", "a", "missing"] {
+                let expected = parse_cookie(header)
+                    .into_iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v);
+                assert_eq!(cookie_value(header, name), expected, "{header:?} {name:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn http_date_is_imf_fixdate() {
+        assert_eq!(http_date(0).unwrap(), EPOCH_HTTP_DATE);
+        assert_eq!(
+            http_date(1_700_000_000 + 1_209_600).unwrap(),
+            "Tue, 28 Nov 2023 22:13:20 GMT"
+        );
+        assert_eq!(
+            http_date(1_700_000_000 + 3600).unwrap(),
+            "Tue, 14 Nov 2023 23:13:20 GMT"
+        );
+        assert_eq!(
+            http_date(-62_135_596_800).unwrap(),
+            "Mon, 01 Jan 0001 00:00:00 GMT"
+        );
+        assert_eq!(
+            http_date(253_402_300_799).unwrap(),
+            "Fri, 31 Dec 9999 23:59:59 GMT"
+        );
+        assert!(matches!(
+            http_date(253_402_300_800),
+            Err(Error::ExpiryOutOfRange { .. })
+        ));
+        assert!(http_date(i64::MAX).is_err());
+        assert!(http_date(-62_135_596_801).is_err());
+    }
+
+    #[test]
+    fn request_cookie_joins_headers_and_reads_latin1() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("a=1; sessionid=one"));
+        headers.append(COOKIE, HeaderValue::from_static("sessionid=two"));
+        assert_eq!(
+            request_cookie(&headers, "sessionid").as_deref(),
+            Some("two")
+        );
+        assert_eq!(request_cookie(&headers, "a").as_deref(), Some("1"));
+        assert_eq!(request_cookie(&headers, "b"), None);
+
+        let mut headers = HeaderMap::new();
+        headers.append(
+            COOKIE,
+            HeaderValue::from_bytes(b"sessionid=k\xe9y12345").unwrap(),
+        );
+        assert_eq!(
+            request_cookie(&headers, "sessionid").as_deref(),
+            Some("k\u{e9}y12345")
+        );
+
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("sessionid="));
+        assert_eq!(request_cookie(&headers, "sessionid").as_deref(), Some(""));
+        assert_eq!(request_cookie(&HeaderMap::new(), "sessionid"), None);
+    }
+
+    #[test]
+    fn set_cookie_renders_attributes_in_pythons_order() {
+        let cookie = SetCookie {
+            name: "sessionid",
+            value: "abc",
+            expires: Some("Tue, 14 Nov 2023 23:13:20 GMT".to_owned()),
+            max_age: Some(3600),
+            path: Some("/"),
+            domain: Some(".example.com"),
+            secure: true,
+            http_only: true,
+            same_site: Some("None"),
+        };
+        assert_eq!(
+            cookie.render().unwrap(),
+            "sessionid=abc; Domain=.example.com; expires=Tue, 14 Nov 2023 23:13:20 GMT; \
+             HttpOnly; Max-Age=3600; Path=/; SameSite=None; Secure"
+        );
+        let bare = SetCookie {
+            name: "sessionid",
+            value: "abc",
+            expires: Some(String::new()),
+            max_age: None,
+            path: Some(""),
+            domain: Some(""),
+            secure: false,
+            http_only: false,
+            same_site: None,
+        };
+        assert_eq!(bare.render().unwrap(), "sessionid=abc");
+        let negative = SetCookie {
+            max_age: Some(-10),
+            ..bare
+        };
+        assert_eq!(negative.render().unwrap(), "sessionid=abc; Max-Age=-10");
+    }
+}
