@@ -1,0 +1,442 @@
+//! The command line, as clap parses it.
+//!
+//! Options shared by several subcommands live in their own structs ([`KeyArgs`], [`CodecArgs`],
+//! [`StoreArgs`]) and are flattened into each subcommand, so they are written after the subcommand
+//! name (`sessions decode --secret-key ... DATA`) and a new subcommand picks exactly the ones it
+//! needs.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use session_core::codec::SIGNED_COOKIES_SALT;
+use session_core::config::SESSION_KEY_SALT;
+use session_core::serializer::SerializerName;
+use session_core::{SecretKey, SessionCodec, SessionConfig};
+
+use crate::Error;
+
+/// Encode, decode, show and clear Django-compatible sessions.
+///
+/// Values are signed exactly as Django signs them, so `sessions decode` reads what a Django site
+/// stored (in its database, cache, files or signed cookies) and `sessions encode` writes what
+/// Django reads. `sessions show` and `sessions clearsessions` work on the stores themselves.
+///
+/// Exit status: 0 on success, 1 when a value fails to decode or encode or a session is not found,
+/// 2 for usage errors, unusable configuration (a store that cannot be opened) and unreadable
+/// input.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sessions",
+    version,
+    after_help = "Run `sessions <COMMAND> --help` for the options of each command."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Verify and decode one encoded session value; print the session dict as one line of JSON.
+    ///
+    /// Accepts today's format (`payload:timestamp:signature`, optionally compressed), SHA-1
+    /// signatures and the pre-Django-3.1 session format, as Django 3.1/3.2 did. On any failure
+    /// (bad signature, expired, malformed, not a dict) prints one line on stderr naming the reason
+    /// and exits 1, printing nothing on stdout.
+    Decode(DecodeArgs),
+    /// Read one JSON object on stdin and print it signed, as Django would store it.
+    ///
+    /// The JSON is read as Python's `json` module reads it: integers of any size, floats, NaN and
+    /// Infinity. The value is compressed when that makes it shorter, as Django does. Invalid JSON
+    /// or a value that is not an object: one line on stderr, exit 2.
+    Encode(EncodeArgs),
+    /// Remove expired sessions from a store and print how many (Django's `manage.py
+    /// clearsessions`; run it from cron).
+    ///
+    /// db and cached-db delete the table's rows whose expire_date has passed (cached-db's cache
+    /// entries expire with their rows); file removes expired session files (and temporary files
+    /// a killed writer left behind, which are not counted); cache has nothing to do, since
+    /// entries expire by themselves. The file engine needs the secret key (a session's own
+    /// expiry is inside its signed data); the others do not.
+    Clearsessions(ClearArgs),
+    /// Print the session stored under SESSION_KEY as one line of JSON (for support and
+    /// debugging).
+    ///
+    /// Exit 1, with one line on stderr, when no live session is stored under the key (absent or
+    /// expired) or its data does not verify with the secret key (the reason is named).
+    /// cached-db sessions are read from the database, the source of truth.
+    Show(ShowArgs),
+}
+
+/// The secret keys values are signed with. `Debug` shows only whether each was given.
+#[derive(Clone, Args)]
+pub struct KeyArgs {
+    /// The Django site's SECRET_KEY. Prefer the SECRET_KEY environment variable: command-line
+    /// arguments are visible to other users of the machine.
+    #[arg(long, value_name = "KEY", env = "SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// An older key still accepted when verifying, like Django's SECRET_KEY_FALLBACKS (never used
+    /// to sign). Repeat for several.
+    #[arg(long = "fallback-key", value_name = "KEY")]
+    pub fallback_keys: Vec<String>,
+}
+
+impl KeyArgs {
+    /// Django's session settings with these keys and `serializer`, reading the pre-3.1 session
+    /// format and SHA-1 signatures as Django 3.1/3.2 did.
+    ///
+    /// # Errors
+    /// [`Error::MissingSecret`] without a secret key.
+    pub fn config(&self, serializer: SerializerArg) -> Result<SessionConfig, Error> {
+        let secret = self.secret_key.as_deref().ok_or(Error::MissingSecret)?;
+        Ok(SessionConfig {
+            secret_key_fallbacks: self
+                .fallback_keys
+                .iter()
+                .map(|key| SecretKey::from(key.as_str()))
+                .collect(),
+            serializer: serializer.into(),
+            accept_legacy_formats: true,
+            ..SessionConfig::new(secret)
+        })
+    }
+}
+
+/// Which salt and serializer values are signed with.
+#[derive(Debug, Clone, Args)]
+pub struct CodecArgs {
+    /// The Django session backend whose values these are; it determines the salt.
+    /// db, cache, cached-db and file use "django.contrib.sessions.SessionStore"; cookie uses
+    /// "django.contrib.sessions.backends.signed_cookies".
+    #[arg(long, value_enum, value_name = "NAME", default_value_t = Backend::Db)]
+    pub backend: Backend,
+
+    /// Sign with this salt instead of the backend's (e.g. "django.core.signing" for values made
+    /// with `signing.dumps`).
+    #[arg(long, value_name = "SALT", conflicts_with = "backend")]
+    pub salt: Option<String>,
+
+    /// The SESSION_SERIALIZER of the Django site.
+    #[arg(long, value_enum, value_name = "NAME", default_value_t = SerializerArg::Json)]
+    pub serializer: SerializerArg,
+}
+
+/// Options of `sessions decode`.
+#[derive(Debug, Clone, Args)]
+pub struct DecodeArgs {
+    /// Reject values signed more than SECONDS ago (fractions allowed), like the signed-cookie
+    /// backend's SESSION_COOKIE_AGE check. Pre-3.1 session values carry no timestamp and are
+    /// never rejected for age.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_max_age)]
+    pub max_age: Option<Duration>,
+
+    /// The encoded session value, taken verbatim (no whitespace is trimmed).
+    #[arg(value_name = "DATA", allow_hyphen_values = true)]
+    pub data: String,
+
+    /// The secret keys.
+    #[command(flatten, next_help_heading = "Keys")]
+    pub keys: KeyArgs,
+
+    /// The salt and serializer.
+    #[command(flatten, next_help_heading = "Salt and serializer")]
+    pub codec: CodecArgs,
+}
+
+/// Options of `sessions encode`.
+#[derive(Debug, Clone, Args)]
+pub struct EncodeArgs {
+    /// Never compress (by default the value is compressed when that makes it shorter).
+    #[arg(long)]
+    pub no_compress: bool,
+
+    /// Sign as if at this time (seconds since 1970-01-01 UTC) instead of now, for reproducible
+    /// output.
+    #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
+    pub timestamp: Option<i64>,
+
+    /// The secret keys.
+    #[command(flatten, next_help_heading = "Keys")]
+    pub keys: KeyArgs,
+
+    /// The salt and serializer.
+    #[command(flatten, next_help_heading = "Salt and serializer")]
+    pub codec: CodecArgs,
+}
+
+/// Options of `sessions clearsessions`.
+#[derive(Debug, Clone, Args)]
+pub struct ClearArgs {
+    /// The store.
+    #[command(flatten, next_help_heading = "Store")]
+    pub store: StoreArgs,
+
+    /// The secret keys (needed by the file engine only).
+    #[command(flatten, next_help_heading = "Keys")]
+    pub keys: KeyArgs,
+}
+
+/// Options of `sessions show`.
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// The session key (the value of the session cookie).
+    #[arg(value_name = "SESSION_KEY", allow_hyphen_values = true)]
+    pub session_key: String,
+
+    /// The store.
+    #[command(flatten, next_help_heading = "Store")]
+    pub store: StoreArgs,
+
+    /// The secret keys.
+    #[command(flatten, next_help_heading = "Keys")]
+    pub keys: KeyArgs,
+}
+
+/// Where sessions are stored, as a Django site's settings describe it.
+///
+/// URLs are never printed (they can hold passwords); pass them through the environment
+/// (`DATABASE_URL`, `REDIS_URL`) rather than the command line, where other users of the machine
+/// can see them. `Debug` shows only whether each URL was given.
+#[derive(Clone, Args)]
+pub struct StoreArgs {
+    /// The session engine (Django's SESSION_ENGINE): db, file, cache or cached-db.
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t = Engine::Db)]
+    pub engine: Engine,
+
+    /// The database of the db and cached-db engines: postgres://user:password@host:5432/db,
+    /// mysql://user:password@host:3306/db (MySQL, MariaDB) or sqlite://path/to/db.sqlite3.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// The session table (Django's Session model's db_table).
+    #[arg(long, value_name = "NAME", default_value = session_db::DEFAULT_TABLE)]
+    pub table: String,
+
+    /// The Redis server of the cache engine: redis://host:6379/0 (redis://:PASSWORD@host:6379
+    /// with a password), or several comma-separated URLs for a Redis Cluster.
+    #[arg(long, value_name = "URL", env = "REDIS_URL", hide_env_values = true)]
+    pub cache_url: Option<String>,
+
+    /// The KEY_PREFIX of the Django site's CACHES entry.
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub cache_key_prefix: String,
+
+    /// The VERSION of the Django site's CACHES entry.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        allow_negative_numbers = true
+    )]
+    pub cache_version: i64,
+
+    /// The directory of the file engine (Django's SESSION_FILE_PATH).
+    #[arg(long, value_name = "DIR")]
+    pub file_path: Option<PathBuf>,
+
+    /// SESSION_COOKIE_NAME: the file engine names its files after it.
+    #[arg(long, value_name = "NAME", default_value = "sessionid")]
+    pub cookie_name: String,
+
+    /// SESSION_COOKIE_AGE in seconds: how long a session file without its own expiry lives after
+    /// its last write (file engine).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1_209_600)]
+    pub cookie_age: i64,
+
+    /// The SESSION_SERIALIZER of the Django site. For the cache engine it is the format of the
+    /// cached values: a Django site's cache holds pickles (its cache framework pickles every
+    /// value), so pass pickle to read them.
+    #[arg(long, value_enum, value_name = "NAME", default_value_t = SerializerArg::Json)]
+    pub serializer: SerializerArg,
+}
+
+/// Stands for a secret (a key, or a URL that may hold a password) in `Debug` output.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Debug for KeyArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let KeyArgs {
+            secret_key,
+            fallback_keys,
+        } = self;
+        f.debug_struct("KeyArgs")
+            .field("secret_key", &secret_key.as_ref().map(|_| Redacted))
+            .field(
+                "fallback_keys",
+                &fallback_keys.iter().map(|_| Redacted).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so that a new field must be given a place here.
+        let StoreArgs {
+            engine,
+            database_url,
+            table,
+            cache_url,
+            cache_key_prefix,
+            cache_version,
+            file_path,
+            cookie_name,
+            cookie_age,
+            serializer,
+        } = self;
+        f.debug_struct("StoreArgs")
+            .field("engine", engine)
+            .field("database_url", &database_url.as_ref().map(|_| Redacted))
+            .field("table", table)
+            .field("cache_url", &cache_url.as_ref().map(|_| Redacted))
+            .field("cache_key_prefix", cache_key_prefix)
+            .field("cache_version", cache_version)
+            .field("file_path", file_path)
+            .field("cookie_name", cookie_name)
+            .field("cookie_age", cookie_age)
+            .field("serializer", serializer)
+            .finish()
+    }
+}
+
+/// Django's session engines that keep sessions on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// `django.contrib.sessions.backends.db`: the django_session table.
+    Db,
+    /// `django.contrib.sessions.backends.file`: one file per session.
+    File,
+    /// `django.contrib.sessions.backends.cache`: Redis.
+    Cache,
+    /// `django.contrib.sessions.backends.cached_db`: the table, with a cache in front.
+    CachedDb,
+}
+
+impl Engine {
+    /// The name as `--engine` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Db => "db",
+            Engine::File => "file",
+            Engine::Cache => "cache",
+            Engine::CachedDb => "cached-db",
+        }
+    }
+}
+
+/// Django's session backends, by the salt their stored values are signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// `django.contrib.sessions.backends.db`.
+    Db,
+    /// `django.contrib.sessions.backends.cache`.
+    Cache,
+    /// `django.contrib.sessions.backends.cached_db`.
+    CachedDb,
+    /// `django.contrib.sessions.backends.file`.
+    File,
+    /// `django.contrib.sessions.backends.signed_cookies`.
+    Cookie,
+}
+
+impl Backend {
+    /// The salt this backend signs values with.
+    pub fn salt(self) -> &'static str {
+        match self {
+            Backend::Db | Backend::Cache | Backend::CachedDb | Backend::File => SESSION_KEY_SALT,
+            Backend::Cookie => SIGNED_COOKIES_SALT,
+        }
+    }
+}
+
+/// The serializers a Django site can be configured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SerializerArg {
+    /// Django's default JSONSerializer (byte-identical output).
+    Json,
+    /// MessagePack.
+    Msgpack,
+    /// Python pickle, plain data only (Django 4.2's PickleSerializer reads it; nothing is ever
+    /// executed when reading).
+    Pickle,
+}
+
+impl From<SerializerArg> for SerializerName {
+    fn from(arg: SerializerArg) -> Self {
+        match arg {
+            SerializerArg::Json => SerializerName::Json,
+            SerializerArg::Msgpack => SerializerName::MsgPack,
+            SerializerArg::Pickle => SerializerName::Pickle,
+        }
+    }
+}
+
+impl CodecArgs {
+    /// The salt values are signed with: `--salt`, else the backend's.
+    pub fn salt(&self) -> &str {
+        self.salt.as_deref().unwrap_or(self.backend.salt())
+    }
+
+    /// The codec these options describe, reading the pre-3.1 session format and SHA-1
+    /// signatures as Django 3.1/3.2 did.
+    ///
+    /// # Errors
+    /// [`Error::MissingSecret`] without a secret key, [`Error::Config`] for an unusable one.
+    pub fn codec(&self, keys: &KeyArgs) -> Result<SessionCodec, Error> {
+        let config = keys.config(self.serializer)?;
+        let codec = match (&self.salt, self.backend) {
+            (None, Backend::Db | Backend::Cache | Backend::CachedDb | Backend::File) => {
+                SessionCodec::new(&config)
+            }
+            _ => SessionCodec::with_token_salt(&config, self.salt()),
+        };
+        codec.map_err(Error::Config)
+    }
+}
+
+/// `--max-age`: a non-negative number of seconds, fractions allowed.
+fn parse_max_age(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("{text:?} is not a non-negative, finite number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_map_to_djangos_salts() {
+        assert_eq!(Backend::Db.salt(), "django.contrib.sessions.SessionStore");
+        assert_eq!(Backend::Cache.salt(), Backend::Db.salt());
+        assert_eq!(Backend::CachedDb.salt(), Backend::Db.salt());
+        assert_eq!(Backend::File.salt(), Backend::Db.salt());
+        assert_eq!(
+            Backend::Cookie.salt(),
+            "django.contrib.sessions.backends.signed_cookies"
+        );
+    }
+
+    #[test]
+    fn max_age_takes_whole_and_fractional_seconds() {
+        assert_eq!(parse_max_age("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_max_age("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_max_age("0"), Ok(Duration::ZERO));
+        for bad in ["-1", "NaN", "inf", "ten", ""] {
+            assert!(parse_max_age(bad).is_err(), "{bad:?}");
+        }
+    }
+}

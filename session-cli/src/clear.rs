@@ -1,0 +1,72 @@
+//! `sessions clearsessions`.
+
+use std::time::SystemTime;
+
+use session_core::{ClearExpired, SessionConfig, SessionStore};
+use time::OffsetDateTime;
+
+use crate::Error;
+use crate::args::{ClearArgs, Engine};
+use crate::store::{self, Db};
+
+/// What clearsessions prints for the cache engine.
+pub const NOTHING_TO_CLEAR: &str =
+    "Nothing to clear: the cache engine's sessions expire by themselves (the cache drops them).";
+
+/// Stands in for the secret when a table is cleared without one: deleting rows by `expire_date`
+/// never signs or verifies anything, but the store is built from complete session settings.
+const UNUSED_SECRET: &str = "sessions clearsessions: no secret needed to delete expired rows";
+
+/// Removes the expired sessions of the store `args` describe (as of `now` for databases) and
+/// returns the line to print: `Removed N expired sessions.`
+///
+/// # Errors
+/// Exit-2 errors for unusable options or a store that cannot be opened, [`Error::Store`] when
+/// the store fails while clearing.
+pub async fn clearsessions(args: &ClearArgs, now: SystemTime) -> Result<String, Error> {
+    let removed = match args.store.engine {
+        Engine::Cache => return Ok(NOTHING_TO_CLEAR.to_owned()),
+        Engine::Db | Engine::CachedDb => {
+            let config = if args.keys.secret_key.is_some() {
+                store::config(&args.store, &args.keys)?
+            } else {
+                SessionConfig::new(UNUSED_SECRET)
+            };
+            let db = Db::open(&args.store, &config, OffsetDateTime::from(now)).await?;
+            db.clear_expired()
+                .await
+                .map_err(|e| Error::Store(e.into()))?
+        }
+        Engine::File => {
+            // A session file's own expiry (set_expiry) is inside its signed data.
+            let config = store::config(&args.store, &args.keys)?;
+            let files = store::open_file(&args.store, &config).await?;
+            match files.clear_expired().await.map_err(Error::Store)? {
+                ClearExpired::Removed(n) => n,
+                ClearExpired::NotNeeded => 0,
+            }
+        }
+    };
+    Ok(removed_message(removed))
+}
+
+/// `Removed 1 expired session.` / `Removed N expired sessions.`
+pub fn removed_message(removed: u64) -> String {
+    if removed == 1 {
+        "Removed 1 expired session.".to_owned()
+    } else {
+        format!("Removed {removed} expired sessions.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_count_is_printed_in_a_sentence() {
+        assert_eq!(removed_message(0), "Removed 0 expired sessions.");
+        assert_eq!(removed_message(1), "Removed 1 expired session.");
+        assert_eq!(removed_message(42), "Removed 42 expired sessions.");
+    }
+}

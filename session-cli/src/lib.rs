@@ -1,0 +1,105 @@
+//! The `sessions` command: encode, decode, show and clear Django-compatible sessions from the
+//! shell.
+//!
+//! The binary is a thin wrapper around this library: [`Cli`] is the parsed command line and
+//! [`run`] performs it, returning the line to print on stdout or an [`Error`] that knows its exit
+//! status. Values are signed and verified by [`session_core::SessionCodec`] and stores are read
+//! through the djsession stores themselves, so the command reads and writes exactly what they do.
+//!
+//! ```text
+//! $ export SECRET_KEY='the Django site SECRET_KEY'
+//! $ echo '{"cart": [1, 2]}' | sessions encode
+//! eyJjYXJ0IjpbMSwyXX0:1r31eq:...
+//! $ sessions decode --backend db 'eyJjYXJ0IjpbMSwyXX0:1r31eq:...'
+//! {"cart":[1,2]}
+//! $ sessions decode --backend cookie --max-age 1209600 "$SESSIONID_COOKIE"
+//!
+//! $ export DATABASE_URL='postgres://user:password@127.0.0.1:5432/site'
+//! $ sessions show --engine db 4mfj6kfv0s8ha9qjaiwqk0msvtxoy0nc
+//! {"_auth_user_id":"42","_auth_user_backend":"django.contrib.auth.backends.ModelBackend"}
+//! $ sessions clearsessions --engine db
+//! Removed 17 expired sessions.
+//! $ sessions clearsessions --engine file --file-path /var/lib/site/sessions
+//! Removed 3 expired sessions.
+//! ```
+//!
+//! | command | stores | prints | exit 1 when |
+//! |---|---|---|---|
+//! | `clearsessions` | db, cached-db (`--database-url`, `--table`), file (`--file-path`, `--cookie-name`, `--cookie-age`), cache (nothing to do) | `Removed N expired sessions.` | the store fails while clearing |
+//! | `show SESSION_KEY` | the same, and cache (`--cache-url`, `--cache-key-prefix`, `--cache-version`) | the session as one line of JSON | no live session under the key, or its data does not verify |
+//!
+//! Databases: PostgreSQL, MySQL/MariaDB and SQLite, by the URL's scheme. Options that cannot work
+//! (no URL, an unreachable server, a missing table or directory) exit 2. URLs, secrets and whole
+//! session keys are never printed.
+//!
+//! The same through the library:
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use clap::Parser;
+//! use session_cli::{Cli, DecodeFailure, run};
+//!
+//! let encode = Cli::parse_from([
+//!     "sessions", "encode", "--secret-key", "django_tests_secret_key", "--timestamp", "1700000000",
+//! ]);
+//! let token = run(&encode, &br#"{"a test key": "a test value"}"#[..], SystemTime::now()).unwrap();
+//! // Django 5.2 stores exactly this for that session at that time.
+//! assert_eq!(token, "eyJhIHRlc3Qga2V5IjoiYSB0ZXN0IHZhbHVlIn0:1r31eq:z3T5kuYwaLspnAAUpfRWpbinC-rn6c6P1Qf9PsCyZ2s");
+//!
+//! let decode = Cli::parse_from(["sessions", "decode", "--secret-key", "django_tests_secret_key", &token]);
+//! assert_eq!(run(&decode, std::io::empty(), SystemTime::now()).unwrap(), r#"{"a test key":"a test value"}"#);
+//!
+//! let wrong_key = Cli::parse_from(["sessions", "decode", "--secret-key", "another key", &token]);
+//! let error = run(&wrong_key, std::io::empty(), SystemTime::now()).unwrap_err();
+//! assert_eq!(error.decode_failure(), Some(DecodeFailure::BadSignature));
+//! assert_eq!(error.exit_code(), 1);
+//! ```
+
+pub mod args;
+mod clear;
+mod decode;
+mod encode;
+mod error;
+mod show;
+mod store;
+
+use std::io::Read;
+use std::time::SystemTime;
+
+pub use args::{
+    Backend, ClearArgs, Cli, CodecArgs, Command, DecodeArgs, EncodeArgs, Engine, KeyArgs,
+    SerializerArg, ShowArgs, StoreArgs,
+};
+pub use clear::{NOTHING_TO_CLEAR, clearsessions, removed_message};
+pub use decode::decode;
+pub use encode::{encode, read_session};
+pub use error::{DecodeFailure, Error};
+pub use show::show;
+
+/// The most `sessions encode` reads from stdin: 16 MiB. Larger input is refused rather than
+/// buffered without bound (a real session is a few kilobytes; cookies hold 4 KB).
+pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Runs a parsed command: `input` is standard input (read only by `encode`), `now` the clock
+/// `decode --max-age`, `show` and `clearsessions` compare expiry with. Returns the line to print
+/// on stdout (without the newline).
+///
+/// `show` and `clearsessions` run on a single-threaded tokio runtime started here.
+///
+/// # Errors
+/// Whatever the subcommand reports; [`Error::exit_code`] gives the process exit status.
+pub fn run(cli: &Cli, input: impl Read, now: SystemTime) -> Result<String, Error> {
+    match &cli.command {
+        Command::Decode(args) => decode(args, now),
+        Command::Encode(args) => encode(args, input),
+        Command::Show(args) => runtime()?.block_on(show(args, now)),
+        Command::Clearsessions(args) => runtime()?.block_on(clearsessions(args, now)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
+}

@@ -1,0 +1,127 @@
+//! `sessions show`.
+
+use std::time::SystemTime;
+
+use session_core::expiry::isoformat;
+use session_core::serializer::json;
+use session_core::value::{Dict, Value};
+use session_core::{SessionCodec, SessionKey, SessionStore};
+use time::OffsetDateTime;
+
+use crate::Error;
+use crate::args::{Engine, ShowArgs};
+use crate::store::{self, Db};
+
+/// The session stored under `args.session_key`, as of `now`, as one line of JSON in Django's
+/// rendering.
+///
+/// # Errors
+/// Exit-2 errors for unusable options or a store that cannot be opened; [`Error::NotFound`],
+/// [`Error::Expired`] or [`Error::Decode`] (exit 1) when there is no readable live session under
+/// the key; [`Error::Store`] when the store fails while reading.
+pub async fn show(args: &ShowArgs, now: SystemTime) -> Result<String, Error> {
+    let key = SessionKey::new(args.session_key.as_str()).map_err(|_| Error::InvalidSessionKey)?;
+    let config = store::config(&args.store, &args.keys)?;
+    let now = OffsetDateTime::from(now);
+    let data = match args.store.engine {
+        Engine::Db | Engine::CachedDb => {
+            let db = Db::open(&args.store, &config, now).await?;
+            from_db(&db, &key, now).await?
+        }
+        Engine::File => {
+            let files = store::open_file(&args.store, &config).await?;
+            from_file(
+                &files,
+                &key,
+                &SessionCodec::new(&config).map_err(Error::Config)?,
+            )
+            .await?
+        }
+        Engine::Cache => {
+            let cache = store::open_cache(&args.store, &config).await?;
+            from_cache(
+                &cache,
+                &key,
+                &SessionCodec::new(&config).map_err(Error::Config)?,
+            )
+            .await?
+        }
+    };
+    json::to_string(&Value::Dict(data))
+        .map_err(|error| Error::decode(session_core::Error::Serializer(error)))
+}
+
+/// The row's data, if the row is live (Django's db `load`: `expire_date > now`) and verifies.
+async fn from_db(db: &Db, key: &SessionKey, now: OffsetDateTime) -> Result<Dict, Error> {
+    let row = db
+        .row(key)
+        .await
+        .map_err(|e| Error::Store(e.into()))?
+        .ok_or_else(|| Error::not_found(key, "in the table"))?;
+    if row.expire_date <= now {
+        return Err(Error::Expired {
+            key: Error::shown_key(key),
+            at: Some(isoformat(row.expire_date)),
+        });
+    }
+    db.codec()
+        .try_decode(&row.session_data, None)
+        .map_err(Error::decode)
+}
+
+/// The file's data. The store reads unverifiable files as empty sessions (as Django does), so an
+/// empty result is read again to say why.
+async fn from_file(
+    files: &session_file::FileStore,
+    key: &SessionKey,
+    codec: &SessionCodec,
+) -> Result<Dict, Error> {
+    match files.load(key).await.map_err(Error::Store)? {
+        Some(data) if !data.is_empty() => Ok(data),
+        Some(empty) => {
+            let path = files.file_path(key).map_err(|e| Error::Store(e.into()))?;
+            let contents = std::fs::read(&path)
+                .map_err(|source| Error::Store(session_core::Error::store(source)))?;
+            if contents.is_empty() {
+                // A creation placeholder: an existing session without data, as in Django.
+                return Ok(empty);
+            }
+            codec
+                .try_decode(&String::from_utf8_lossy(&contents), None)
+                .map_err(Error::decode)
+        }
+        None if files.exists(key).await.map_err(Error::Store)? => Err(Error::Expired {
+            key: Error::shown_key(key),
+            at: None,
+        }),
+        None => Err(Error::not_found(key, "in the session directory")),
+    }
+}
+
+/// The cached data. Corrupt values load as empty sessions, so an empty result is read again to
+/// say why.
+async fn from_cache(
+    cache: &session_cache::CacheStore,
+    key: &SessionKey,
+    codec: &SessionCodec,
+) -> Result<Dict, Error> {
+    let absent = || {
+        Error::not_found(
+            key,
+            "in the cache (absent, or expired: the cache drops expired sessions)",
+        )
+    };
+    match cache.load(key).await.map_err(Error::Store)? {
+        Some(data) if !data.is_empty() => Ok(data),
+        Some(_) => {
+            let raw = cache
+                .cache()
+                .get(&cache.cache_key(key))
+                .await
+                .map_err(|e| Error::Store(e.into()))?
+                .ok_or_else(absent)?;
+            codec.deserialize_dict(&raw).map_err(Error::decode)
+        }
+        None => Err(absent()),
+    }
+}

@@ -1,0 +1,170 @@
+//! Opening the store `--engine` names, with the site's settings.
+
+use std::time::Duration;
+
+use session_cache::{Cache, CacheStore, KeyFunction, RedisCache};
+use session_core::{SessionConfig, SessionKey};
+use session_db::sqlx::Connection as _;
+use session_db::sqlx::pool::PoolOptions;
+use session_db::{Backend, DbError, DbStore, MySqlStore, PgStore, SessionRow, SqliteStore};
+use session_file::FileStore;
+use time::OffsetDateTime;
+
+use crate::Error;
+use crate::args::{KeyArgs, StoreArgs};
+
+/// How long connecting to the database may take before the command gives up (sqlx's default,
+/// 30 seconds of retries, is long for someone at a terminal).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What `--database-url` is called in messages (the URL itself is never printed: it may hold a
+/// password).
+const DATABASE: &str = "the database (--database-url / DATABASE_URL)";
+/// What `--cache-url` is called in messages.
+const CACHE: &str = "the cache (--cache-url / REDIS_URL)";
+/// What `--file-path` is called in messages.
+const FILES: &str = "the session directory (--file-path)";
+
+/// The session settings for `store` and `keys`: the secret keys, serializer, cookie name and age.
+///
+/// # Errors
+/// [`Error::MissingSecret`] without a secret key, [`Error::Config`] for unusable settings.
+pub(crate) fn config(store: &StoreArgs, keys: &KeyArgs) -> Result<SessionConfig, Error> {
+    let config = SessionConfig {
+        cookie_name: store.cookie_name.clone(),
+        cookie_age: store.cookie_age,
+        ..keys.config(store.serializer)?
+    };
+    config.validate().map_err(Error::Config)?;
+    Ok(config)
+}
+
+/// A database store on whichever database `--database-url` names.
+pub(crate) enum Db {
+    Postgres(PgStore),
+    MySql(MySqlStore),
+    Sqlite(SqliteStore),
+}
+
+impl Db {
+    /// Connects to `--database-url`, on `--table`, comparing expiry dates with `now`; checks
+    /// the table exists with Django's columns.
+    pub(crate) async fn open(
+        args: &StoreArgs,
+        config: &SessionConfig,
+        now: OffsetDateTime,
+    ) -> Result<Db, Error> {
+        let url = args
+            .database_url
+            .as_deref()
+            .ok_or(Error::MissingDatabaseUrl {
+                engine: args.engine.name(),
+            })?;
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        match scheme {
+            "postgres" | "postgresql" => Ok(Db::Postgres(connect(url, args, config, now).await?)),
+            "mysql" | "mariadb" => Ok(Db::MySql(connect(url, args, config, now).await?)),
+            "sqlite" => Ok(Db::Sqlite(connect(url, args, config, now).await?)),
+            _ => Err(Error::UnsupportedDatabaseUrl),
+        }
+    }
+
+    /// The row under `key`, whatever its expiry.
+    pub(crate) async fn row(&self, key: &SessionKey) -> Result<Option<SessionRow>, DbError> {
+        match self {
+            Db::Postgres(store) => store.row(key.as_str()).await,
+            Db::MySql(store) => store.row(key.as_str()).await,
+            Db::Sqlite(store) => store.row(key.as_str()).await,
+        }
+    }
+
+    /// Deletes the expired rows; returns how many.
+    pub(crate) async fn clear_expired(&self) -> Result<u64, DbError> {
+        match self {
+            Db::Postgres(store) => store.clear_expired_rows().await,
+            Db::MySql(store) => store.clear_expired_rows().await,
+            Db::Sqlite(store) => store.clear_expired_rows().await,
+        }
+    }
+
+    /// The codec the rows are signed with.
+    pub(crate) fn codec(&self) -> &session_core::SessionCodec {
+        match self {
+            Db::Postgres(store) => store.codec(),
+            Db::MySql(store) => store.codec(),
+            Db::Sqlite(store) => store.codec(),
+        }
+    }
+}
+
+async fn connect<B: Backend>(
+    url: &str,
+    args: &StoreArgs,
+    config: &SessionConfig,
+    now: OffsetDateTime,
+) -> Result<DbStore<B>, Error> {
+    let opened = |source| Error::Open {
+        what: DATABASE,
+        source,
+    };
+    // A pool retries failed connections until its timeout and then reports only that it timed
+    // out; one direct connection first reports the real cause (refused, bad password, no such
+    // file) at once.
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, B::Connection::connect(url))
+        .await
+        .map_err(|_| {
+            opened(session_core::Error::store(format!(
+                "no answer within {} seconds",
+                CONNECT_TIMEOUT.as_secs()
+            )))
+        })?
+        .map_err(|source| opened(DbError::Connect { source }.into()))?;
+    // Closing politely is a courtesy to the server; the command goes on either way.
+    let _ = probe.close().await;
+    // One connection is all a command needs.
+    let pool = PoolOptions::<B>::new()
+        .max_connections(1)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_lazy(url)
+        .map_err(|source| opened(DbError::Connect { source }.into()))?;
+    let store = DbStore::new(pool, config)
+        .map_err(opened)?
+        .with_table(&args.table)
+        .map_err(|e| opened(e.into()))?
+        .with_clock(move || now);
+    store.check_schema().await.map_err(|e| opened(e.into()))?;
+    Ok(store)
+}
+
+/// The file store in `--file-path`.
+pub(crate) async fn open_file(
+    args: &StoreArgs,
+    config: &SessionConfig,
+) -> Result<FileStore, Error> {
+    let dir = args.file_path.as_ref().ok_or(Error::MissingFilePath)?;
+    FileStore::new(config, dir)
+        .await
+        .map_err(|source| Error::Open {
+            what: FILES,
+            source: source.into(),
+        })
+}
+
+/// The cache store on `--cache-url`, with the site's `KEY_PREFIX` and `VERSION`.
+pub(crate) async fn open_cache(
+    args: &StoreArgs,
+    config: &SessionConfig,
+) -> Result<CacheStore, Error> {
+    let url = args.cache_url.as_deref().ok_or(Error::MissingCacheUrl)?;
+    let opened = |source| Error::Open {
+        what: CACHE,
+        source,
+    };
+    let redis = RedisCache::connect(url)
+        .await
+        .map_err(|e| opened(e.into()))?;
+    let keys = KeyFunction::default()
+        .with_key_prefix(args.cache_key_prefix.as_str())
+        .with_version(args.cache_version);
+    CacheStore::new(Cache::new(redis).with_key_function(keys), config).map_err(|e| opened(e.into()))
+}
