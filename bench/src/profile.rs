@@ -1,0 +1,151 @@
+//! One operation in a loop and nothing else, for a profiler:
+//!
+//! ```sh
+//! valgrind --tool=callgrind --toggle-collect='djsession_bench::profile::*' \
+//!     target/release/djsession-bench profile decode --payload "32 KB" --iterations 300
+//! ```
+//!
+//! Instruction counts do not depend on the machine's load, so they compare two implementations
+//! (ours and tower-sessions') reliably on a busy machine.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, header};
+use session_core::{MemoryStore, SessionCodec, SessionConfig, SessionStore};
+use tower::ServiceExt;
+
+use crate::BoxError;
+use crate::http::{bare_handler, our_cookies, ours_router, their_cookies, tower_router};
+use crate::payload::Payload;
+use crate::store::{Ours, RoundTrip, Tower};
+
+const SESSIONS: usize = 64;
+
+/// Runs `op` `iterations` times.
+pub async fn run(op: &str, payload: &Payload, iterations: u64) -> Result<(), BoxError> {
+    match op {
+        "encode" | "decode" => codec(op, payload, iterations),
+        "store-ours" => {
+            let ours = Arc::new(Ours::new(MemoryStore::new(), payload, SESSIONS).await?);
+            store_loop(&ours, iterations).await
+        }
+        "store-tower" => {
+            let tower = Arc::new(
+                Tower::new(tower_sessions::MemoryStore::default(), payload, SESSIONS).await?,
+            );
+            store_loop(&tower, iterations).await
+        }
+        "http-ours" => {
+            let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+            let ours = Ours::new(store, payload, SESSIONS).await?;
+            let router = ours_router(ours.store().clone())?;
+            requests(router, &our_cookies(&ours), iterations).await
+        }
+        "http-tower" => {
+            let tower =
+                Tower::new(tower_sessions::MemoryStore::default(), payload, SESSIONS).await?;
+            let router = tower_router(tower.store().clone());
+            requests(router, &their_cookies(&tower), iterations).await
+        }
+        "pg-ours" | "pg-tower" | "pg-floor" => postgres(op, payload, iterations).await,
+        "http-bare" => {
+            let router = axum::Router::new().route("/", axum::routing::get(bare_handler));
+            requests(router, &["unused=1".to_owned()], iterations).await
+        }
+        other => Err(format!("unknown operation {other:?}").into()),
+    }
+}
+
+/// Round trips one at a time on PostgreSQL (`$SESSION_BENCH_POSTGRES_URL` or the default), in a
+/// table or schema made for the run and dropped after it.
+async fn postgres(op: &str, payload: &Payload, iterations: u64) -> Result<(), BoxError> {
+    use tower_sessions_sqlx_store::sqlx as sqlx08;
+    let url = std::env::var("SESSION_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let name = crate::store::unique_name();
+    let result = async {
+        if op == "pg-tower" {
+            let pool = sqlx08::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&url)
+                .await?;
+            let store =
+                tower_sessions_sqlx_store::PostgresStore::new(pool).with_schema_name(&name)?;
+            store.migrate().await?;
+            let tower = Arc::new(Tower::new(store, payload, SESSIONS).await?);
+            return store_loop(&tower, iterations).await;
+        }
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await?;
+        let store =
+            session_db::PgStore::new(pool.clone(), &crate::store::config())?.with_table(&name)?;
+        store.ensure_schema().await?;
+        let ours = Arc::new(Ours::new(store.clone(), payload, SESSIONS).await?);
+        if op == "pg-ours" {
+            return store_loop(&ours, iterations).await;
+        }
+        let encoded = store.codec().encode(&payload.dict)?;
+        let floor = Arc::new(crate::store::PgFloor::new(
+            pool,
+            &name,
+            ours.keys(),
+            encoded,
+        ));
+        store_loop(&floor, iterations).await
+    }
+    .await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS \"{name}\"; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+    )))
+    .execute(&pool)
+    .await?;
+    result
+}
+
+fn codec(op: &str, payload: &Payload, iterations: u64) -> Result<(), BoxError> {
+    let codec = SessionCodec::new(&SessionConfig::new(crate::codec::SECRET))?;
+    let token = codec.encode(&payload.dict)?;
+    for _ in 0..iterations {
+        if op == "encode" {
+            black_box(codec.encode(black_box(&payload.dict))?);
+        } else {
+            black_box(codec.decode(black_box(&token)));
+        }
+    }
+    Ok(())
+}
+
+async fn store_loop<T: RoundTrip>(target: &Arc<T>, iterations: u64) -> Result<(), BoxError> {
+    for i in 0..iterations {
+        target.round_trip(i as usize % SESSIONS).await?;
+    }
+    Ok(())
+}
+
+async fn requests(
+    router: axum::Router,
+    cookies: &[String],
+    iterations: u64,
+) -> Result<(), BoxError> {
+    for i in 0..iterations {
+        let cookie = &cookies[i as usize % cookies.len()];
+        let request = Request::builder()
+            .uri("/")
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())?;
+        let response = router.clone().oneshot(request).await?;
+        if !response.status().is_success() {
+            return Err(format!("request failed: {}", response.status()).into());
+        }
+        black_box(axum::body::to_bytes(response.into_body(), 1024).await?);
+    }
+    Ok(())
+}

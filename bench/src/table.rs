@@ -1,0 +1,176 @@
+//! The one comparison table.
+
+use crate::stats::{Better, Figure, Runs, Unit, advantage, clearly_apart};
+
+/// Who a row compares us with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// Django's `signing.dumps`/`loads` in CPython.
+    Django,
+    /// tower-sessions with its matching store.
+    TowerSessions,
+}
+
+/// One line of the table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// `codec`, `store` or `http`.
+    pub section: &'static str,
+    /// What was measured (`encode 2 KB`, `Redis c=16`, ...).
+    pub case: String,
+    /// The unit of every figure in the row.
+    pub unit: &'static str,
+    /// How figures are printed.
+    pub format: Unit,
+    /// Whether larger figures are better.
+    pub better: Better,
+    /// Who the advantage column compares with.
+    pub peer: Peer,
+    /// djsession.
+    pub ours: Runs,
+    /// tower-sessions (for codec rows: its MessagePack record encoding, for information).
+    pub tower: Option<Runs>,
+    /// Django.
+    pub django: Option<Runs>,
+    /// The floor: what the machine does with no session library at all.
+    pub floor: Option<Runs>,
+}
+
+impl Row {
+    fn peer_runs(&self) -> Option<&Runs> {
+        match self.peer {
+            Peer::Django => self.django.as_ref(),
+            Peer::TowerSessions => self.tower.as_ref(),
+        }
+    }
+
+    /// Whether we are worse than the peer beyond the spread of both.
+    pub fn clear_loss(&self) -> bool {
+        let Some(peer) = self.peer_runs() else {
+            return false;
+        };
+        advantage(&self.ours, peer, self.better).is_some_and(|a| a < 1.0)
+            && clearly_apart(&self.ours, peer)
+    }
+}
+
+fn cell(runs: Option<&Runs>, format: Unit) -> String {
+    match runs {
+        Some(runs) if runs.len() > 0 => Figure::new(runs.clone(), format).to_string(),
+        _ => "–".to_owned(),
+    }
+}
+
+/// The table as Markdown (it reads as plain text in a terminal too).
+pub fn render(rows: &[Row]) -> String {
+    let header = [
+        "what",
+        "case",
+        "unit",
+        "djsession",
+        "tower-sessions",
+        "Django 5.2",
+        "floor",
+        "us vs peer",
+        "% of floor",
+    ];
+    let mut lines = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    for row in rows {
+        let vs_peer = row
+            .peer_runs()
+            .and_then(|peer| advantage(&row.ours, peer, row.better))
+            .map_or("–".to_owned(), |a| {
+                let peer = match row.peer {
+                    Peer::Django => "Django",
+                    Peer::TowerSessions => "t-s",
+                };
+                let mark = if row.clear_loss() { " (loss)" } else { "" };
+                format!("{a:.2}× {peer}{mark}")
+            });
+        let of_floor = row
+            .floor
+            .as_ref()
+            .and_then(|floor| advantage(&row.ours, floor, row.better))
+            .map_or("–".to_owned(), |a| format!("{:.0}%", a * 100.0));
+        lines.push(vec![
+            row.section.to_owned(),
+            row.case.clone(),
+            row.unit.to_owned(),
+            cell(Some(&row.ours), row.format),
+            cell(row.tower.as_ref(), row.format),
+            cell(row.django.as_ref(), row.format),
+            cell(row.floor.as_ref(), row.format),
+            vs_peer,
+            of_floor,
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (n, line) in lines.iter().enumerate() {
+        let padded: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(text, width)| format!("{text:<width$}"))
+            .collect();
+        out.push_str(&format!("| {} |\n", padded.join(" | ")));
+        if n == 0 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            out.push_str(&format!("|-{}-|\n", rule.join("-|-")));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(values: &[f64]) -> Runs {
+        let mut runs = Runs::new();
+        for v in values {
+            runs.push(*v);
+        }
+        runs
+    }
+
+    fn row(ours: &[f64], tower: &[f64]) -> Row {
+        Row {
+            section: "store",
+            case: "memory c=1".into(),
+            unit: "rt/s",
+            format: Unit::PerSecond,
+            better: Better::Higher,
+            peer: Peer::TowerSessions,
+            ours: runs(ours),
+            tower: Some(runs(tower)),
+            django: None,
+            floor: Some(runs(&[4000.0])),
+        }
+    }
+
+    #[test]
+    fn a_loss_needs_the_runs_apart() {
+        assert!(row(&[900.0, 950.0], &[1000.0, 1100.0]).clear_loss());
+        assert!(!row(&[900.0, 1050.0], &[1000.0, 1100.0]).clear_loss());
+        assert!(!row(&[1200.0, 1300.0], &[1000.0, 1100.0]).clear_loss());
+    }
+
+    #[test]
+    fn rendered_rows_show_ratio_and_floor_share() {
+        let table = render(&[row(&[2000.0], &[1000.0])]);
+        assert!(table.contains("2.00× t-s"), "{table}");
+        assert!(table.contains("50%"), "{table}");
+        assert!(
+            table.contains("| –"),
+            "the missing Django figure prints as a dash: {table}"
+        );
+    }
+}

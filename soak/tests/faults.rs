@@ -1,0 +1,439 @@
+//! Servers dying under the stores: PostgreSQL and Redis are started privately (their own port and
+//! data directory, never the shared servers), killed as a crash would kill them, and restarted on
+//! the same port.
+//!
+//! - While the server is down, every call returns a typed store error within the configured
+//!   timeouts (no hang, no panic).
+//! - Once it is back, the same store object works again (the sqlx pool and the Redis connection
+//!   manager reconnect by themselves).
+//! - Nothing acknowledged is lost: a save that returned `Ok` before the kill is there after the
+//!   restart (Redis runs with `appendfsync always` for this; without persistence a restart empties
+//!   it by design, and the soak reports exactly that).
+//!
+//! `session-cache/tests/redis_fault.rs` already checks each Redis operation during an outage; here
+//! Redis is restarted under a running soak instead.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use conformance_tests::services;
+use djsession_soak::report::ViolationKind;
+use djsession_soak::{
+    PrivatePostgres, PrivateRedis, PrivateServer, RestartPlan, ServerError, SoakError, SoakOptions,
+    StoreKind, StoreOptions, engine, soak, soak_config, stores,
+};
+use session_core::{
+    Dict, Error, SaveMode, Session, SessionKey, SessionRecord, SessionStore, Value,
+};
+use session_db::PgStore;
+use session_db::sqlx::postgres::PgPoolOptions;
+use time::OffsetDateTime;
+
+/// Far longer than any call may take while a server is down (pool acquire timeout: 2 s); reaching
+/// it means a call hung.
+const HANG: Duration = Duration::from_secs(15);
+/// How long a database call waits for a connection before failing.
+const ACQUIRE: Duration = Duration::from_secs(2);
+
+/// The server, or `None` after printing why the test is skipped (it fails instead when services
+/// are required).
+fn started<T>(result: Result<T, ServerError>, test: &str) -> Option<T> {
+    match result {
+        Ok(server) => Some(server),
+        Err(ServerError::NotInstalled(what)) if !services::required() => {
+            println!("skipped {test}: {what}");
+            None
+        }
+        Err(error) => panic!("{test}: {error}"),
+    }
+}
+
+fn record(data: &Dict) -> SessionRecord<'_> {
+    SessionRecord {
+        data,
+        expires_at: OffsetDateTime::now_utc() + time::Duration::seconds(300),
+        expiry_age: 300,
+    }
+}
+
+fn counter(n: i64) -> Dict {
+    [("n".to_owned(), Value::from(n))].into_iter().collect()
+}
+
+fn counter_of(data: &Dict) -> i64 {
+    data["n"].as_i64().unwrap()
+}
+
+/// Runs `call`, which must end within [`HANG`] with a store error; returns how long it took.
+async fn fails_with_a_store_error<T: std::fmt::Debug>(
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, Error>>,
+) -> Duration {
+    let started = Instant::now();
+    let result = tokio::time::timeout(HANG, call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung while the server was down"));
+    match result {
+        Err(Error::Store(source)) => {
+            let message = source.to_string();
+            assert!(message.contains("database"), "{what}: {message}");
+        }
+        other => panic!("{what} while the server was down: expected a store error, got {other:?}"),
+    }
+    started.elapsed()
+}
+
+/// One writer: its own session, saved with an increasing counter as fast as it can.
+#[derive(Debug, Default)]
+struct Writes {
+    /// The last counter a save acknowledged.
+    acknowledged: i64,
+    /// Counters whose save failed after `acknowledged` (each may or may not have landed).
+    unknown: Vec<i64>,
+    /// Failed saves, and the longest any call took.
+    failures: u64,
+    slowest: Duration,
+}
+
+async fn write_until(
+    store: Arc<PgStore>,
+    key: SessionKey,
+    from: i64,
+    stop: Arc<AtomicBool>,
+) -> Writes {
+    let mut writes = Writes {
+        acknowledged: from,
+        ..Writes::default()
+    };
+    let mut n = from;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let data = counter(n);
+        let started = Instant::now();
+        let result = tokio::time::timeout(HANG, store.save(&key, record(&data), SaveMode::Update))
+            .await
+            .expect("a save hung while the server was down");
+        writes.slowest = writes.slowest.max(started.elapsed());
+        match result {
+            Ok(_) => {
+                writes.acknowledged = n;
+                writes.unknown.clear();
+            }
+            Err(Error::Store(_)) => {
+                writes.failures += 1;
+                writes.unknown.push(n);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(other) => panic!("a save failed with {other:?}, not a store error"),
+        }
+    }
+    writes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_mid_run_fails_calls_promptly_then_the_same_store_recovers_with_every_acknowledged_save()
+ {
+    let test = "postgres_killed_mid_run_fails_calls_promptly_then_the_same_store_recovers_with_every_acknowledged_save";
+    let Some(server) = started(PrivatePostgres::start().await, test) else {
+        return;
+    };
+    let config = soak_config();
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(ACQUIRE)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    let store = Arc::new(PgStore::new(pool, &config).unwrap());
+    store.ensure_schema().await.unwrap();
+    let shared: Arc<dyn SessionStore> = store.clone();
+    let config = Arc::new(config);
+
+    // Eight writers, each on its own session, saving as fast as they can.
+    let mut keys = Vec::new();
+    for _ in 0..8 {
+        let key = SessionKey::generate().unwrap();
+        store
+            .save(&key, record(&counter(0)), SaveMode::MustCreate)
+            .await
+            .unwrap();
+        keys.push(key);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = keys
+        .iter()
+        .map(|key| tokio::spawn(write_until(store.clone(), key.clone(), 0, stop.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Killed mid-run, as a crash would (no checkpoint; crash recovery on the next start).
+    server.kill().await.unwrap();
+    let fresh = SessionKey::generate().unwrap();
+    let d = counter(1);
+    // Every operation, once.
+    let mut slowest = [
+        fails_with_a_store_error("load", store.load(&keys[0])).await,
+        fails_with_a_store_error("exists", store.exists(&keys[0])).await,
+        fails_with_a_store_error(
+            "save(MustCreate)",
+            store.save(&fresh, record(&d), SaveMode::MustCreate),
+        )
+        .await,
+        fails_with_a_store_error(
+            "save(Update)",
+            store.save(&keys[0], record(&d), SaveMode::Update),
+        )
+        .await,
+        fails_with_a_store_error("delete", store.delete(&fresh)).await,
+        fails_with_a_store_error("clear_expired", store.clear_expired()).await,
+    ]
+    .into_iter()
+    .max()
+    .unwrap();
+    // Many callers at once, and through a Session: the error reaches the caller, not an empty
+    // session.
+    let loads: Vec<_> = (0..32)
+        .map(|_| {
+            let (store, key) = (store.clone(), keys[1].clone());
+            tokio::spawn(async move { fails_with_a_store_error("load", store.load(&key)).await })
+        })
+        .collect();
+    for load in loads {
+        slowest = slowest.max(
+            load.await
+                .expect("a load panicked while the server was down"),
+        );
+    }
+    let during = Session::new(shared.clone(), config.clone(), Some(keys[2].as_str()));
+    slowest = slowest.max(fails_with_a_store_error("Session::get", during.get::<i64>("n")).await);
+    println!("slowest call while PostgreSQL was down: {slowest:?}");
+    assert!(
+        slowest < ACQUIRE + Duration::from_secs(3),
+        "calls took up to {slowest:?} with a {ACQUIRE:?} acquire timeout"
+    );
+
+    // The writers saw the outage too; stop them and see what they had acknowledged.
+    stop.store(true, Ordering::Relaxed);
+    let mut before_restart = Vec::new();
+    for writer in writers {
+        let writes = writer.await.expect("a writer panicked");
+        assert!(writes.acknowledged > 0, "a writer never saved: {writes:?}");
+        assert!(
+            writes.failures > 0,
+            "a writer never saw the outage: {writes:?}"
+        );
+        assert!(writes.slowest < HANG, "{writes:?}");
+        before_restart.push(writes);
+    }
+    println!("writers before the restart: {before_restart:?}");
+
+    // Back on the same port and data: the same store object recovers by itself.
+    server.start_again().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let probe = SessionKey::generate().unwrap();
+    loop {
+        match store
+            .save(&probe, record(&counter(7)), SaveMode::MustCreate)
+            .await
+        {
+            Ok(_) => break,
+            Err(Error::Store(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(other) => panic!("the store did not recover after the restart: {other:?}"),
+        }
+    }
+    assert_eq!(store.load(&probe).await.unwrap(), Some(counter(7)));
+
+    // Every acknowledged save survived the crash: each session holds its last acknowledged
+    // counter, or a later one whose save failed with unknown effect; never an older one.
+    for (key, writes) in keys.iter().zip(&before_restart) {
+        let stored = counter_of(&store.load(key).await.unwrap().expect("a session vanished"));
+        assert!(
+            stored == writes.acknowledged || writes.unknown.contains(&stored),
+            "key {}: stored {stored}, but {} was acknowledged (unknown: {:?})",
+            key.as_str(),
+            writes.acknowledged,
+            writes.unknown
+        );
+    }
+
+    // And it keeps working: writers and sessions carry on.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = keys
+        .iter()
+        .zip(&before_restart)
+        .map(|(key, writes)| {
+            let from = writes
+                .unknown
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(writes.acknowledged);
+            tokio::spawn(write_until(store.clone(), key.clone(), from, stop.clone()))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for (writer, key) in writers.into_iter().zip(&keys) {
+        let writes = writer.await.unwrap();
+        assert_eq!(writes.failures, 0, "{writes:?}");
+        assert_eq!(
+            store.load(key).await.unwrap(),
+            Some(counter(writes.acknowledged))
+        );
+    }
+    let after = Session::new(shared, config, None);
+    after.insert("user", &8).await.unwrap();
+    after.save().await.unwrap();
+    let again = Session::new(
+        store.clone(),
+        Arc::new(soak_config()),
+        after.key().as_ref().map(SessionKey::as_str),
+    );
+    assert_eq!(again.get::<i64>("user").await.unwrap(), Some(8));
+}
+
+/// Soaks `kind` for `duration` on a private server killed 1.5 s after each (re)start.
+async fn soak_through_restarts(kind: StoreKind, duration: Duration, test: &str) {
+    soak_through_restarts_with(kind, duration, 2, true, test).await;
+}
+
+/// [`soak_through_restarts`] with `pairs` pairs of tabs, and whether the outages must show as
+/// errors.
+async fn soak_through_restarts_with(
+    kind: StoreKind,
+    duration: Duration,
+    pairs: usize,
+    errors_seen: bool,
+    test: &str,
+) {
+    let options = SoakOptions {
+        users: 8,
+        pairs,
+        duration,
+        seed: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+        ..SoakOptions::default()
+    };
+    let store = StoreOptions {
+        timeout: ACQUIRE,
+        ..StoreOptions::default()
+    };
+    let plan = RestartPlan {
+        every: Duration::from_millis(1500),
+        outage: Duration::from_millis(700),
+    };
+    let run = match soak(kind, soak_config(), store, options, Some(plan)).await {
+        Ok(run) => run,
+        Err(SoakError::Server(ServerError::NotInstalled(what))) if !services::required() => {
+            println!("skipped {test}: {what}");
+            return;
+        }
+        Err(error) => panic!("{test}: {error}"),
+    };
+    let report = run.report;
+    println!("{report}\nrestarts: {}", run.restarts);
+    assert!(run.restarts >= 2, "{} restarts", run.restarts);
+    if errors_seen {
+        assert!(report.errors > 0, "the outages went unnoticed: {report}");
+    } else {
+        assert_eq!(
+            report.errors, 0,
+            "the cache's outages reached the users: {report}"
+        );
+    }
+    assert!(report.passed(), "{report}");
+    assert!(report.final_check.live > 0, "{report}");
+    assert_eq!(report.final_check.shared > 0, pairs > 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_through_postgres_restarts_loses_and_crosses_nothing() {
+    // A PostgreSQL restart includes crash recovery and takes a few seconds here.
+    soak_through_restarts(
+        StoreKind::Postgres,
+        Duration::from_secs(14),
+        "soak_through_postgres_restarts_loses_and_crosses_nothing",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_through_redis_restarts_loses_and_crosses_nothing() {
+    soak_through_restarts(
+        StoreKind::Redis,
+        Duration::from_secs(8),
+        "soak_through_redis_restarts_loses_and_crosses_nothing",
+    )
+    .await;
+}
+
+/// cached-db's Redis cache killed and restarted under PostgreSQL (`SESSION_TEST_POSTGRES_URL`):
+/// the users never see an error (the database answers), and the restarted cache, which comes back
+/// holding entries that went stale meanwhile, never serves one. Private sessions only: shared
+/// ones hit the race of `tests/cached_db_race.rs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_through_cached_db_cache_restarts_serves_nothing_stale() {
+    let test = "soak_through_cached_db_cache_restarts_serves_nothing_stale";
+    if services::url_or_skip(services::POSTGRES_URL, test).is_none() {
+        return;
+    }
+    soak_through_restarts_with(StoreKind::CachedDb, Duration::from_secs(8), 0, false, test).await;
+}
+
+/// The control: a Redis without persistence forgets everything on restart, and the soak must
+/// say so (lost sessions), or its silence about the other runs would prove nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_without_persistence_is_reported_as_lost_sessions() {
+    let test = "a_redis_restart_without_persistence_is_reported_as_lost_sessions";
+    let Some(redis) = started(PrivateRedis::start(false).await, test) else {
+        return;
+    };
+    let server = PrivateServer::Redis(redis);
+    let config = soak_config();
+    let store_options = StoreOptions {
+        url: Some(server.url()),
+        timeout: ACQUIRE,
+        ..StoreOptions::default()
+    };
+    let opened = stores::open(StoreKind::Redis, &config, &store_options)
+        .await
+        .unwrap();
+    let options = SoakOptions {
+        users: 6,
+        pairs: 2,
+        duration: Duration::from_secs(4),
+        errors_expected: true,
+        ..SoakOptions::default()
+    };
+    let until = Instant::now() + options.duration;
+    let plan = RestartPlan {
+        every: Duration::from_millis(1500),
+        outage: Duration::from_millis(300),
+    };
+    let (report, restarts) = tokio::join!(
+        engine::run(
+            opened.store.clone(),
+            Arc::new(config),
+            "redis without persistence",
+            options
+        ),
+        server.restart_until(plan, until)
+    );
+    let report = report.unwrap();
+    println!("{report}");
+    assert!(restarts.unwrap() >= 1);
+    assert!(!report.passed(), "{report}");
+    assert!(
+        report
+            .violation_samples
+            .iter()
+            .any(|v| v.kind == ViolationKind::LostSession),
+        "{report}"
+    );
+}
