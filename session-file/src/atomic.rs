@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use session_core::{Error, SessionKey};
 
-use crate::FileError;
+use crate::error::{FileError, ReportedPath};
 use crate::names::temp_file_name;
 
 /// How many fresh temporary names are tried before giving up (a clash needs two equal 165-bit
@@ -81,10 +81,14 @@ impl Drop for TempFile {
 #[derive(Debug)]
 pub(crate) struct Dir {
     pub(crate) path: PathBuf,
+    /// The cookie name, which starts every session file's name.
+    pub(crate) prefix: String,
     // Kept open to fsync the directory after renames and removals.
     handle: Option<File>,
     fsync: bool,
     pub(crate) strategy: WriteStrategy,
+    /// Opened by [`Dir::open_read_only`]: the store must not write.
+    pub(crate) read_only: bool,
 }
 
 /// A file created with `O_CREAT|O_EXCL`, readable and writable by its owner only.
@@ -112,7 +116,43 @@ fn rename_with(_from: &Path, _to: &Path, _exchange: bool) -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// `path`, made absolute, after checking it is an existing directory.
+fn existing_directory(path: &Path) -> Result<PathBuf, FileError> {
+    let unusable = |problem: &str, source| storage_directory(path, problem, source);
+    let absolute = std::path::absolute(path)
+        .map_err(|e| unusable("cannot be resolved to an absolute path", Some(e)))?;
+    match fs::metadata(&absolute) {
+        Ok(meta) if meta.is_dir() => Ok(absolute),
+        Ok(_) => Err(unusable("is not a directory", None)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(unusable("doesn't exist", Some(e))),
+        Err(e) => Err(unusable("cannot be inspected", Some(e))),
+    }
+}
+
+fn storage_directory(path: &Path, problem: &str, source: Option<io::Error>) -> FileError {
+    FileError::StorageDirectory {
+        path: path.to_owned(),
+        problem: problem.to_owned(),
+        source,
+    }
+}
+
 impl Dir {
+    /// Checks that `path` is an existing directory, without writing anything into it (so it
+    /// need not be writable); the store must then refuse to write (see [`Dir::read_only`]).
+    pub(crate) fn open_read_only(path: &Path, prefix: &str) -> Result<Dir, FileError> {
+        Ok(Dir {
+            path: existing_directory(path)?,
+            prefix: prefix.to_owned(),
+            handle: None,
+            fsync: false,
+            // Never used: nothing is written. The one strategy that needs nothing of the
+            // filesystem.
+            strategy: WriteStrategy::Placeholder,
+            read_only: true,
+        })
+    }
+
     /// Checks that `path` is a writable directory and picks the write strategy (`forced`, if
     /// given, after checking the filesystem supports it). `prefix` names the scratch files.
     pub(crate) fn open(
@@ -121,26 +161,15 @@ impl Dir {
         fsync: bool,
         forced: Option<WriteStrategy>,
     ) -> Result<Dir, FileError> {
-        let unusable = |problem: &str, source: Option<io::Error>| FileError::StorageDirectory {
-            path: path.to_owned(),
-            problem: problem.to_owned(),
-            source,
-        };
-        let path = std::path::absolute(path)
-            .map_err(|e| unusable("cannot be resolved to an absolute path", Some(e)))?;
-        match fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => return Err(unusable("is not a directory", None)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(unusable("doesn't exist", Some(e)));
-            }
-            Err(e) => return Err(unusable("cannot be inspected", Some(e))),
-        }
+        let unusable = |problem: &str, source| storage_directory(path, problem, source);
+        let path = existing_directory(path)?;
         let mut dir = Dir {
             handle: File::open(&path).ok(),
             path,
+            prefix: prefix.to_owned(),
             fsync,
             strategy: WriteStrategy::Placeholder,
+            read_only: false,
         };
         // Scratch files are named as temporary files of a random key, so a crash here leaves only
         // names clear_expired removes.
@@ -181,12 +210,41 @@ impl Dir {
         Ok(dir)
     }
 
+    /// `path` (this directory or a file in it) as errors and logs show it: a session key in a
+    /// file name is shortened.
+    pub(crate) fn reported(&self, path: &Path) -> ReportedPath {
+        if path == self.path {
+            ReportedPath::full(path)
+        } else {
+            ReportedPath::file(path, &self.prefix)
+        }
+    }
+
+    /// The error for `action` on `path` (this directory or a file in it) failing with `source`.
+    pub(crate) fn io_error(
+        &self,
+        action: &'static str,
+        path: &Path,
+        source: io::Error,
+    ) -> FileError {
+        FileError::io(action, self.reported(path), source)
+    }
+
+    /// Fails with [`FileError::ReadOnly`] if the store was opened read-only.
+    pub(crate) fn ensure_writable(&self, action: &'static str) -> Result<(), Error> {
+        if self.read_only {
+            Err(FileError::ReadOnly { action }.into())
+        } else {
+            Ok(())
+        }
+    }
+
     /// Makes renames and removals in the directory durable.
     pub(crate) fn sync(&self) -> Result<(), Error> {
         match (&self.handle, self.fsync) {
             (Some(handle), true) => handle
                 .sync_all()
-                .map_err(|e| FileError::io("flush the directory", &self.path, e).into()),
+                .map_err(|e| self.io_error("flush the directory", &self.path, e).into()),
             _ => Ok(()),
         }
     }
@@ -203,20 +261,24 @@ impl Dir {
                     continue;
                 }
                 Err(e) => {
-                    return Err(FileError::io("create a temporary file in", &self.path, e).into());
+                    return Err(self
+                        .io_error("create a temporary file in", &self.path, e)
+                        .into());
                 }
             };
             let temp = TempFile::new(path);
             file.write_all(contents)
-                .map_err(|e| FileError::io("write", &temp.path, e))?;
+                .map_err(|e| self.io_error("write", &temp.path, e))?;
             if self.fsync {
                 file.sync_data()
-                    .map_err(|e| FileError::io("flush", &temp.path, e))?;
+                    .map_err(|e| self.io_error("flush", &temp.path, e))?;
             }
             return Ok(temp);
         }
         let e = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists));
-        Err(FileError::io("create a temporary file in", &self.path, e).into())
+        Err(self
+            .io_error("create a temporary file in", &self.path, e)
+            .into())
     }
 
     /// Creates session file `file_name` holding `contents`, or fails with
@@ -225,7 +287,7 @@ impl Dir {
         let target = self.path.join(file_name);
         let conflict_or = |e: io::Error, action| match e.kind() {
             io::ErrorKind::AlreadyExists => Error::CreateConflict,
-            _ => FileError::io(action, &target, e).into(),
+            _ => self.io_error(action, &target, e).into(),
         };
         match self.strategy {
             WriteStrategy::RenameExchange => {
@@ -243,7 +305,7 @@ impl Dir {
                 let placeholder = TempFile::new(target.clone());
                 let temp = self.write_temp(file_name, contents)?;
                 fs::rename(&temp.path, &target)
-                    .map_err(|e| FileError::io("rename a temporary file over", &target, e))?;
+                    .map_err(|e| self.io_error("rename a temporary file over", &target, e))?;
                 temp.keep();
                 placeholder.keep();
             }
@@ -263,7 +325,7 @@ impl Dir {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     return Err(Error::SessionDeleted);
                 }
-                Err(e) => return Err(FileError::io("replace", &target, e).into()),
+                Err(e) => return Err(self.io_error("replace", &target, e).into()),
             },
             WriteStrategy::HardLink | WriteStrategy::Placeholder => {
                 match fs::symlink_metadata(&target) {
@@ -271,10 +333,10 @@ impl Dir {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         return Err(Error::SessionDeleted);
                     }
-                    Err(e) => return Err(FileError::io("inspect", &target, e).into()),
+                    Err(e) => return Err(self.io_error("inspect", &target, e).into()),
                 }
                 fs::rename(&temp.path, &target)
-                    .map_err(|e| FileError::io("rename a temporary file over", &target, e))?;
+                    .map_err(|e| self.io_error("rename a temporary file over", &target, e))?;
                 temp.keep();
             }
         }
@@ -323,6 +385,59 @@ mod tests {
         }
         Dir::open(dir.path(), "sessionid", true, None).unwrap();
         assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn only_file_names_are_shortened_not_the_directory() {
+        // A directory whose own name starts with the cookie name is still shown in full.
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("sessionidabcdefghijkl");
+        fs::create_dir(&path).unwrap();
+        let dir = Dir::open(&path, "sessionid", false, None).unwrap();
+        assert_eq!(dir.reported(&path).to_string(), path.display().to_string());
+        assert_eq!(
+            dir.reported(&path.join("notes.txt")).to_string(),
+            path.join("notes.txt").display().to_string()
+        );
+        assert_eq!(
+            dir.reported(&path.join("sessionidmnopqrstuvwx"))
+                .to_string(),
+            path.join("sessionidmnop…").display().to_string()
+        );
+    }
+
+    #[test]
+    fn temporary_files_are_shown_without_their_sessions_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open(tmp.path(), "sessionid", false, None).unwrap();
+        let temp = dir.write_temp("sessionidabcdefghijkl", b"data").unwrap();
+        let shown = dir.reported(&temp.path).to_string();
+        let prefix = tmp.path().join("sessionidabcd…_out_");
+        assert!(shown.starts_with(&prefix.display().to_string()), "{shown}");
+        assert!(shown.ends_with('…'), "{shown}");
+        assert!(!shown.contains("abcdefghijkl"), "{shown}");
+    }
+
+    #[test]
+    fn read_only_directories_refuse_writes_and_must_exist() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_read_only(tmp.path(), "sessionid").unwrap();
+        assert!(matches!(
+            dir.ensure_writable("save a session"),
+            Err(Error::Store(_))
+        ));
+        assert!(
+            Dir::open(tmp.path(), "sessionid", false, None)
+                .unwrap()
+                .ensure_writable("save a session")
+                .is_ok()
+        );
+        let missing = tmp.path().join("missing");
+        assert!(matches!(
+            Dir::open_read_only(&missing, "sessionid"),
+            Err(FileError::StorageDirectory { .. })
+        ));
+        assert!(!missing.exists());
     }
 
     #[test]

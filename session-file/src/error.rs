@@ -1,7 +1,8 @@
 //! The file store's errors.
 
+use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What can go wrong in the file store.
 ///
@@ -43,8 +44,8 @@ pub enum FileError {
     Io {
         /// What was being done.
         action: &'static str,
-        /// The file or directory involved.
-        path: PathBuf,
+        /// The file or directory involved (shown with any session key shortened).
+        path: ReportedPath,
         /// The operating system's error.
         #[source]
         source: io::Error,
@@ -62,6 +63,16 @@ pub enum FileError {
         limit: usize,
     },
 
+    /// The store was opened read-only ([`FileStoreBuilder::read_only`]), so it refused to
+    /// write; nothing was changed.
+    ///
+    /// [`FileStoreBuilder::read_only`]: crate::FileStoreBuilder::read_only
+    #[error("cannot {action}: the file store was opened read-only")]
+    ReadOnly {
+        /// What was refused.
+        action: &'static str,
+    },
+
     /// A blocking filesystem task did not complete (it panicked, or the runtime is shutting down).
     #[error("a blocking filesystem task did not complete: {0}")]
     Interrupted(String),
@@ -72,12 +83,72 @@ pub enum FileError {
 }
 
 impl FileError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn io(action: &'static str, path: ReportedPath, source: io::Error) -> Self {
         FileError::Io {
             action,
-            path: path.into(),
+            path,
             source,
         }
+    }
+}
+
+/// A path as the file store reports it in errors and logs.
+///
+/// The name of a session file is its session key, a bearer credential, so `Display` and
+/// `Debug` shorten the key to its first four characters, as `SessionKey`'s `Debug` does
+/// (`"/var/sessions/sessionid9kb4…"`; a write's temporary file shows as
+/// `"/var/sessions/sessionid9kb4…_out_x7q2…"`). The storage directory, and files not named
+/// after the cookie name, are shown in full.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReportedPath {
+    path: PathBuf,
+    /// The file name as shown, when it is not shown as is.
+    shown_name: Option<String>,
+}
+
+impl ReportedPath {
+    /// A path shown in full (the storage directory).
+    pub(crate) fn full(path: impl Into<PathBuf>) -> Self {
+        ReportedPath {
+            path: path.into(),
+            shown_name: None,
+        }
+    }
+
+    /// A file in the storage directory of a store whose cookie name is `prefix`.
+    pub(crate) fn file(path: impl Into<PathBuf>, prefix: &str) -> Self {
+        let path = path.into();
+        let shown_name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| crate::names::shown_file_name(prefix, name));
+        ReportedPath { path, shown_name }
+    }
+
+    /// The whole path, session key included. The key is a credential: never log this, log the
+    /// `ReportedPath` itself.
+    pub fn as_path(&self) -> &Path {
+        &self.path
+    }
+
+    fn shown(&self) -> PathBuf {
+        match &self.shown_name {
+            Some(name) => self.path.with_file_name(name),
+            None => self.path.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ReportedPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.shown().display(), f)
+    }
+}
+
+impl fmt::Debug for ReportedPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Quoted like a `PathBuf`, so messages read as they did with one.
+        fmt::Debug::fmt(&self.shown(), f)
     }
 }
 

@@ -95,8 +95,9 @@
 //!   now, as in Django's database backend.
 //! - **Failures are reported.** Django ignores `OSError` while writing (a full disk leaves the old
 //!   file, or an empty placeholder, and the request carries on) and treats unreadable files as
-//!   missing. Here a failed write returns an error naming the file and the cause, and the old
-//!   file is kept intact; unreadable files are errors too (only a missing file is "absent").
+//!   missing. Here a failed write returns an error naming the file (with its session key
+//!   shortened, as in every message and log line: see [`ReportedPath`]) and the cause, and the
+//!   old file is kept intact; unreadable files are errors too (only a missing file is "absent").
 //! - **Bad keys.** Django raises `InvalidSessionKey` (a `SuspiciousOperation`) from `exists` and
 //!   `delete`; here they answer false and do nothing, and `load` finds nothing, as Django's `load`
 //!   does. Creating a session under such a key fails with [`FileError::InvalidKey`]. Keys too
@@ -114,5 +115,5 @@ mod names;
 mod store;
 
 pub use atomic::WriteStrategy;
-pub use error::FileError;
+pub use error::{FileError, ReportedPath};
 pub use store::{FileStore, FileStoreBuilder, STALE_TEMP_AGE};

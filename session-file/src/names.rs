@@ -37,6 +37,35 @@ pub(crate) fn temp_file_name(file_name: &str) -> Result<String, session_core::Er
     Ok(format!("{file_name}{TEMP_MARKER}{}", random.as_str()))
 }
 
+/// How many leading characters of a key (or of a temporary file's random part) messages and
+/// logs show: as many as `SessionKey`'s `Debug` does, enough to tell files apart, not enough to
+/// use a key.
+const SHOWN_CHARS: usize = 4;
+
+/// `text` cut to its first [`SHOWN_CHARS`] characters and an ellipsis, as `SessionKey`'s `Debug`
+/// shows keys. Keep this the only place that shortens.
+fn shortened(text: &str) -> String {
+    let head: String = text.chars().take(SHOWN_CHARS).collect();
+    format!("{head}…")
+}
+
+/// How file name `name` is shown in messages and logs by a store whose cookie name is `prefix`,
+/// or `None` when it is shown as is. Anything after the prefix may be a key (of a session file,
+/// of a temporary file of one, or of a probe's scratch file), so it is shortened whether or not
+/// the name is well formed: a credential must not reach a log because its file was odd.
+pub(crate) fn shown_file_name(prefix: &str, name: &str) -> Option<String> {
+    let rest = name.strip_prefix(prefix)?;
+    Some(match rest.split_once(TEMP_MARKER) {
+        // The marker is kept so a reader can tell a write's temporary file from the session.
+        Some((key, random)) => format!(
+            "{prefix}{}{TEMP_MARKER}{}",
+            shortened(key),
+            shortened(random)
+        ),
+        None => format!("{prefix}{}", shortened(rest)),
+    })
+}
+
 /// What a directory entry is, judged by its name.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Entry<'a> {
@@ -125,6 +154,45 @@ mod tests {
             temp_file_name("sessionidx").unwrap(),
             temp_file_name("sessionidx").unwrap()
         );
+    }
+
+    #[test]
+    fn keys_are_shortened_as_session_key_debug_shortens_them() {
+        let key = key("9kb4paf7njryyw8w72lxnmwn32igkmu2");
+        let shown = shown_file_name("sessionid", &format!("sessionid{}", key.as_str())).unwrap();
+        assert_eq!(shown, "sessionid9kb4…");
+        // The same head and ellipsis as the core's own rendering of the key.
+        assert!(
+            format!("{key:?}").starts_with("SessionKey(9kb4…"),
+            "{key:?}"
+        );
+    }
+
+    #[test]
+    fn temp_names_show_the_marker_but_neither_key_nor_random_part() {
+        let name = temp_file_name("sessionid9kb4paf7njryyw8w72lxnmwn32igkmu2").unwrap();
+        let random = name.rsplit(TEMP_MARKER).next().unwrap();
+        let shown = shown_file_name("sessionid", &name).unwrap();
+        assert_eq!(shown, format!("sessionid9kb4…_out_{}…", &random[..4]));
+        // Django's mkstemp names too.
+        assert_eq!(
+            shown_file_name("sessionid", "sessionidabcdefgh_out_k2j_h4g5").as_deref(),
+            Some("sessionidabcd…_out_k2j_…")
+        );
+    }
+
+    #[test]
+    fn names_after_the_prefix_are_shortened_even_when_malformed() {
+        for (name, shown) in [
+            ("sessionidABCDEFGHIJ", "sessionidABCD…"),
+            ("sessionidab", "sessionidab…"),
+            ("sessionidabcdéfghij", "sessionidabcd…"),
+        ] {
+            assert_eq!(shown_file_name("sessionid", name).as_deref(), Some(shown));
+        }
+        for other in ["notes.txt", "othercookieabcdefghijkl"] {
+            assert_eq!(shown_file_name("sessionid", other), None, "{other:?}");
+        }
     }
 
     #[test]

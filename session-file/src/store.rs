@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use crate::FileError;
 use crate::atomic::{Dir, WriteStrategy};
+use crate::error::ReportedPath;
 use crate::names::{self, Entry};
 
 /// How old a temporary file must be before [`clear_expired`](SessionStore::clear_expired) removes
@@ -48,8 +49,8 @@ pub struct FileStore {
 
 #[derive(Debug)]
 struct Inner {
+    /// Also holds the cookie name (`dir.prefix`), which starts every session file's name.
     dir: Dir,
-    prefix: String,
     codec: SessionCodec,
     cookie_age: i64,
     max_file_size: usize,
@@ -62,6 +63,7 @@ pub struct FileStoreBuilder {
     directory: Option<PathBuf>,
     fsync: bool,
     strategy: Option<WriteStrategy>,
+    read_only: bool,
 }
 
 impl FileStoreBuilder {
@@ -89,18 +91,38 @@ impl FileStoreBuilder {
         self
     }
 
+    /// Opens the store for reading only (default false), for tools that inspect sessions.
+    ///
+    /// [`build`](Self::build) then only checks that the directory exists: it creates nothing in
+    /// it, not even the scratch files that pick the write strategy, so the directory need not
+    /// be writable (and [`FileStore::write_strategy`] is meaningless). `save`, `delete` and
+    /// `clear_expired` fail with [`FileError::ReadOnly`] before touching anything. `load` and
+    /// `exists` work as usual; they never write in either mode (an expired or corrupt file is
+    /// left in place).
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
     /// Checks the configuration and the directory (it must exist and be writable; Django's
     /// `configuration_check`), and picks the write strategy by trying it on scratch files.
+    /// A [`read_only`](Self::read_only) store only checks that the directory exists.
     pub async fn build(self) -> Result<FileStore, FileError> {
         let codec = SessionCodec::new(&self.config)?;
         let directory = self.directory.unwrap_or_else(std::env::temp_dir);
         let prefix = self.config.cookie_name.clone();
-        let (fsync, strategy) = (self.fsync, self.strategy);
-        let dir = blocking(move || Dir::open(&directory, &prefix, fsync, strategy)).await??;
+        let (fsync, strategy, read_only) = (self.fsync, self.strategy, self.read_only);
+        let dir = blocking(move || {
+            if read_only {
+                Dir::open_read_only(&directory, &prefix)
+            } else {
+                Dir::open(&directory, &prefix, fsync, strategy)
+            }
+        })
+        .await??;
         Ok(FileStore {
             inner: Arc::new(Inner {
                 dir,
-                prefix: self.config.cookie_name,
                 codec,
                 cookie_age: self.config.cookie_age,
                 // A session file holds base64 of at most `max_decompressed_size` serialized bytes
@@ -140,6 +162,7 @@ impl FileStore {
             directory: None,
             fsync: true,
             strategy: None,
+            read_only: false,
         }
     }
 
@@ -148,9 +171,17 @@ impl FileStore {
         &self.inner.dir.path
     }
 
-    /// How this store makes writes atomic on its filesystem.
+    /// How this store makes writes atomic on its filesystem. A
+    /// [`read_only`](FileStoreBuilder::read_only) store never writes and did not probe the
+    /// filesystem; it reports [`WriteStrategy::Placeholder`], the strategy that needs nothing of
+    /// it.
     pub fn write_strategy(&self) -> WriteStrategy {
         self.inner.dir.strategy
+    }
+
+    /// Whether the store was opened [`read_only`](FileStoreBuilder::read_only).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.dir.read_only
     }
 
     /// The file holding session `key` (Django's `_key_to_file`), or [`FileError::InvalidKey`] when
@@ -172,8 +203,9 @@ impl std::fmt::Debug for FileStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileStore")
             .field("directory", &self.inner.dir.path)
-            .field("prefix", &self.inner.prefix)
+            .field("prefix", &self.inner.dir.prefix)
             .field("write_strategy", &self.inner.dir.strategy)
+            .field("read_only", &self.inner.dir.read_only)
             .finish_non_exhaustive()
     }
 }
@@ -225,21 +257,21 @@ fn open_without_blocking(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-fn corrupted(path: &Path, why: &str) -> Dict {
-    tracing::warn!(target: SUSPICIOUS_SESSION_TARGET, path = %path.display(), why, "{CORRUPTED_MESSAGE}");
+fn corrupted(path: &ReportedPath, why: &str) -> Dict {
+    tracing::warn!(target: SUSPICIOUS_SESSION_TARGET, %path, why, "{CORRUPTED_MESSAGE}");
     Dict::new()
 }
 
 impl Inner {
     fn file_name(&self, key: &SessionKey) -> Option<String> {
-        names::session_file_name(&self.prefix, key)
+        names::session_file_name(&self.dir.prefix, key)
     }
 
     fn file_path(&self, key: &SessionKey) -> Result<PathBuf, FileError> {
         self.file_name(key)
             .map(|name| self.dir.path.join(name))
             .ok_or(FileError::InvalidKey {
-                max_len: names::max_key_len(&self.prefix),
+                max_len: names::max_key_len(&self.dir.prefix),
             })
     }
 
@@ -250,34 +282,40 @@ impl Inner {
         let mut file = match open_without_blocking(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(FileError::io("open", path, e).into()),
+            Err(e) => return Err(self.dir.io_error("open", path, e).into()),
         };
         let meta = file
             .metadata()
-            .map_err(|e| FileError::io("inspect", path, e))?;
+            .map_err(|e| self.dir.io_error("inspect", path, e))?;
         if !meta.is_file() {
             // A directory or device under a session's name is not a session.
             return Ok(None);
         }
         let modified = meta
             .modified()
-            .map_err(|e| FileError::io("read the modification time of", path, e))?;
+            .map_err(|e| self.dir.io_error("read the modification time of", path, e))?;
         let data = if meta.len() > self.max_file_size as u64 {
-            corrupted(path, "larger than any session this store can read")
+            corrupted(
+                &self.dir.reported(path),
+                "larger than any session this store can read",
+            )
         } else {
             let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
             (&mut file)
                 .take(self.max_file_size as u64 + 1)
                 .read_to_end(&mut bytes)
-                .map_err(|e| FileError::io("read", path, e))?;
+                .map_err(|e| self.dir.io_error("read", path, e))?;
             if bytes.is_empty() {
                 Dict::new()
             } else if bytes.len() > self.max_file_size {
-                corrupted(path, "larger than any session this store can read")
+                corrupted(
+                    &self.dir.reported(path),
+                    "larger than any session this store can read",
+                )
             } else {
                 match std::str::from_utf8(&bytes) {
                     Ok(text) if text.is_ascii() => self.codec.decode(text),
-                    _ => corrupted(path, "not ASCII"),
+                    _ => corrupted(&self.dir.reported(path), "not ASCII"),
                 }
             }
         };
@@ -307,17 +345,18 @@ impl Inner {
         match fs::symlink_metadata(&path) {
             Ok(meta) => Ok(!meta.is_dir()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(FileError::io("inspect", path, e).into()),
+            Err(e) => Err(self.dir.io_error("inspect", &path, e).into()),
         }
     }
 
     fn save(&self, key: &SessionKey, encoded: &str, mode: SaveMode) -> Result<(), Error> {
+        self.dir.ensure_writable("save a session")?;
         let Some(name) = self.file_name(key) else {
             return Err(match mode {
                 // Such a key names no file, so there is nothing to update.
                 SaveMode::Update => Error::SessionDeleted,
                 SaveMode::MustCreate => FileError::InvalidKey {
-                    max_len: names::max_key_len(&self.prefix),
+                    max_len: names::max_key_len(&self.dir.prefix),
                 }
                 .into(),
             });
@@ -336,6 +375,7 @@ impl Inner {
     }
 
     fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.dir.ensure_writable("delete a session")?;
         let Some(name) = self.file_name(key) else {
             return Ok(());
         };
@@ -343,21 +383,22 @@ impl Inner {
         match fs::remove_file(&path) {
             Ok(()) => self.dir.sync(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(FileError::io("remove", path, e).into()),
+            Err(e) => Err(self.dir.io_error("remove", &path, e).into()),
         }
     }
 
     fn clear_expired(&self) -> Result<u64, Error> {
-        let entries =
-            fs::read_dir(&self.dir.path).map_err(|e| FileError::io("list", &self.dir.path, e))?;
+        self.dir.ensure_writable("clear expired sessions")?;
+        let entries = fs::read_dir(&self.dir.path)
+            .map_err(|e| self.dir.io_error("list", &self.dir.path, e))?;
         let now = OffsetDateTime::now_utc();
         let (mut sessions, mut temps) = (0u64, 0u64);
         for entry in entries {
-            let entry = entry.map_err(|e| FileError::io("list", &self.dir.path, e))?;
+            let entry = entry.map_err(|e| self.dir.io_error("list", &self.dir.path, e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             let path = entry.path();
-            let outcome = match names::classify(&self.prefix, name) {
+            let outcome = match names::classify(&self.dir.prefix, name) {
                 Entry::Session(_) => self.remove_if_expired(&path, now).map(|removed| {
                     sessions += u64::from(removed);
                 }),
@@ -368,7 +409,8 @@ impl Inner {
             };
             if let Err(error) = outcome {
                 // One unreadable file must not stop the sweep of the others.
-                tracing::warn!(path = %path.display(), %error, "clear_expired skipped a file");
+                let path = self.dir.reported(&path);
+                tracing::warn!(%path, %error, "clear_expired skipped a file");
             }
         }
         if sessions + temps > 0 {
@@ -394,7 +436,7 @@ impl Inner {
         let still_same = match fs::symlink_metadata(path) {
             Ok(meta) => file_id(&meta) == current.id,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(FileError::io("inspect", path, e).into()),
+            Err(e) => return Err(self.dir.io_error("inspect", path, e).into()),
         };
         if !still_same {
             return Ok(false);
@@ -402,7 +444,7 @@ impl Inner {
         match fs::remove_file(path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(FileError::io("remove", path, e).into()),
+            Err(e) => Err(self.dir.io_error("remove", path, e).into()),
         }
     }
 
@@ -411,11 +453,11 @@ impl Inner {
             Ok(meta) if meta.is_file() => meta,
             Ok(_) => return Ok(false),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(FileError::io("inspect", path, e).into()),
+            Err(e) => return Err(self.dir.io_error("inspect", path, e).into()),
         };
         let modified = meta
             .modified()
-            .map_err(|e| FileError::io("read the modification time of", path, e))?;
+            .map_err(|e| self.dir.io_error("read the modification time of", path, e))?;
         let age = SystemTime::now()
             .duration_since(modified)
             .unwrap_or(Duration::ZERO);
@@ -425,7 +467,7 @@ impl Inner {
         match fs::remove_file(path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(FileError::io("remove", path, e).into()),
+            Err(e) => Err(self.dir.io_error("remove", path, e).into()),
         }
     }
 }
@@ -518,6 +560,32 @@ mod tests {
         let (read, events) = logs::capture(|| store.inner.read(&path));
         assert_eq!(read.unwrap().unwrap().data, Dict::new());
         assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn io_errors_name_the_directory_and_the_action_but_only_the_keys_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path());
+        let key = SessionKey::new("abcdefghijkl").unwrap();
+        let path = dir.path().join("sessionidabcdefghijkl");
+        fs::create_dir(&path).unwrap();
+        let Err(Error::Store(error)) = store.inner.delete(&key) else {
+            panic!("removing a directory as a session file must fail");
+        };
+        let Some(FileError::Io { path: reported, .. }) = error.downcast_ref::<FileError>() else {
+            panic!("expected an I/O error: {error:?}");
+        };
+        let shown = format!("{:?}", dir.path().join("sessionidabcd…"));
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("could not remove {shown}: ")),
+            "{error}"
+        );
+        assert!(format!("{error:?}").contains(&shown), "{error:?}");
+        assert!(!format!("{error} {error:?}").contains("abcdefghijkl"));
+        // The program still gets the whole path.
+        assert_eq!(reported.as_path(), path);
     }
 
     #[test]

@@ -621,3 +621,107 @@ async fn the_strongest_supported_strategy_is_picked() {
     let store = TempStore::new(&config(), None).await;
     assert_eq!(store.store.write_strategy(), WriteStrategy::RenameExchange);
 }
+
+/// Every entry of `dir` with its contents and modification time, then the directory's own
+/// modification time (which any created, renamed or removed entry changes).
+fn snapshot(dir: &Path) -> (Vec<(String, String, SystemTime)>, SystemTime) {
+    let entries = names_in(dir)
+        .into_iter()
+        .map(|name| {
+            let path = dir.join(&name);
+            let contents = String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned();
+            let modified = fs::metadata(&path).unwrap().modified().unwrap();
+            (name, contents, modified)
+        })
+        .collect();
+    (entries, fs::metadata(dir).unwrap().modified().unwrap())
+}
+
+fn is_read_only_refusal(result: Result<(), Error>) -> bool {
+    match result {
+        Err(Error::Store(inner)) => matches!(
+            inner.downcast_ref::<FileError>(),
+            Some(FileError::ReadOnly { .. })
+        ),
+        _ => false,
+    }
+}
+
+/// A read-only store (for inspecting sessions) creates, changes and removes nothing: not when
+/// it is built (no write-strategy probe), not when it loads expired, corrupt or placeholder
+/// files, and it refuses every write before touching anything.
+#[tokio::test]
+async fn read_only_stores_leave_the_directory_untouched() {
+    let config = config();
+    let writable = TempStore::new(&config, None).await;
+    let dir = writable.dir.path();
+    let data = dict(&[("a", Value::from("b"))]);
+    let [live, expired, forged, placeholder] = [(); 4].map(|_| SessionKey::generate().unwrap());
+    for key in [&live, &expired] {
+        writable
+            .save(key, record(&data), SaveMode::MustCreate)
+            .await
+            .unwrap();
+    }
+    let expired_at = ago(u64::try_from(config.cookie_age).unwrap() + 60);
+    set_mtime(&writable.store.file_path(&expired).unwrap(), expired_at);
+    fs::write(
+        writable.store.file_path(&forged).unwrap(),
+        "e30:1r31eq:forged",
+    )
+    .unwrap();
+    fs::write(writable.store.file_path(&placeholder).unwrap(), "").unwrap();
+    let stale_temp = dir.join(format!("sessionid{}_out_k2j_h4g5", live.as_str()));
+    fs::write(&stale_temp, "left by a killed writer").unwrap();
+    set_mtime(&stale_temp, ago(STALE_TEMP_AGE.as_secs() + 60));
+    // In the past, so any change to the directory shows however coarse the clock.
+    fs::File::open(dir).unwrap().set_modified(ago(600)).unwrap();
+    let before = snapshot(dir);
+
+    let store = FileStore::builder(&config)
+        .directory(dir)
+        .read_only(true)
+        .build()
+        .await
+        .unwrap();
+    assert!(store.is_read_only());
+    assert!(!writable.store.is_read_only());
+    assert_eq!(store.load(&live).await.unwrap(), Some(data.clone()));
+    assert_eq!(store.load(&expired).await.unwrap(), None);
+    assert!(store.exists(&expired).await.unwrap());
+    assert_eq!(store.load(&forged).await.unwrap(), Some(Dict::new()));
+    assert_eq!(store.load(&placeholder).await.unwrap(), Some(Dict::new()));
+
+    let fresh = SessionKey::generate().unwrap();
+    for (mode, key) in [(SaveMode::MustCreate, &fresh), (SaveMode::Update, &live)] {
+        let saved = store.save(key, record(&data), mode).await.map(drop);
+        assert!(is_read_only_refusal(saved), "{mode:?}");
+    }
+    assert!(is_read_only_refusal(store.delete(&live).await));
+    assert!(is_read_only_refusal(store.clear_expired().await.map(drop)));
+
+    assert_eq!(snapshot(dir), before);
+    // The same directory through a writable store does change: the check can see changes.
+    writable.store.clear_expired().await.unwrap();
+    assert_ne!(snapshot(dir), before);
+}
+
+/// Opening a missing directory read-only is the usual configuration error, and creates nothing.
+#[tokio::test]
+async fn read_only_stores_do_not_create_a_missing_directory() {
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("sessions");
+    let err = FileStore::builder(&config())
+        .directory(&missing)
+        .read_only(true)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FileError::StorageDirectory { ref path, .. } if path == &missing),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("doesn't exist"), "{err}");
+    assert!(!missing.exists());
+    assert!(names_in(parent.path()).is_empty());
+}
