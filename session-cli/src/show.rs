@@ -29,7 +29,7 @@ pub async fn show(args: &ShowArgs, now: SystemTime) -> Result<String, Error> {
             from_db(&db, &key, now).await?
         }
         Engine::File => {
-            let files = store::open_file(&args.store, &config).await?;
+            let files = store::open_file_read_only(&args.store, &config).await?;
             from_file(
                 &files,
                 &key,

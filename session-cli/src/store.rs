@@ -136,13 +136,34 @@ async fn connect<B: Backend>(
     Ok(store)
 }
 
-/// The file store in `--file-path`.
+/// The file store in `--file-path`, able to remove files (for `clearsessions`).
 pub(crate) async fn open_file(
     args: &StoreArgs,
     config: &SessionConfig,
 ) -> Result<FileStore, Error> {
+    build_file(args, config, false).await
+}
+
+/// The file store in `--file-path`, read-only (for `show`): inspecting must leave the directory
+/// exactly as it was, and work on a directory this user cannot write to. A writable store
+/// probes the directory with scratch files when it opens.
+pub(crate) async fn open_file_read_only(
+    args: &StoreArgs,
+    config: &SessionConfig,
+) -> Result<FileStore, Error> {
+    build_file(args, config, true).await
+}
+
+async fn build_file(
+    args: &StoreArgs,
+    config: &SessionConfig,
+    read_only: bool,
+) -> Result<FileStore, Error> {
     let dir = args.file_path.as_ref().ok_or(Error::MissingFilePath)?;
-    FileStore::new(config, dir)
+    FileStore::builder(config)
+        .directory(dir)
+        .read_only(read_only)
+        .build()
         .await
         .map_err(|source| Error::Open {
             what: FILES,

@@ -567,6 +567,111 @@ fn file_show_and_clearsessions() {
     });
 }
 
+/// Every entry of `dir` with its contents and modification time, then the directory's own
+/// modification time (which any created, renamed or removed entry changes).
+fn snapshot(dir: &Path) -> (Vec<(String, String, SystemTime)>, SystemTime) {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let entries = names
+        .into_iter()
+        .map(|name| {
+            let path = dir.join(&name);
+            let contents = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+            (name, contents, modified)
+        })
+        .collect();
+    (entries, std::fs::metadata(dir).unwrap().modified().unwrap())
+}
+
+#[test]
+fn file_show_leaves_the_session_directory_untouched() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        let store = Arc::new(FileStore::new(&config(), dir.path()).await.unwrap());
+        let live = save_file_session(&store, Expiry::Default).await;
+        let idle = save_file_session(&store, Expiry::Default).await;
+        age_file(&store, &idle, FIFTEEN_DAYS);
+        let [forged, not_ascii, placeholder] = [(); 3].map(|_| SessionKey::generate().unwrap());
+        for (key, contents) in [
+            (&forged, &b"e30:1r31eq:forged"[..]),
+            (&not_ascii, b"\xff\xfe"),
+            (&placeholder, b""),
+        ] {
+            std::fs::write(store.file_path(key).unwrap(), contents).unwrap();
+        }
+        // A write's temporary file left by a killed process, old enough for clear_expired.
+        let stale = dir
+            .path()
+            .join(format!("sessionid{}_out_k2j_h4g5", live.as_str()));
+        std::fs::write(&stale, "partial").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(SystemTime::now() - StdDuration::from_secs(7200))
+            .unwrap();
+        // In the past, so any change to the directory shows however coarse the clock.
+        std::fs::File::open(dir.path())
+            .unwrap()
+            .set_modified(SystemTime::now() - StdDuration::from_secs(600))
+            .unwrap();
+        let before = snapshot(dir.path());
+        let env = [("SECRET_KEY", KEY)];
+        let show = |key: &str| {
+            sessions(
+                &["show", "--engine", "file", "--file-path", path, key],
+                &env,
+            )
+        };
+
+        prints(&show(live.as_str()), DATA_JSON);
+        fails(
+            &show(idle.as_str()),
+            1,
+            &format!("the session under key {} has expired", shown(&idle)),
+        );
+        fails_with(&show(forged.as_str()), 1, "cannot decode: bad signature");
+        assert_eq!(show(not_ascii.as_str()).code, 1);
+        assert_eq!(show(placeholder.as_str()).stdout, "{}\n");
+        assert_eq!(show(SessionKey::generate().unwrap().as_str()).code, 1);
+
+        assert_eq!(snapshot(dir.path()), before);
+    });
+}
+
+#[test]
+fn file_show_does_not_create_a_missing_directory() {
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("sessions");
+    let key = SessionKey::generate().unwrap();
+    let out = sessions(
+        &[
+            "show",
+            "--engine",
+            "file",
+            "--file-path",
+            missing.to_str().unwrap(),
+            key.as_str(),
+        ],
+        &[("SECRET_KEY", KEY)],
+    );
+    fails_with(
+        &out,
+        2,
+        &format!(
+            "could not open the session directory (--file-path): the session storage path {:?} \
+             doesn't exist",
+            missing
+        ),
+    );
+    assert!(!missing.exists());
+}
+
 #[test]
 fn file_sessions_of_another_cookie_name_are_found_with_cookie_name() {
     runtime().block_on(async {
