@@ -46,6 +46,13 @@
 //! | MySQL / MariaDB | `mysql://user:password@127.0.0.1:3306/db` | [`MySqlStore`] |
 //! | SQLite | `sqlite://path/to/db.sqlite3` (`?mode=rwc` to create the file), `sqlite::memory:` | [`SqliteStore`] |
 //!
+//! A URL that cannot work fails [`DbStore::connect`] at once with the driver's own reason, as
+//! [`DbError::Connect`]: connection refused, unknown host, authentication failed, unknown database
+//! or role, SQLite file missing or not openable, malformed URL. A server that does not answer is
+//! given up on after [`DEFAULT_CONNECT_TIMEOUT`] (5 s; [`DbStore::connect_pool`] takes another).
+//! Nothing is retried (a bare sqlx pool retries a refused connection for 30 s and then says only
+//! "pool timed out"), and the message never includes the URL, which may hold a password.
+//!
 //! One generic type, `DbStore<Database, Model>`, serves all three, rather than one type per
 //! database: the semantics (what a load, a must-create or an update means, how expiry is
 //! compared, how errors are explained) are the delicate part and exist once, while what really
@@ -147,7 +154,7 @@ pub use backend::Backend;
 pub use error::DbError;
 pub use model::{ColumnType, ColumnValue, DjangoSession, ExtraColumn, SessionModel};
 pub use schema::{DEFAULT_TABLE, Dialect, MAX_KEY_CHARS, create_table_sql, django_index_name};
-pub use store::{DbStore, SchemaStatus, SessionRow};
+pub use store::{DEFAULT_CONNECT_TIMEOUT, DbStore, SchemaStatus, SessionRow};
 pub use timestamp::sqlite_text;
 
 /// The store on PostgreSQL.

@@ -2,13 +2,14 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use session_core::{
     ClearExpired, Dict, Error, LoadedRecord, SaveMode, SessionCodec, SessionConfig, SessionKey,
     SessionRecord, SessionStore,
 };
-use sqlx::{AssertSqlSafe, Pool, SqlSafeStr, SqlStr};
+use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Pool, SqlSafeStr, SqlStr};
 use time::OffsetDateTime;
 
 use crate::backend::{Backend, ErrorClass, Param, RawRow};
@@ -16,6 +17,22 @@ use crate::error::DbError;
 use crate::model::{ColumnValue, DjangoSession, ExtraColumn, SessionModel};
 use crate::schema::{self, DEFAULT_TABLE, DJANGO_COLUMNS, Dialect, MAX_KEY_CHARS};
 use crate::timestamp;
+
+/// How long [`DbStore::connect`] waits for the database to accept a connection (TCP, TLS,
+/// authentication; opening the file for SQLite) before it gives up: 5 seconds.
+///
+/// A handshake with a reachable server takes milliseconds; waiting longer mostly delays the report
+/// that the host is unreachable or silent. [`DbStore::connect_pool`] takes another value.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The error for a database that did not complete the handshake within `timeout`: an I/O
+/// timeout, as the driver reports one on an established connection.
+fn no_answer(timeout: Duration) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no answer within {timeout:?}"),
+    ))
+}
 
 /// The clock the store compares `expire_date` with.
 type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
@@ -206,8 +223,56 @@ impl<B: Backend> DbStore<B, DjangoSession> {
 
     /// Connects a pool to `url` and builds a store on it (an in-memory SQLite URL gets a single
     /// connection that is never recycled, since each connection would be a database of its own).
+    ///
+    /// One connection is opened first, directly, and must succeed within
+    /// [`DEFAULT_CONNECT_TIMEOUT`] (5 s); the pool opens its connections as they are needed.
+    ///
+    /// # Errors
+    ///
+    /// [`DbError::Connect`] (inside [`Error::Store`]) with the driver's own error, as soon as the
+    /// driver reports it: the connection refused (nothing listens on that port), the host unknown,
+    /// authentication failed, the database or role unknown, the SQLite file missing (add
+    /// `?mode=rwc` to create it) or not openable, or a malformed URL. A host that does not answer
+    /// at all is reported after the timeout, as an I/O error saying so. Nothing is retried (a bare
+    /// sqlx pool retries a refused connection until its 30 s acquire timeout, then reports only
+    /// that it timed out): a service that may start before its database should retry `connect`
+    /// itself. The message never contains the URL, which may hold a password.
+    ///
+    /// Later operations wait for a pooled connection as sqlx's pool does (up to 30 s); for other
+    /// pool settings build the pool yourself and use [`DbStore::new`].
     pub async fn connect(url: &str, config: &SessionConfig) -> Result<Self, Error> {
         Self::connect_with_model(url, config, DjangoSession).await
+    }
+
+    /// The pool [`connect`](DbStore::connect) builds, waiting up to `timeout` instead of
+    /// [`DEFAULT_CONNECT_TIMEOUT`] for the first connection; pass it to [`DbStore::new`] or
+    /// [`DbStore::with_model`]. Fails as `connect` does.
+    ///
+    /// ```no_run
+    /// # async fn demo(config: &session_core::SessionConfig) -> Result<(), session_core::Error> {
+    /// use std::time::Duration;
+    /// use session_db::PgStore;
+    ///
+    /// // A database across a slow link.
+    /// let pool = PgStore::connect_pool("postgres://app@db.internal/site", Duration::from_secs(20))
+    ///     .await?;
+    /// let store = PgStore::new(pool, config)?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub async fn connect_pool(url: &str, timeout: Duration) -> Result<Pool<B>, DbError> {
+        let failed = |source| DbError::Connect { source };
+        let options: <B::Connection as sqlx::Connection>::Options = url.parse().map_err(failed)?;
+        // A pool would retry a refused connection until its acquire timeout and then report only
+        // "pool timed out"; one direct connection reports the driver's error as it happens.
+        let probe = tokio::time::timeout(timeout, options.connect())
+            .await
+            .map_err(|_| failed(no_answer(timeout)))?
+            .map_err(failed)?;
+        // Closing politely spares the server an "unexpected EOF" in its log. Its outcome does not
+        // matter, and the timeout keeps a stalled close from delaying the store.
+        let _ = tokio::time::timeout(timeout, probe.close()).await;
+        // Lazy: the probe has shown the URL works; the pool connects with the first query.
+        Ok(B::pool_options(url).connect_lazy_with(options))
     }
 }
 
@@ -226,16 +291,13 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         })
     }
 
-    /// [`connect`](DbStore::connect) with a custom session model.
+    /// [`connect`](DbStore::connect) with a custom session model; fails as `connect` does.
     pub async fn connect_with_model(
         url: &str,
         config: &SessionConfig,
         model: M,
     ) -> Result<Self, Error> {
-        let pool = B::pool_options(url)
-            .connect(url)
-            .await
-            .map_err(|source| DbError::Connect { source })?;
+        let pool = DbStore::<B>::connect_pool(url, DEFAULT_CONNECT_TIMEOUT).await?;
         Self::with_model(pool, config, model)
     }
 
