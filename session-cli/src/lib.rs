@@ -29,8 +29,10 @@
 //! | `show SESSION_KEY` | the same, and cache (`--cache-url`, `--cache-key-prefix`, `--cache-version`) | the session as one line of JSON | no live session under the key, or its data does not verify |
 //!
 //! Databases: PostgreSQL, MySQL/MariaDB and SQLite, by the URL's scheme. Options that cannot work
-//! (no URL, an unreachable server, a missing table or directory) exit 2. URLs, secrets and whole
-//! session keys are never printed.
+//! (no URL, an unreachable server, a missing table or directory) exit 2; for a database the line
+//! gives the driver's reason (connection refused, authentication failed, unknown database, file
+//! not openable) at once, or says that the server did not answer within 5 s. URLs, secrets and
+//! whole session keys are never printed.
 //!
 //! The same through the library:
 //!

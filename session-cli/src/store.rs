@@ -1,21 +1,13 @@
 //! Opening the store `--engine` names, with the site's settings.
 
-use std::time::Duration;
-
 use session_cache::{Cache, CacheStore, KeyFunction, RedisCache};
 use session_core::{SessionConfig, SessionKey};
-use session_db::sqlx::Connection as _;
-use session_db::sqlx::pool::PoolOptions;
 use session_db::{Backend, DbError, DbStore, MySqlStore, PgStore, SessionRow, SqliteStore};
 use session_file::FileStore;
 use time::OffsetDateTime;
 
 use crate::Error;
 use crate::args::{KeyArgs, StoreArgs};
-
-/// How long connecting to the database may take before the command gives up (sqlx's default,
-/// 30 seconds of retries, is long for someone at a terminal).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What `--database-url` is called in messages (the URL itself is never printed: it may hold a
 /// password).
@@ -107,27 +99,10 @@ async fn connect<B: Backend>(
         what: DATABASE,
         source,
     };
-    // A pool retries failed connections until its timeout and then reports only that it timed
-    // out; one direct connection first reports the real cause (refused, bad password, no such
-    // file) at once.
-    let probe = tokio::time::timeout(CONNECT_TIMEOUT, B::Connection::connect(url))
+    // The store reports the driver's own error (refused, bad password, no such file) at once,
+    // and a silent server within its connect timeout.
+    let store = DbStore::<B>::connect(url, config)
         .await
-        .map_err(|_| {
-            opened(session_core::Error::store(format!(
-                "no answer within {} seconds",
-                CONNECT_TIMEOUT.as_secs()
-            )))
-        })?
-        .map_err(|source| opened(DbError::Connect { source }.into()))?;
-    // Closing politely is a courtesy to the server; the command goes on either way.
-    let _ = probe.close().await;
-    // One connection is all a command needs.
-    let pool = PoolOptions::<B>::new()
-        .max_connections(1)
-        .acquire_timeout(CONNECT_TIMEOUT)
-        .connect_lazy(url)
-        .map_err(|source| opened(DbError::Connect { source }.into()))?;
-    let store = DbStore::new(pool, config)
         .map_err(opened)?
         .with_table(&args.table)
         .map_err(|e| opened(e.into()))?
