@@ -5,11 +5,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use session_core::SessionConfig;
-use session_db::{Backend, DEFAULT_CONNECT_TIMEOUT, DbError, DbStore, SqliteStore, sqlx};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use session_db::sqlx;
+use session_db::{Backend, DEFAULT_CONNECT_TIMEOUT, DbError, DbStore, SqliteStore};
 
 /// A generous bound on every failure here: a bare sqlx pool would take its 30 s acquire timeout.
 const PROMPTLY: Duration = Duration::from_secs(10);
@@ -50,6 +53,7 @@ fn assert_no_password(display: &str, debug: &str) {
     );
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 /// The driver's error inside a `DbError::Connect`.
 fn driver_error(error: &DbError) -> &sqlx::Error {
     match error {
@@ -58,6 +62,7 @@ fn driver_error(error: &DbError) -> &sqlx::Error {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 /// A local port nothing listens on (it was free a moment ago).
 fn closed_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -67,6 +72,7 @@ fn closed_port() -> u16 {
         .port()
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 #[track_caller]
 fn assert_refused(error: &DbError) {
     match driver_error(error) {
