@@ -4,11 +4,21 @@
 //! on the emitting thread, if any. A scoped subscriber per capture would race with `tracing`'s
 //! per-callsite interest cache when tests run in parallel (an event site first seen while no
 //! capture was active can stay disabled), and miss events now and then.
+//!
+//! - [`capture`]: the events of one closure on this thread, with their fields (what a test
+//!   asserts on: "this load logged `Session data corrupted`").
+//! - [`all_threads`]: every span and event of every thread from then on, rendered with every
+//!   field (what a "no secret is ever logged" test scans: stores log from tokio's worker and
+//!   blocking threads).
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
@@ -21,41 +31,100 @@ pub struct LogEvent {
     pub level: Level,
     /// Its message.
     pub message: String,
+    /// Its other fields, rendered (`str` fields as they are, the rest with `Debug`).
+    pub fields: BTreeMap<String, String>,
 }
 
 thread_local! {
     static CAPTURED: RefCell<Option<Vec<LogEvent>>> = const { RefCell::new(None) };
 }
 
-struct ThreadCapture;
+/// Collects an event's or span's fields by name.
+#[derive(Default)]
+struct FieldMap(BTreeMap<String, String>);
 
-struct MessageVisitor(String);
-
-impl Visit for MessageVisitor {
+impl Visit for FieldMap {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        // The chain too: a secret hidden in a source must show up.
+        let mut text = format!("{value} ({value:?})");
+        let mut source = value.source();
+        while let Some(inner) = source {
+            let _ = write!(text, ": {inner} ({inner:?})");
+            source = inner.source();
         }
+        self.0.insert(field.name().to_owned(), text);
     }
 }
 
-fn record(event: &Event<'_>) {
+fn record_for_this_thread(event: &Event<'_>) {
     CAPTURED.with(|captured| {
         if let Some(events) = captured.borrow_mut().as_mut() {
-            let mut visitor = MessageVisitor(String::new());
-            event.record(&mut visitor);
+            let mut fields = FieldMap::default();
+            event.record(&mut fields);
+            let mut fields = fields.0;
             events.push(LogEvent {
                 target: event.metadata().target().to_owned(),
                 level: *event.metadata().level(),
-                message: visitor.0,
+                message: fields.remove("message").unwrap_or_default(),
+                fields,
             });
         }
     });
 }
 
-impl<S: Subscriber> Layer<S> for ThreadCapture {
+/// Every line [`all_threads`] has recorded, once it has been called.
+static ALL_THREADS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static ALL_THREADS_ON: AtomicBool = AtomicBool::new(false);
+
+fn record_everywhere(line: impl FnOnce() -> String) {
+    if ALL_THREADS_ON.load(Ordering::Acquire) {
+        let line = line();
+        ALL_THREADS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line);
+    }
+}
+
+fn render(kind: &str, name: &str, fields: &FieldMap) -> String {
+    let mut line = format!("{kind} {name}");
+    for (field, value) in &fields.0 {
+        let _ = write!(line, " {field}={value}");
+    }
+    line
+}
+
+struct GlobalCapture;
+
+impl<S: Subscriber> Layer<S> for GlobalCapture {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        record(event);
+        record_for_this_thread(event);
+        record_everywhere(|| {
+            let mut fields = FieldMap::default();
+            event.record(&mut fields);
+            let meta = event.metadata();
+            render(meta.level().as_str(), meta.target(), &fields)
+        });
+    }
+    fn on_new_span(&self, span: &Attributes<'_>, _id: &Id, _ctx: Context<'_, S>) {
+        record_everywhere(|| {
+            let mut fields = FieldMap::default();
+            span.record(&mut fields);
+            render("span", span.metadata().name(), &fields)
+        });
+    }
+    fn on_record(&self, _span: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
+        record_everywhere(|| {
+            let mut fields = FieldMap::default();
+            values.record(&mut fields);
+            render("record", "", &fields)
+        });
     }
 }
 
@@ -64,7 +133,7 @@ impl<S: Subscriber> Layer<S> for ThreadCapture {
 fn global_capture_installed() -> bool {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
-        let subscriber = tracing_subscriber::registry().with(ThreadCapture);
+        let subscriber = tracing_subscriber::registry().with(GlobalCapture);
         let installed = tracing::subscriber::set_global_default(subscriber).is_ok();
         tracing::callsite::rebuild_interest_cache();
         installed
@@ -78,7 +147,7 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<LogEvent>) {
     let result = if global_capture_installed() {
         f()
     } else {
-        let subscriber = tracing_subscriber::registry().with(ThreadCapture);
+        let subscriber = tracing_subscriber::registry().with(GlobalCapture);
         tracing::subscriber::with_default(subscriber, f)
     };
     let events = CAPTURED.with(|captured| {
@@ -88,6 +157,50 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<LogEvent>) {
         events
     });
     (result, events)
+}
+
+/// [`capture`] of a future, run to completion on a current-thread runtime (so every event it
+/// logs, timers and I/O included, is emitted on this thread).
+pub fn capture_async<F: std::future::Future>(future: F) -> (F::Output, Vec<LogEvent>) {
+    capture(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime")
+            .block_on(future)
+    })
+}
+
+/// Every span and event of every thread.
+#[derive(Debug, Clone, Copy)]
+pub struct AllThreads(());
+
+impl AllThreads {
+    /// Every line recorded so far, by any test of this process: `LEVEL target field=value ...`
+    /// for events, `span name field=value ...` for spans. Scanning other tests' lines too can
+    /// only make a "never logged" check stricter.
+    pub fn lines(&self) -> Vec<String> {
+        ALL_THREADS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Starts recording every span and event of every thread, with all their fields, and returns the
+/// handle to read them.
+///
+/// # Panics
+///
+/// If the process already has a global `tracing` subscriber of its own (then nothing could be
+/// recorded, and a "never logged" test would pass without looking).
+pub fn all_threads() -> AllThreads {
+    assert!(
+        global_capture_installed(),
+        "another global tracing subscriber is installed: logs::all_threads cannot see events"
+    );
+    ALL_THREADS_ON.store(true, Ordering::Release);
+    AllThreads(())
 }
 
 #[cfg(test)]
@@ -106,6 +219,45 @@ mod tests {
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(events[0].message, "inside");
         assert_eq!(events[0].level, Level::WARN);
+    }
+
+    #[test]
+    fn captures_every_field() {
+        let ((), events) = capture(|| {
+            let error = std::io::Error::other("disk on fire");
+            tracing::warn!(target: "djsession.test", path = "a/b", error = &error as &dyn std::error::Error, "failed");
+        });
+        assert_eq!(events[0].message, "failed");
+        assert_eq!(events[0].fields["path"], "a/b");
+        assert!(
+            events[0].fields["error"].contains("disk on fire"),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn all_threads_records_other_threads_spans_and_fields() {
+        let all = all_threads();
+        std::thread::spawn(|| {
+            let span = tracing::info_span!("request", user = "u-4711");
+            let _entered = span.enter();
+            tracing::debug!(target: "djsession.test", key = ?"k-0815", "other thread");
+        })
+        .join()
+        .unwrap();
+        let lines = all.lines();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("span request") && l.contains("u-4711")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("DEBUG djsession.test") && l.contains("k-0815")),
+            "{lines:#?}"
+        );
     }
 
     #[test]

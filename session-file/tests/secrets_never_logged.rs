@@ -1,74 +1,18 @@
 //! Secrets and session keys never appear in the file store's `Debug`/`Display` output or logs.
 //!
 //! Every `tracing` event of every thread (the store logs from tokio's blocking pool) is captured
-//! with all its fields by a process-wide subscriber, so this file is its own test binary.
+//! with all its fields (`conformance_tests::logs::all_threads`).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-
+use conformance_tests::logs;
 use session_core::{
     Dict, SaveMode, SecretKey, SessionConfig, SessionKey, SessionRecord, SessionStore, Value,
 };
 use session_file::FileStore;
 use time::OffsetDateTime;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
 
 const PRIMARY: &str = "S3CRET-primary-4f9a1c02e7";
 const FALLBACK: &str = "S3CRET-fallback-7b2e0d93aa";
-
-/// Every event and span of every thread, rendered with all its fields.
-#[derive(Clone, Default)]
-struct CaptureAll {
-    lines: Arc<Mutex<Vec<String>>>,
-    next_id: Arc<AtomicU64>,
-}
-
-struct Fields<'a>(&'a mut String);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, " {}={value:?}", field.name());
-    }
-}
-
-impl Subscriber for CaptureAll {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, span: &Attributes<'_>) -> Id {
-        let mut line = format!("span {}", span.metadata().name());
-        span.record(&mut Fields(&mut line));
-        self.lines.lock().unwrap().push(line);
-        Id::from_u64(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-    fn record(&self, _: &Id, values: &Record<'_>) {
-        let mut line = "record".to_owned();
-        values.record(&mut Fields(&mut line));
-        self.lines.lock().unwrap().push(line);
-    }
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut line = format!("{} {}", event.metadata().level(), event.metadata().target());
-        event.record(&mut Fields(&mut line));
-        self.lines.lock().unwrap().push(line);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
-/// The process-wide capture, installed once.
-fn capture() -> &'static CaptureAll {
-    static CAPTURE: OnceLock<CaptureAll> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture = CaptureAll::default();
-        tracing::subscriber::set_global_default(capture.clone()).unwrap();
-        capture
-    })
-}
 
 fn config() -> SessionConfig {
     SessionConfig {
@@ -88,7 +32,7 @@ fn record(data: &Dict) -> SessionRecord<'_> {
 /// Drives the store through its success and failure paths; returns everything rendered (Debug
 /// and Display of the store and its errors, then the log lines) and the session keys involved.
 async fn exercise() -> (Vec<String>, Vec<String>) {
-    let capture = capture();
+    let logs = logs::all_threads();
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::builder(&config())
         .directory(dir.path())
@@ -212,7 +156,7 @@ async fn exercise() -> (Vec<String>, Vec<String>) {
     rendered.push(format!("{error} / {error:?}"));
 
     // Every line so far (another test's too: more lines can only make the checks stricter).
-    rendered.extend(capture.lines.lock().unwrap().iter().cloned());
+    rendered.extend(logs.lines());
     (rendered, keys)
 }
 

@@ -3,18 +3,16 @@
 //! Recognisable secrets (`SECRET_KEY`, a fallback) and real session keys (a generated key of the
 //! memory store, a signed-cookie token) are pushed through the configuration, codec, signer,
 //! sessions, stores and the layer, along their success and error paths, with every `tracing` event
-//! of every thread captured with all its fields. Nothing rendered may contain them.
-//!
-//! One test in its own binary: the capturing subscriber is the process-wide default.
+//! of every thread captured with all its fields (`conformance_tests::logs::all_threads`). Nothing
+//! rendered may contain them.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use common::*;
+use conformance_tests::logs;
 use http::StatusCode;
 use session_cookie::CookieStore;
 use session_core::serializer::SerializerName;
@@ -22,65 +20,9 @@ use session_core::{
     MemoryStore, SecretKey, Session, SessionCodec, SessionConfig, SessionKey, Value,
 };
 use session_signing::{Signer, TimestampSigner, UnsignOptions, legacy};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
 
 const PRIMARY: &str = "S3CRET-primary-4f9a1c02e7";
 const FALLBACK: &str = "S3CRET-fallback-7b2e0d93aa";
-
-/// Every event and span of every thread, rendered with all fields.
-#[derive(Clone, Default)]
-struct CaptureAll {
-    lines: Arc<Mutex<Vec<String>>>,
-    next_id: Arc<AtomicU64>,
-}
-
-struct Fields<'a>(&'a mut String);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, " {}={value:?}", field.name());
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        let _ = write!(self.0, " {}={value}", field.name());
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let _ = write!(self.0, " {}={value} ({value:?})", field.name());
-    }
-}
-
-impl CaptureAll {
-    fn push(&self, line: String) {
-        self.lines.lock().unwrap().push(line);
-    }
-}
-
-impl Subscriber for CaptureAll {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, span: &Attributes<'_>) -> Id {
-        let mut line = format!("span {}", span.metadata().name());
-        span.record(&mut Fields(&mut line));
-        self.push(line);
-        Id::from_u64(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-    fn record(&self, _: &Id, values: &Record<'_>) {
-        let mut line = "record".to_owned();
-        values.record(&mut Fields(&mut line));
-        self.push(line);
-    }
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let meta = event.metadata();
-        let mut line = format!("{} {}", meta.level(), meta.target());
-        event.record(&mut Fields(&mut line));
-        self.push(line);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
 
 /// Everything rendered during the test: Debug/Display output and log lines.
 #[derive(Default)]
@@ -112,8 +54,7 @@ fn config() -> SessionConfig {
 
 #[test]
 fn secrets_and_session_keys_appear_in_no_debug_display_or_log_output() {
-    let capture = CaptureAll::default();
-    tracing::subscriber::set_global_default(capture.clone()).unwrap();
+    let all_threads = logs::all_threads();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -265,7 +206,7 @@ fn secrets_and_session_keys_appear_in_no_debug_display_or_log_output() {
     });
     drop(runtime);
 
-    let logs = capture.lines.lock().unwrap().clone();
+    let logs = all_threads.lines();
     assert!(
         logs.iter().any(|l| l.contains("Session data corrupted")),
         "the refusals were logged (the capture works): {logs:#?}"

@@ -243,71 +243,8 @@ impl<D: SessionStore> SessionStore for Counting<D> {
 // ---------------------------------------------------------------------------------------------
 // Log capture.
 
-/// One captured event with all its fields.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub target: String,
-    pub level: tracing::Level,
-    pub message: String,
-    pub fields: BTreeMap<String, String>,
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Event>>>);
-
-struct Fields(BTreeMap<String, String>);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut fields = Fields(BTreeMap::new());
-        event.record(&mut fields);
-        let mut fields = fields.0;
-        self.0.lock().unwrap().push(Event {
-            target: event.metadata().target().to_owned(),
-            level: *event.metadata().level(),
-            message: fields.remove("message").unwrap_or_default(),
-            fields,
-        });
-    }
-}
-
-/// Runs `future` to completion on a current-thread runtime with every `tracing` event captured.
-pub fn with_logs<F: std::future::Future>(future: F) -> (F::Output, Vec<Event>) {
-    use tracing_subscriber::layer::SubscriberExt;
-    // Tests on other threads log without a subscriber; a global one that wants every event keeps
-    // them from caching "nobody listens" for a callsite while this test's subscriber is being set
-    // up (then this test would miss the event).
-    static GLOBAL: std::sync::Once = std::sync::Once::new();
-    GLOBAL.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
-    });
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::registry().with(capture.clone());
-    let output = tracing::subscriber::with_default(subscriber, || {
-        // Interest cached before the global subscriber existed.
-        tracing::callsite::rebuild_interest_cache();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(future)
-    });
-    let events = std::mem::take(&mut *capture.0.lock().unwrap());
-    (output, events)
-}
+#[allow(unused_imports)] // not every test binary captures logs
+pub use conformance_tests::logs::capture_async as with_logs;
 
 // ---------------------------------------------------------------------------------------------
 // Real servers.
