@@ -251,14 +251,14 @@ impl Fixture {
         assert_eq!(self.store.load(key).await.unwrap(), None, "load");
         assert!(!self.store.exists(key).await.unwrap(), "exists");
         let next_request = self.session(Some(key));
-        assert_eq!(next_request.get::<String>("_auth_user_id").await.unwrap(), None);
+        assert_eq!(
+            next_request.get::<String>("_auth_user_id").await.unwrap(),
+            None
+        );
     }
 
     /// Starts a request that loads the session, adds to it and saves it; returns its task.
-    fn save_in_background(
-        &self,
-        key: &SessionKey,
-    ) -> tokio::task::JoinHandle<Result<(), Error>> {
+    fn save_in_background(&self, key: &SessionKey) -> tokio::task::JoinHandle<Result<(), Error>> {
         let session = self.session(Some(key));
         tokio::spawn(async move {
             session.insert("cart", &vec![1, 2, 3]).await?;
@@ -425,7 +425,11 @@ async fn a_refill_checks_the_row_after_writing_the_cache_and_only_when_it_wrote(
     f.calls();
     f.store.db().loaded_gate.release();
     loading.await.unwrap().unwrap();
-    assert_eq!(f.calls(), ["cache add"], "the add lost to the save: no check");
+    assert_eq!(
+        f.calls(),
+        ["cache add"],
+        "the add lost to the save: no check"
+    );
     let loaded = f.store.load(&key).await.unwrap().unwrap();
     assert_eq!(loaded.get("cart"), Some(&cart()), "the save's data won");
 }
@@ -445,7 +449,11 @@ fn a_check_the_database_cannot_answer_removes_the_entry_it_could_not_confirm() {
         // The save reached the database; loads read it there.
         let loaded = f.store.load(&key).await.unwrap().unwrap();
         assert_eq!(loaded.get("cart"), Some(&cart()));
-        assert_eq!(f.cached(&key).await, None, "the refill could not confirm either");
+        assert_eq!(
+            f.cached(&key).await,
+            None,
+            "the refill could not confirm either"
+        );
 
         // Once the database answers again, the cache is used again.
         f.store.db().fail_exists.store(false, Ordering::SeqCst);
@@ -478,9 +486,20 @@ async fn an_unconfirmed_entry_that_cannot_be_removed_is_bypassed_until_it_can() 
     f.cache.set_gate.release();
     saving.await.unwrap().unwrap();
 
-    assert!(f.cached(&key).await.is_some(), "the entry could not be removed");
-    assert_eq!(f.store.stale_sessions(), 1, "so the session is marked stale");
-    assert_eq!(f.store.load(&key).await.unwrap(), None, "and read from the database");
+    assert!(
+        f.cached(&key).await.is_some(),
+        "the entry could not be removed"
+    );
+    assert_eq!(
+        f.store.stale_sessions(),
+        1,
+        "so the session is marked stale"
+    );
+    assert_eq!(
+        f.store.load(&key).await.unwrap(),
+        None,
+        "and read from the database"
+    );
     assert!(!f.store.exists(&key).await.unwrap());
 
     // The cache works again: the next operation on the session removes the entry first.
