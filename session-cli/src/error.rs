@@ -197,18 +197,13 @@ impl Error {
 
     pub(crate) fn not_found(key: &session_core::SessionKey, place: &'static str) -> Self {
         Error::NotFound {
-            key: Self::shown_key(key),
+            key: key.redacted(),
             place,
         }
     }
 
     /// The first four characters of a key and an ellipsis: enough to tell keys apart in a
     /// message, not enough to use one.
-    pub(crate) fn shown_key(key: &session_core::SessionKey) -> String {
-        let head: String = key.as_str().chars().take(4).collect();
-        format!("{head}…")
-    }
-
     pub(crate) fn decode(source: session_core::Error) -> Self {
         Error::Decode {
             reason: DecodeFailure::of(&source),

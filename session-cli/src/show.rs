@@ -60,7 +60,7 @@ async fn from_db(db: &Db, key: &SessionKey, now: OffsetDateTime) -> Result<Dict,
         .ok_or_else(|| Error::not_found(key, "in the table"))?;
     if row.expire_date <= now {
         return Err(Error::Expired {
-            key: Error::shown_key(key),
+            key: key.redacted(),
             at: Some(isoformat(row.expire_date)),
         });
     }
@@ -91,7 +91,7 @@ async fn from_file(
                 .map_err(Error::decode)
         }
         None if files.exists(key).await.map_err(Error::Store)? => Err(Error::Expired {
-            key: Error::shown_key(key),
+            key: key.redacted(),
             at: None,
         }),
         None => Err(Error::not_found(key, "in the session directory")),

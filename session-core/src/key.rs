@@ -89,10 +89,31 @@ impl SessionKey {
     }
 }
 
+/// How many leading characters of a key [`redact`] keeps: enough to tell keys apart in a log,
+/// far too few to use one.
+const SHOWN_CHARS: usize = 4;
+
+/// What messages, logs and pages may show of a session key, or of any text that may hold one
+/// (a file name, a random token): its first four characters and an ellipsis.
+///
+/// ```
+/// assert_eq!(session_core::redact("q5nyf6c0noxsqbpv"), "q5ny…");
+/// ```
+pub fn redact(text: &str) -> String {
+    let head: String = text.chars().take(SHOWN_CHARS).collect();
+    format!("{head}…")
+}
+
+impl SessionKey {
+    /// This key as messages and logs may show it ([`redact`]): `Debug` shows the same.
+    pub fn redacted(&self) -> String {
+        redact(&self.0)
+    }
+}
+
 impl fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown: String = self.0.chars().take(4).collect();
-        write!(f, "SessionKey({shown}…, {} bytes)", self.0.len())
+        write!(f, "SessionKey({}, {} bytes)", self.redacted(), self.0.len())
     }
 }
 
@@ -152,5 +173,15 @@ mod tests {
         let shown = format!("{key:?}");
         assert!(!shown.contains("secretsessionkey1234"));
         assert!(shown.starts_with("SessionKey(secr"));
+    }
+
+    #[test]
+    fn redaction_keeps_four_characters_not_four_bytes() {
+        assert_eq!(redact("secretsessionkey1234"), "secr…");
+        assert_eq!(redact("éèêëabcd"), "éèêë…");
+        assert_eq!(redact("ab"), "ab…");
+        let key = SessionKey::new("secretsessionkey1234").unwrap();
+        assert_eq!(key.redacted(), "secr…");
+        assert_eq!(format!("{key:?}"), "SessionKey(secr…, 20 bytes)");
     }
 }

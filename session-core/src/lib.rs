@@ -46,7 +46,7 @@ pub use codec::SessionCodec;
 pub use config::{SameSite, SessionConfig};
 pub use error::{BoxError, Error};
 pub use expiry::Expiry;
-pub use key::{GENERATED_KEY_LEN, KEY_ALPHABET, SessionKey};
+pub use key::{GENERATED_KEY_LEN, KEY_ALPHABET, SessionKey, redact};
 pub use memory::MemoryStore;
 pub use session::{CREATE_ATTEMPTS, Session, TEST_COOKIE_NAME, TEST_COOKIE_VALUE};
 pub use store::{ClearExpired, KeyKind, LoadedRecord, SaveMode, SessionRecord, SessionStore};

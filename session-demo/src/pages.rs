@@ -109,12 +109,11 @@ pub async fn contents(
     match session.key() {
         Some(key) => {
             // The key is a credential: show enough to see it change on login, not enough to use.
-            let shown: String = key.as_str().chars().take(4).collect();
             let _ = writeln!(
                 body,
-                "<p>Session key: <code id=\"key\">{}…</code> ({} characters; the cookie is \
+                "<p>Session key: <code id=\"key\">{}</code> ({} characters; the cookie is \
                  HttpOnly, so page scripts cannot read it).</p>",
-                escape(&shown),
+                escape(&key.redacted()),
                 key.as_str().chars().count(),
             );
         }

@@ -1,7 +1,7 @@
 //! File names: `<cookie name><key>` for sessions, `<cookie name><key>_out_<random>` for the
 //! temporary files a write goes through (Django's `mkstemp(prefix=<file name> + "_out_")`).
 
-use session_core::{KEY_ALPHABET, SessionKey};
+use session_core::{KEY_ALPHABET, SessionKey, redact};
 
 /// The marker between a session file's name and the random part of its temporary files.
 pub(crate) const TEMP_MARKER: &str = "_out_";
@@ -37,18 +37,6 @@ pub(crate) fn temp_file_name(file_name: &str) -> Result<String, session_core::Er
     Ok(format!("{file_name}{TEMP_MARKER}{}", random.as_str()))
 }
 
-/// How many leading characters of a key (or of a temporary file's random part) messages and
-/// logs show: as many as `SessionKey`'s `Debug` does, enough to tell files apart, not enough to
-/// use a key.
-const SHOWN_CHARS: usize = 4;
-
-/// `text` cut to its first [`SHOWN_CHARS`] characters and an ellipsis, as `SessionKey`'s `Debug`
-/// shows keys. Keep this the only place that shortens.
-fn shortened(text: &str) -> String {
-    let head: String = text.chars().take(SHOWN_CHARS).collect();
-    format!("{head}…")
-}
-
 /// How file name `name` is shown in messages and logs by a store whose cookie name is `prefix`,
 /// or `None` when it is shown as is. Anything after the prefix may be a key (of a session file,
 /// of a temporary file of one, or of a probe's scratch file), so it is shortened whether or not
@@ -57,12 +45,8 @@ pub(crate) fn shown_file_name(prefix: &str, name: &str) -> Option<String> {
     let rest = name.strip_prefix(prefix)?;
     Some(match rest.split_once(TEMP_MARKER) {
         // The marker is kept so a reader can tell a write's temporary file from the session.
-        Some((key, random)) => format!(
-            "{prefix}{}{TEMP_MARKER}{}",
-            shortened(key),
-            shortened(random)
-        ),
-        None => format!("{prefix}{}", shortened(rest)),
+        Some((key, random)) => format!("{prefix}{}{TEMP_MARKER}{}", redact(key), redact(random)),
+        None => format!("{prefix}{}", redact(rest)),
     })
 }
 
