@@ -34,6 +34,10 @@
 //! not openable) at once, or says that the server did not answer within 5 s. URLs, secrets and
 //! whole session keys are never printed.
 //!
+//! `show` changes nothing it reads: a SQLite database is opened `mode=ro` (unless the URL chooses
+//! a mode) and a session directory read-only. `clearsessions` opens a SQLite file as `session-db`
+//! does, which switches it to WAL (a lasting property of the file, which Django reads as usual).
+//!
 //! The same through the library:
 //!
 //! ```

@@ -25,7 +25,7 @@ pub async fn show(args: &ShowArgs, now: SystemTime) -> Result<String, Error> {
     let now = OffsetDateTime::from(now);
     let data = match args.store.engine {
         Engine::Db | Engine::CachedDb => {
-            let db = Db::open(&args.store, &config, now).await?;
+            let db = Db::open_read_only(&args.store, &config, now).await?;
             from_db(&db, &key, now).await?
         }
         Engine::File => {

@@ -46,12 +46,42 @@ impl Db {
         config: &SessionConfig,
         now: OffsetDateTime,
     ) -> Result<Db, Error> {
-        let url = args
-            .database_url
+        Self::open_url(Self::url(args)?, args, config, now).await
+    }
+
+    /// [`open`](Db::open) for reading only (`show`): a SQLite file is opened `mode=ro` unless
+    /// the URL chooses a mode, so inspecting a Django site's database changes nothing in it
+    /// (not even its journal mode, which the store would otherwise switch to WAL).
+    pub(crate) async fn open_read_only(
+        args: &StoreArgs,
+        config: &SessionConfig,
+        now: OffsetDateTime,
+    ) -> Result<Db, Error> {
+        let url = Self::url(args)?;
+        let query = url.split_once('?').map_or("", |(_, query)| query);
+        let chooses_mode = query.split('&').any(|pair| pair.starts_with("mode="));
+        if url.starts_with("sqlite:") && !url.contains(":memory:") && !chooses_mode {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            let url = format!("{url}{separator}mode=ro");
+            return Self::open_url(&url, args, config, now).await;
+        }
+        Self::open_url(url, args, config, now).await
+    }
+
+    fn url(args: &StoreArgs) -> Result<&str, Error> {
+        args.database_url
             .as_deref()
             .ok_or(Error::MissingDatabaseUrl {
                 engine: args.engine.name(),
-            })?;
+            })
+    }
+
+    async fn open_url(
+        url: &str,
+        args: &StoreArgs,
+        config: &SessionConfig,
+        now: OffsetDateTime,
+    ) -> Result<Db, Error> {
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
         match scheme {
             "postgres" | "postgresql" => Ok(Db::Postgres(connect(url, args, config, now).await?)),

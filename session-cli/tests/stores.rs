@@ -231,6 +231,59 @@ fn sqlite_show_and_clearsessions() {
 }
 
 #[test]
+fn show_leaves_a_django_sqlite_database_exactly_as_it_was() {
+    use session_db::sqlx::{self, Row as _};
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        // As Django leaves it: a rollback journal, not WAL.
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        let store = SqliteStore::new(pool.clone(), &config()).unwrap();
+        store.ensure_schema().await.unwrap();
+        let key = SessionKey::generate().unwrap();
+        let future = OffsetDateTime::now_utc() + Duration::hours(1);
+        store.save_row(key.as_str(), &data(), future).await.unwrap();
+        pool.close().await;
+        let before = std::fs::read(&path).unwrap();
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+
+        let url = format!("sqlite://{}", path.display());
+        prints(
+            &sessions(
+                &["show", "--database-url", &url, key.as_str()],
+                &[("SECRET_KEY", KEY)],
+            ),
+            DATA_JSON,
+        );
+
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "the file's bytes changed"
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            modified
+        );
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(files, ["db.sqlite3"], "no -wal or -shm file appeared");
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
+            .await
+            .unwrap();
+        let mode: String = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(mode, "delete");
+    });
+}
+
+#[test]
 fn sqlite_with_another_table_name() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();

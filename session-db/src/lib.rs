@@ -53,6 +53,13 @@
 //! Nothing is retried (a bare sqlx pool retries a refused connection for 30 s and then says only
 //! "pool timed out"), and the message never includes the URL, which may hold a password.
 //!
+//! A SQLite file opened from a URL gets `journal_mode=WAL` and `synchronous=NORMAL` (sqlx's own
+//! defaults, a rollback journal with `synchronous=FULL`, make concurrent requests queue on the file
+//! lock: about 80 times slower in the soak test). WAL is a property of the file, kept after the
+//! store closes; Django and the `sqlite3` shell read such a file as usual. URLs with `mode=ro` or
+//! `immutable=1` and in-memory databases are left as they are; for other settings, build a
+//! [`sqlx::SqlitePool`] yourself and pass it to [`DbStore::new`].
+//!
 //! One generic type, `DbStore<Database, Model>`, serves all three, rather than one type per
 //! database: the semantics (what a load, a must-create or an update means, how expiry is
 //! compared, how errors are explained) are the delicate part and exist once, while what really

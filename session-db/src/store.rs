@@ -261,7 +261,7 @@ impl<B: Backend> DbStore<B, DjangoSession> {
     /// ```
     pub async fn connect_pool(url: &str, timeout: Duration) -> Result<Pool<B>, DbError> {
         let failed = |source| DbError::Connect { source };
-        let options: <B::Connection as sqlx::Connection>::Options = url.parse().map_err(failed)?;
+        let options = B::connect_options(url).map_err(failed)?;
         // A pool would retry a refused connection until its acquire timeout and then report only
         // "pool timed out"; one direct connection reports the driver's error as it happens.
         let probe = tokio::time::timeout(timeout, options.connect())

@@ -117,6 +117,56 @@ async fn an_in_memory_sqlite_store_still_connects_and_keeps_its_data() {
     store.check_schema().await.unwrap();
 }
 
+/// `PRAGMA name` on one of the store's connections.
+async fn pragma(store: &SqliteStore, name: &str) -> String {
+    let value: session_db::sqlx::sqlite::SqliteRow =
+        session_db::sqlx::query(session_db::sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    use session_db::sqlx::Row as _;
+    match value.try_get::<String, _>(0) {
+        Ok(text) => text,
+        Err(_) => value.try_get::<i64, _>(0).unwrap().to_string(),
+    }
+}
+
+#[tokio::test]
+async fn a_sqlite_file_gets_wal_and_synchronous_normal() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("s.sqlite3").display()
+    );
+    let store = SqliteStore::connect(&url, &config()).await.unwrap();
+    store.ensure_schema().await.unwrap();
+    assert_eq!(pragma(&store, "journal_mode").await, "wal");
+    // 1 is NORMAL (FULL, sqlx's default, is 2).
+    assert_eq!(pragma(&store, "synchronous").await, "1");
+}
+
+#[tokio::test]
+async fn a_read_only_sqlite_url_is_opened_without_changing_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("django.sqlite3");
+    // A file made by someone else, in the rollback-journal mode Django leaves it in.
+    {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = session_db::sqlx::SqlitePool::connect(&url).await.unwrap();
+        session_db::sqlx::query("CREATE TABLE t (x)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    for query in ["mode=ro", "immutable=1"] {
+        let url = format!("sqlite://{}?{query}", path.display());
+        let store = SqliteStore::connect(&url, &config()).await.unwrap();
+        assert_eq!(pragma(&store, "journal_mode").await, "delete", "{query}");
+        store.pool().close().await;
+    }
+}
+
 #[test]
 fn the_default_connect_timeout_is_a_few_seconds() {
     assert_eq!(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(5));

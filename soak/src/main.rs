@@ -54,8 +54,8 @@ struct Args {
     /// Database pool size.
     #[arg(long, default_value_t = 16)]
     max_connections: u32,
-    /// Open SQLite with `DbStore::connect(url)` and sqlx's defaults (rollback journal,
-    /// synchronous=FULL) instead of WAL with synchronous=NORMAL.
+    /// Open SQLite with `DbStore::connect(url)` as the crate docs do (WAL, synchronous=NORMAL,
+    /// sqlx's pool of 10) instead of a pool of --max-connections built here.
     #[arg(long)]
     sqlite_url_defaults: bool,
 }

@@ -82,8 +82,8 @@ pub struct StoreOptions {
     pub timeout: Duration,
     /// Database pool size.
     pub max_connections: u32,
-    /// Open SQLite with `DbStore::connect(url)` as the crate docs do (sqlx's defaults: rollback
-    /// journal, `synchronous=FULL`) instead of WAL with `synchronous=NORMAL`.
+    /// Open SQLite with `DbStore::connect(url)` as the crate docs do (its URL defaults: WAL,
+    /// `synchronous=NORMAL`, sqlx's pool of 10) instead of a pool of `max_connections` built here.
     pub sqlite_url_defaults: bool,
 }
 
@@ -199,7 +199,7 @@ async fn sqlite(
         let url = format!("sqlite://{}?mode=rwc", path.display());
         (
             SqliteStore::connect(&url, config).await?,
-            "DbStore::connect defaults: rollback journal, synchronous=FULL".to_owned(),
+            "DbStore::connect(url): WAL, synchronous=NORMAL, 10 connections".to_owned(),
         )
     } else {
         let connect = SqliteConnectOptions::new()
