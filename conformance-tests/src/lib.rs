@@ -41,6 +41,7 @@
 pub mod behaviours;
 mod fixture;
 pub mod logs;
+pub mod memory;
 mod runner;
 pub mod services;
 

@@ -8,6 +8,7 @@
 #![cfg(feature = "memory")]
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+use conformance_tests::memory::peak_rss_kib;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -148,12 +149,6 @@ fn a_pickle_bomb_in_the_cache_is_an_empty_session_in_bounded_memory() {
     );
     let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
     assert!(grown_mib < 256, "peak RSS grew {grown_mib} MiB");
-}
-
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 #[tokio::test]

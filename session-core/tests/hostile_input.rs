@@ -6,6 +6,7 @@
 //! recurse without bound, and the expansion cases measure the process's peak memory.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+use conformance_tests::memory::{isolated, peak_growth_mib};
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -74,38 +75,6 @@ fn zlib(data: &[u8]) -> Vec<u8> {
 
 // ---------------------------------------------------------------------------------------------
 // Memory measurement: the peak RSS of a test running alone in its own process.
-
-/// Runs the calling test again alone in a fresh process (this test binary, filtered to it), so the
-/// peak RSS it measures is its own and not memory freed by another test. Returns true in that
-/// child, where the test body runs; in the parent it only checks the child passed.
-fn isolated(test: &str) -> bool {
-    if std::env::var_os("HOSTILE_INPUT_ISOLATED").is_some() {
-        return true;
-    }
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("HOSTILE_INPUT_ISOLATED", "1")
-        .status()
-        .unwrap();
-    assert!(status.success(), "{test} failed in its own process");
-    false
-}
-
-fn rss_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// Runs `f` and returns its result with how far the peak RSS rose above the RSS before it, in MiB.
-fn peak_growth_mib<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    // Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS (Linux 4.0+).
-    std::fs::write("/proc/self/clear_refs", "5").unwrap();
-    let before = rss_kib("VmRSS:");
-    let result = f();
-    let peak = rss_kib("VmHWM:");
-    (result, peak.saturating_sub(before) / 1024)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Deep nesting: a typed TooDeep error on a small stack, never a stack overflow.

@@ -8,6 +8,7 @@
 
 mod common;
 
+use conformance_tests::memory::{isolated, peak_growth_mib};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -93,37 +94,6 @@ fn assert_absent(response: &http::Response<Body>, seen: &Seen, writes: bool, wha
     } else {
         assert_eq!(value, "\"\"", "{what}: the cookie is deleted: {cookies:?}");
     }
-}
-
-/// Runs the calling test again alone in a fresh process (this test binary, filtered to it), so the
-/// peak RSS it measures is its own and not memory freed by another test. Returns true in that
-/// child, where the test body runs; in the parent it only checks the child passed.
-fn isolated(test: &str) -> bool {
-    if std::env::var_os("HOSTILE_INPUT_ISOLATED").is_some() {
-        return true;
-    }
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("HOSTILE_INPUT_ISOLATED", "1")
-        .status()
-        .unwrap();
-    assert!(status.success(), "{test} failed in its own process");
-    false
-}
-
-fn rss_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// Runs `f`; returns its result and how far the peak RSS rose above the RSS before it, in MiB.
-fn peak_growth_mib<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    // Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS (Linux 4.0+).
-    std::fs::write("/proc/self/clear_refs", "5").unwrap();
-    let before = rss_kib("VmRSS:");
-    let result = f();
-    (result, rss_kib("VmHWM:").saturating_sub(before) / 1024)
 }
 
 /// A header value of `len` bytes, `prefix` then `fill`, without an extra copy.

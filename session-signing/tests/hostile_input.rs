@@ -4,6 +4,7 @@
 //! oversized cases measure the process's peak memory.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+use conformance_tests::memory::{isolated, peak_growth_mib};
 use std::io::Write as _;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,37 +35,6 @@ fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     result
         .recv_timeout(LIMIT)
         .expect("finished within the time limit without panicking")
-}
-
-/// Runs the calling test again alone in a fresh process (this test binary, filtered to it), so the
-/// peak RSS it measures is its own and not memory freed by another test. Returns true in that
-/// child, where the test body runs; in the parent it only checks the child passed.
-fn isolated(test: &str) -> bool {
-    if std::env::var_os("HOSTILE_INPUT_ISOLATED").is_some() {
-        return true;
-    }
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("HOSTILE_INPUT_ISOLATED", "1")
-        .status()
-        .unwrap();
-    assert!(status.success(), "{test} failed in its own process");
-    false
-}
-
-fn rss_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// Runs `f`; returns its result and how far the peak RSS rose above the RSS before it, in MiB.
-fn peak_growth_mib<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    // Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS (Linux 4.0+).
-    std::fs::write("/proc/self/clear_refs", "5").unwrap();
-    let before = rss_kib("VmRSS:");
-    let result = f();
-    (result, rss_kib("VmHWM:").saturating_sub(before) / 1024)
 }
 
 fn assert_bad_signature<T: std::fmt::Debug>(result: Result<T, Error>, what: &str) {
