@@ -64,3 +64,35 @@ pub fn unique_name(prefix: &str) -> String {
         u32::from_le_bytes(random)
     )
 }
+
+/// `url` (a `scheme://authority/database?query` server URL) naming database `database` instead,
+/// its query string kept: for a test that needs a database that does not exist.
+///
+/// ```
+/// use conformance_tests::services::with_database;
+///
+/// assert_eq!(
+///     with_database("postgres://u@127.0.0.1:5432/test?sslmode=disable", "nope"),
+///     "postgres://u@127.0.0.1:5432/nope?sslmode=disable"
+/// );
+/// assert_eq!(with_database("mysql://root@127.0.0.1", "x"), "mysql://root@127.0.0.1/x");
+/// ```
+///
+/// # Panics
+///
+/// When `url` has no `://`.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a scheme://... URL");
+    let (path, query) = rest
+        .split_once('?')
+        .map_or((rest, ""), |(path, query)| (path, query));
+    let authority = path
+        .split_once('/')
+        .map_or(path, |(authority, _)| authority);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{scheme}://{authority}/{database}{query}")
+}

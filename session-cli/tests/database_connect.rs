@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conformance_tests::services::{self, MYSQL_URL, POSTGRES_URL};
+use conformance_tests::services::{self, MYSQL_URL, POSTGRES_URL, with_database};
 
 /// A generous bound on a failure that is reported as it happens.
 const PROMPTLY: Duration = Duration::from_secs(10);
@@ -110,18 +110,4 @@ fn a_wrong_mysql_password_is_access_denied() {
         line.contains(&format!("Access denied for user '{user}'")),
         "{line}"
     );
-}
-
-/// `url` naming database `db`, its query string kept.
-fn with_database(url: &str, db: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (path, query) = rest
-        .split_once('?')
-        .map_or((rest, String::new()), |(path, query)| {
-            (path, format!("?{query}"))
-        });
-    let authority = path
-        .split_once('/')
-        .map_or(path, |(authority, _)| authority);
-    format!("{scheme}://{authority}/{db}{query}")
 }

@@ -325,7 +325,7 @@ mod mysql {
 }
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-use conformance_tests::services;
+use conformance_tests::services::{self, with_database};
 
 /// `url` with its `user[:password]` replaced by `userinfo`.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -341,19 +341,4 @@ fn user_of(url: &str) -> String {
     let (_, rest) = url.split_once("://").unwrap();
     let (userinfo, _) = rest.rsplit_once('@').unwrap();
     userinfo.split(':').next().unwrap().to_owned()
-}
-
-/// `url` naming database `db`, its query string kept.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-fn with_database(url: &str, db: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (path, query) = rest
-        .split_once('?')
-        .map_or((rest, String::new()), |(path, query)| {
-            (path, format!("?{query}"))
-        });
-    let authority = path
-        .split_once('/')
-        .map_or(path, |(authority, _)| authority);
-    format!("{scheme}://{authority}/{db}{query}")
 }
