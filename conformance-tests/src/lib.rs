@@ -1,4 +1,5 @@
-//! Django's session behaviours as a test suite that runs against any [`SessionStore`].
+//! Django's session behaviours as a test suite that runs against any
+//! [`SessionStore`](session_core::SessionStore).
 //!
 //! Every behaviour of Django's `SessionTestsMixin` is one async function in [`behaviours`], named
 //! as Django names the test (without `test_`), plus the properties peers' stores get wrong: atomic
