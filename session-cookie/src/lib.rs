@@ -75,7 +75,9 @@
 //!   warning on the `django.security.SuspiciousSession` target; a merely stale cookie is logged at
 //!   debug level.
 
-use std::time::Duration;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use session_core::codec::{CORRUPTED_MESSAGE, SIGNED_COOKIES_SALT, SUSPICIOUS_SESSION_TARGET};
@@ -113,11 +115,22 @@ impl From<CookieError> for Error {
 }
 
 /// Sessions stored in the client's cookie, signed: Django's `signed_cookies` engine.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CookieStore {
     codec: SessionCodec,
     cookie_name_len: usize,
     max_age: Duration,
+    clock: Arc<dyn Fn() -> SystemTime + Send + Sync>,
+}
+
+impl fmt::Debug for CookieStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CookieStore")
+            .field("codec", &self.codec)
+            .field("cookie_name_len", &self.cookie_name_len)
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CookieStore {
@@ -128,7 +141,14 @@ impl CookieStore {
             codec: SessionCodec::with_token_salt(config, SIGNED_COOKIES_SALT)?,
             cookie_name_len: config.cookie_name.len(),
             max_age: Duration::from_secs(u64::try_from(config.cookie_age).unwrap_or(0)),
+            clock: Arc::new(SystemTime::now),
         })
+    }
+
+    /// Judges cookie ages by this clock instead of the system's (tests, replaying a moment).
+    pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
     }
 
     /// The size [`MAX_COOKIE_SIZE`] is compared with: the cookie name plus `token`, in bytes.
@@ -139,7 +159,8 @@ impl CookieStore {
     /// The data in a cookie value, or why it was refused (bad signature, older than the cookie
     /// age, or a payload that does not decode).
     pub fn decode(&self, token: &str) -> Result<Dict, Error> {
-        self.codec.try_decode(token, Some(self.max_age))
+        self.codec
+            .try_decode_at(token, Some(self.max_age), (self.clock)())
     }
 }
 

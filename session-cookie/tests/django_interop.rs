@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
 use session_cookie::CookieStore;
@@ -40,17 +40,9 @@ fn str_of<'a>(case: &'a Json, field: &str) -> &'a str {
     case[field].as_str().unwrap()
 }
 
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// A cookie age under which a token signed at `signed_at` is, right now, `age` seconds into a
-/// life of `cookie_age` seconds, as Django judged it.
-fn shifted_cookie_age(cookie_age: i64, signed_at: i64, age: i64) -> i64 {
-    cookie_age + (now_secs() - signed_at) - age
+/// The moment `seconds` after the epoch.
+fn at(seconds: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).unwrap())
 }
 
 #[tokio::test]
@@ -84,10 +76,13 @@ async fn cookies_minted_by_django_are_judged_as_django_judges_them() {
             let age = check["age"].as_i64().unwrap();
             let config = SessionConfig {
                 secret_key_fallbacks: fallbacks.clone(),
-                cookie_age: shifted_cookie_age(cookie_age, signed_at, age),
+                cookie_age,
                 ..SessionConfig::new(secret)
             };
-            let store = CookieStore::new(&config).unwrap();
+            // Django judged the cookie `age` seconds after it was signed: so do we.
+            let store = CookieStore::new(&config)
+                .unwrap()
+                .with_clock(move || at(signed_at + age));
             let ours = store.load(&SessionKey::new(token).unwrap()).await.unwrap();
             let django_accepted = !check["modified"].as_bool().unwrap();
             match (&ours, django_accepted) {
@@ -134,11 +129,12 @@ async fn cycle_key_matches_djangos() {
         str_of(cycle, "after")
     );
 
-    let config = SessionConfig {
-        cookie_age: shifted_cookie_age(1_209_600, vectors["signed_at"].as_i64().unwrap(), 100),
-        ..config
-    };
-    let store = std::sync::Arc::new(CookieStore::new(&config).unwrap());
+    let signed_at = vectors["signed_at"].as_i64().unwrap();
+    let store = std::sync::Arc::new(
+        CookieStore::new(&config)
+            .unwrap()
+            .with_clock(move || at(signed_at + 100)),
+    );
     let session = session_core::Session::new(
         store.clone(),
         std::sync::Arc::new(config),
@@ -168,17 +164,16 @@ async fn signing_fixture_cookies_load_as_in_django() {
             other => panic!("unknown serializer {other}"),
         };
         let verify = &case["verify"];
-        let age = (verify["now"].as_f64().unwrap() - case["signed_at"].as_f64().unwrap()) as i64;
+        let now = verify["now"].as_f64().unwrap();
         let config = SessionConfig {
             serializer,
-            cookie_age: shifted_cookie_age(
-                verify["session_cookie_age"].as_i64().unwrap(),
-                case["signed_at"].as_i64().unwrap(),
-                age,
-            ),
+            cookie_age: verify["session_cookie_age"].as_i64().unwrap(),
             ..SessionConfig::new(str_of(case, "secret"))
         };
-        let store = CookieStore::new(&config).unwrap();
+        // The moment Django loaded the cookie, to the nanosecond it recorded.
+        let store = CookieStore::new(&config)
+            .unwrap()
+            .with_clock(move || UNIX_EPOCH + Duration::from_secs_f64(now));
         let ours = store
             .load(&SessionKey::new(str_of(case, "token")).unwrap())
             .await
