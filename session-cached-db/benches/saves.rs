@@ -20,7 +20,6 @@ mod common;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::{CONCURRENCY, ROUNDS};
 use session_cache::{Cache, MemoryCache, RedisCache};
 use session_cached_db::CachedDbStore;
 use session_core::{
@@ -112,32 +111,14 @@ where
         ));
     }
 
-    println!("\n{label}");
-    println!("| concurrency | store | saves/s | vs database alone |");
-    println!("|---:|---|---:|---:|");
-    for workers in CONCURRENCY {
-        let mut best = vec![0f64; stores.len()];
-        for _ in 0..ROUNDS {
-            for (i, (_, store)) in stores.iter().enumerate() {
-                let rate = saves_per_second(store.clone(), keys.clone(), workers).await;
-                best[i] = best[i].max(rate);
-            }
-        }
-        for (i, (name, _)) in stores.iter().enumerate() {
-            println!(
-                "| {workers} | {name} | {:.0} | {:.2}x |",
-                best[i],
-                best[i] / best[0]
-            );
-        }
-    }
+    common::compare(label, "saves/s", &stores, |store, workers| {
+        saves_per_second(store, keys.clone(), workers)
+    })
+    .await;
 
     // Leave nothing behind in Redis (the caller drops the table).
     for (_, cache) in &caches {
-        for key in keys.iter() {
-            let cache_key = format!("django.contrib.sessions.cached_db{}", key.as_str());
-            cache.delete(&cache_key).await.unwrap();
-        }
+        common::forget_cached(cache, &keys).await;
     }
 }
 

@@ -19,7 +19,6 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{CONCURRENCY, ROUNDS};
 use session_cache::{Cache, MemoryCache, RedisCache};
 use session_cached_db::CachedDbStore;
 use session_core::{SessionConfig, SessionKey, SessionStore};
@@ -48,10 +47,10 @@ where
     let (db, keys) = common::database(pool).await;
     let keys = Arc::new(keys);
 
-    let mut stores: Vec<(&str, Arc<dyn SessionStore>)> =
-        vec![("database alone", Arc::new(db.clone()))];
+    let mut stores: Vec<(String, Arc<dyn SessionStore>)> =
+        vec![("database alone".to_owned(), Arc::new(db.clone()))];
     let memory = CachedDbStore::new(Cache::new(MemoryCache::new()), db.clone(), &config).unwrap();
-    stores.push(("memory cache + database", Arc::new(memory)));
+    stores.push(("memory cache + database".to_owned(), Arc::new(memory)));
     let mut redis_cache = None;
     match redis {
         Some(url) => {
@@ -59,7 +58,7 @@ where
                 .with_key_prefix(common::private_name());
             redis_cache = Some(cache.clone());
             stores.push((
-                "redis cache + database",
+                "redis cache + database".to_owned(),
                 Arc::new(CachedDbStore::new(cache, db.clone(), &config).unwrap()),
             ));
         }
@@ -72,32 +71,14 @@ where
         }
     }
 
-    println!("\n{label}");
-    println!("| concurrency | store | loads/s | vs database alone |");
-    println!("|---:|---|---:|---:|");
-    for workers in CONCURRENCY {
-        let mut best = vec![0f64; stores.len()];
-        for _ in 0..ROUNDS {
-            for (i, (_, store)) in stores.iter().enumerate() {
-                let rate = loads_per_second(store.clone(), keys.clone(), workers).await;
-                best[i] = best[i].max(rate);
-            }
-        }
-        for (i, (name, _)) in stores.iter().enumerate() {
-            println!(
-                "| {workers} | {name} | {:.0} | {:.2}x |",
-                best[i],
-                best[i] / best[0]
-            );
-        }
-    }
+    common::compare(label, "loads/s", &stores, |store, workers| {
+        loads_per_second(store, keys.clone(), workers)
+    })
+    .await;
 
     // Leave nothing behind in Redis (the caller drops the table).
     if let Some(cache) = &redis_cache {
-        for key in keys.iter() {
-            let cache_key = format!("django.contrib.sessions.cached_db{}", key.as_str());
-            cache.delete(&cache_key).await.unwrap();
-        }
+        common::forget_cached(cache, &keys).await;
     }
 }
 

@@ -1,8 +1,11 @@
 //! What the benches share: the session every worker uses, the databases, and their set-up.
 #![allow(dead_code)] // each bench uses a different part
 
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
+use session_cache::Cache;
+use session_cached_db::CACHED_DB_KEY_PREFIX;
 use session_core::{Dict, SaveMode, SessionConfig, SessionKey, SessionRecord, SessionStore, Value};
 use session_db::{Backend, DbStore};
 use time::{Duration, OffsetDateTime};
@@ -142,4 +145,43 @@ where
         total += task.await.unwrap();
     }
     total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Measures `rate(store, workers)` for every store at every concurrency (best of [`ROUNDS`], the
+/// stores alternating) and prints the table, each rate also as a multiple of the first store's.
+pub async fn compare<F, Fut>(
+    label: &str,
+    unit: &str,
+    stores: &[(String, Arc<dyn SessionStore>)],
+    rate: F,
+) where
+    F: Fn(Arc<dyn SessionStore>, usize) -> Fut,
+    Fut: std::future::Future<Output = f64>,
+{
+    println!("\n{label}");
+    println!("| concurrency | store | {unit} | vs {} |", stores[0].0);
+    println!("|---:|---|---:|---:|");
+    for workers in CONCURRENCY {
+        let mut best = vec![0f64; stores.len()];
+        for _ in 0..ROUNDS {
+            for (i, (_, store)) in stores.iter().enumerate() {
+                best[i] = best[i].max(rate(store.clone(), workers).await);
+            }
+        }
+        for (i, (name, _)) in stores.iter().enumerate() {
+            println!(
+                "| {workers} | {name} | {:.0} | {:.2}x |",
+                best[i],
+                best[i] / best[0]
+            );
+        }
+    }
+}
+
+/// Removes the cached-db entries of `keys` from `cache`, so a shared Redis keeps nothing.
+pub async fn forget_cached(cache: &Cache, keys: &[SessionKey]) {
+    for key in keys {
+        let cache_key = format!("{CACHED_DB_KEY_PREFIX}{}", key.as_str());
+        cache.delete(&cache_key).await.unwrap();
+    }
 }
