@@ -163,8 +163,15 @@ impl Dir {
     ) -> Result<Dir, FileError> {
         let unusable = |problem: &str, source| storage_directory(path, problem, source);
         let path = existing_directory(path)?;
+        // Renames are made durable by flushing the directory: with fsync on, a directory that
+        // cannot be opened is unusable, not a silent loss of durability.
+        let handle = if fsync {
+            Some(File::open(&path).map_err(|e| unusable("cannot be opened to flush it", Some(e)))?)
+        } else {
+            None
+        };
         let mut dir = Dir {
-            handle: File::open(&path).ok(),
+            handle,
             path,
             prefix: prefix.to_owned(),
             fsync,
@@ -174,9 +181,10 @@ impl Dir {
         // Scratch files are named as temporary files of a random key, so a crash here leaves only
         // names clear_expired removes.
         let scratch = format!("{prefix}{}", SessionKey::generate()?.as_str());
-        let probe = dir
-            .write_temp(&scratch, b"")
-            .map_err(|e| unusable("is not writable", io_source(e)))?;
+        let probe = dir.write_temp(&scratch, b"").map_err(|e| match e {
+            FileError::Io { source, .. } => unusable("is not writable", Some(source)),
+            other => other,
+        })?;
         let target = dir.path.join(temp_file_name(&scratch)?);
         let _cleanup = TempFile::new(target.clone());
         let supports = |strategy| match strategy {
@@ -250,7 +258,7 @@ impl Dir {
     }
 
     /// Writes `contents` to a new temporary file of session file `file_name`, flushed to disk.
-    fn write_temp(&self, file_name: &str, contents: &[u8]) -> Result<TempFile, Error> {
+    fn write_temp(&self, file_name: &str, contents: &[u8]) -> Result<TempFile, FileError> {
         let mut last = None;
         for _ in 0..TEMP_ATTEMPTS {
             let path = self.path.join(temp_file_name(file_name)?);
@@ -260,11 +268,7 @@ impl Dir {
                     last = Some(e);
                     continue;
                 }
-                Err(e) => {
-                    return Err(self
-                        .io_error("create a temporary file in", &self.path, e)
-                        .into());
-                }
+                Err(e) => return Err(self.io_error("create a temporary file in", &self.path, e)),
             };
             let temp = TempFile::new(path);
             file.write_all(contents)
@@ -276,9 +280,7 @@ impl Dir {
             return Ok(temp);
         }
         let e = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists));
-        Err(self
-            .io_error("create a temporary file in", &self.path, e)
-            .into())
+        Err(self.io_error("create a temporary file in", &self.path, e))
     }
 
     /// Creates session file `file_name` holding `contents`, or fails with
@@ -341,20 +343,6 @@ impl Dir {
             }
         }
         self.sync()
-    }
-}
-
-/// The I/O error inside a store error, if there is one.
-fn io_source(error: Error) -> Option<io::Error> {
-    match error {
-        Error::Store(boxed) => match boxed.downcast::<FileError>() {
-            Ok(file_error) => match *file_error {
-                FileError::Io { source, .. } => Some(source),
-                _ => None,
-            },
-            Err(_) => None,
-        },
-        _ => None,
     }
 }
 
