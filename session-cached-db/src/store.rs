@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use session_cache::{Cache, Caches};
-use session_core::expiry::{EXPIRY_KEY, floor_seconds};
+use session_core::expiry::floor_seconds;
 use session_core::serializer::SerializerName;
 use session_core::{
     ClearExpired, Dict, Error, Expiry, KeyKind, LoadedRecord, SaveMode, SessionCodec,
@@ -160,9 +160,7 @@ impl<D: SessionStore> CachedDbStore<D> {
     fn refill_age(&self, record: &LoadedRecord, now: OffsetDateTime) -> i64 {
         match record.expires_at {
             Some(at) => floor_seconds(at - now),
-            None => Expiry::from_stored(record.data.get(EXPIRY_KEY))
-                .unwrap_or(Expiry::Default)
-                .age(now, self.cookie_age),
+            None => Expiry::of_data(&record.data).age(now, self.cookie_age),
         }
     }
 

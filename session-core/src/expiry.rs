@@ -3,7 +3,7 @@
 use time::format_description::well_known::Iso8601;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
-use crate::value::Value;
+use crate::value::{Dict, Value};
 
 /// The session data key holding a per-session expiry.
 pub const EXPIRY_KEY: &str = "_session_expiry";
@@ -48,6 +48,13 @@ impl Expiry {
             Some(Value::Str(text)) => parse_isoformat(text).map(Expiry::At),
             Some(_) => None,
         }
+    }
+
+    /// The expiry a session's data holds: [`from_stored`](Expiry::from_stored) of its
+    /// `_session_expiry`, with [`Expiry::Default`] for a value nobody could use. Stores computing
+    /// a record's lifetime call this; the `Session` handle also logs unusable values.
+    pub fn of_data(data: &Dict) -> Expiry {
+        Expiry::from_stored(data.get(EXPIRY_KEY)).unwrap_or(Expiry::Default)
     }
 
     /// The stored form of this expiry, or `None` when the key should be absent. [`Expiry::In`] is
@@ -293,6 +300,16 @@ mod tests {
     #[test]
     fn unusable_stored_values_are_reported() {
         assert_eq!(Expiry::from_stored(Some(&Value::from("soon"))), None);
+        let mut data = Dict::new();
+        assert_eq!(Expiry::of_data(&data), Expiry::Default);
+        data.insert(EXPIRY_KEY.to_owned(), Value::from(300i64));
+        assert_eq!(Expiry::of_data(&data), Expiry::Seconds(300));
+        data.insert(EXPIRY_KEY.to_owned(), Value::from("soon"));
+        assert_eq!(
+            Expiry::of_data(&data),
+            Expiry::Default,
+            "unusable reads as the default"
+        );
         assert_eq!(Expiry::from_stored(Some(&Value::List(vec![]))), None);
     }
 

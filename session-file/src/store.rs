@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use session_core::codec::{CORRUPTED_MESSAGE, SUSPICIOUS_SESSION_TARGET};
-use session_core::expiry::EXPIRY_KEY;
 use session_core::{
     ClearExpired, Dict, Error, Expiry, SaveMode, SessionCodec, SessionConfig, SessionKey,
     SessionRecord, SessionStore,
@@ -237,9 +236,7 @@ fn file_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
 /// never expires those server-side, but the number means "this many seconds after the last
 /// save"); absent or `0` (browser close) gives the cookie age from the last write, as in Django.
 fn expires_at(data: &Dict, modified: OffsetDateTime, cookie_age: i64) -> OffsetDateTime {
-    Expiry::from_stored(data.get(EXPIRY_KEY))
-        .unwrap_or(Expiry::Default)
-        .date(modified, cookie_age)
+    Expiry::of_data(data).date(modified, cookie_age)
 }
 
 /// Opens `path` for reading without waiting on a FIFO: anyone who can create files in the
