@@ -98,8 +98,10 @@ pub mod sealed {
         /// What kind of failure an error is.
         fn classify(error: &sqlx::Error) -> ErrorClass;
 
-        /// Pool settings for a URL.
-        fn pool_options(url: &str) -> PoolOptions<Self>;
+        /// Pool settings for a URL: sqlx's, unless the database needs others.
+        fn pool_options(_url: &str) -> PoolOptions<Self> {
+            PoolOptions::new()
+        }
 
         /// Connection settings for a URL: what it says, plus the store's defaults.
         fn connect_options(
@@ -110,6 +112,11 @@ pub mod sealed {
     }
 }
 
+/// `query` with `params` bound in order by the driver's `bind`.
+pub(crate) fn bound<Q>(query: Q, params: &[Param<'_>], bind: impl Fn(Q, &Param<'_>) -> Q) -> Q {
+    params.iter().fold(query, bind)
+}
+
 /// Implements the parts that are the same code for every driver (the types differ).
 macro_rules! common_ops {
     ($db:ty, $bind:ident, $read_expire:ident, $read_extra:ident) => {
@@ -118,9 +125,7 @@ macro_rules! common_ops {
             sql: &'a sqlx::SqlStr,
             params: &'a [$crate::backend::Param<'a>],
         ) -> Result<u64, sqlx::Error> {
-            let query = params
-                .iter()
-                .fold(sqlx::query::<$db>(sql.clone()), |q, p| $bind(q, p));
+            let query = $crate::backend::bound(sqlx::query::<$db>(sql.clone()), params, $bind);
             Ok(query.execute(pool).await?.rows_affected())
         }
 
@@ -130,9 +135,7 @@ macro_rules! common_ops {
             params: &'a [$crate::backend::Param<'a>],
         ) -> Result<Option<String>, sqlx::Error> {
             use sqlx::Row as _;
-            let query = params
-                .iter()
-                .fold(sqlx::query::<$db>(sql.clone()), |q, p| $bind(q, p));
+            let query = $crate::backend::bound(sqlx::query::<$db>(sql.clone()), params, $bind);
             match query.fetch_optional(pool).await? {
                 Some(row) => Ok(Some(row.try_get::<String, _>(0)?)),
                 None => Ok(None),
@@ -144,9 +147,7 @@ macro_rules! common_ops {
             sql: &'a sqlx::SqlStr,
             params: &'a [$crate::backend::Param<'a>],
         ) -> Result<bool, sqlx::Error> {
-            let query = params
-                .iter()
-                .fold(sqlx::query::<$db>(sql.clone()), |q, p| $bind(q, p));
+            let query = $crate::backend::bound(sqlx::query::<$db>(sql.clone()), params, $bind);
             Ok(query.fetch_optional(pool).await?.is_some())
         }
 
@@ -156,9 +157,7 @@ macro_rules! common_ops {
             params: &'a [$crate::backend::Param<'a>],
         ) -> Result<Vec<String>, sqlx::Error> {
             use sqlx::Row as _;
-            let query = params
-                .iter()
-                .fold(sqlx::query::<$db>(sql.clone()), |q, p| $bind(q, p));
+            let query = $crate::backend::bound(sqlx::query::<$db>(sql.clone()), params, $bind);
             query
                 .fetch_all(pool)
                 .await?
@@ -174,9 +173,7 @@ macro_rules! common_ops {
             extra: &'a [$crate::model::ExtraColumn],
         ) -> Result<Option<$crate::backend::RawRow>, sqlx::Error> {
             use sqlx::Row as _;
-            let query = params
-                .iter()
-                .fold(sqlx::query::<$db>(sql.clone()), |q, p| $bind(q, p));
+            let query = $crate::backend::bound(sqlx::query::<$db>(sql.clone()), params, $bind);
             let Some(row) = query.fetch_optional(pool).await? else {
                 return Ok(None);
             };
@@ -304,10 +301,6 @@ mod postgres {
                 _ => ErrorClass::Other,
             }
         }
-
-        fn pool_options(_url: &str) -> sqlx::pool::PoolOptions<Postgres> {
-            sqlx::pool::PoolOptions::new()
-        }
     }
 }
 
@@ -377,10 +370,6 @@ mod mysql {
                 _ if db.is_unique_violation() => ErrorClass::UniqueViolation,
                 _ => ErrorClass::Other,
             }
-        }
-
-        fn pool_options(_url: &str) -> sqlx::pool::PoolOptions<MySql> {
-            sqlx::pool::PoolOptions::new()
         }
     }
 }

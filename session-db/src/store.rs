@@ -365,31 +365,37 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
     /// A table created here is the one Django's migration would create, so Django can use it;
     /// run `manage.py migrate sessions --fake-initial` there to record the migration as applied.
     pub async fn ensure_schema(&self) -> Result<SchemaStatus, DbError> {
-        if !self.columns().await?.is_empty() {
-            self.check_schema().await?;
+        let present = self.columns().await?;
+        if !present.is_empty() {
+            self.verify_columns(&present)?;
             return Ok(SchemaStatus::AlreadyPresent);
         }
-        match B::run_ddl(&self.pool, &self.sql.create).await {
-            Ok(()) => Ok(SchemaStatus::Created),
-            // Another process may have created it meanwhile: then it is there now.
-            Err(error) if !self.columns().await?.is_empty() => {
-                tracing::debug!(%error, table = %self.table, "session table appeared while creating it");
-                self.check_schema().await?;
-                Ok(SchemaStatus::AlreadyPresent)
-            }
-            Err(source) => Err(self.context(source)),
+        let Err(error) = B::run_ddl(&self.pool, &self.sql.create).await else {
+            return Ok(SchemaStatus::Created);
+        };
+        // Another process may have created it meanwhile: then it is there now.
+        let present = self.columns().await?;
+        if present.is_empty() {
+            return Err(self.context(error));
         }
+        tracing::debug!(%error, table = %self.table, "session table appeared while creating it");
+        self.verify_columns(&present)?;
+        Ok(SchemaStatus::AlreadyPresent)
     }
 
     /// Checks that the table exists and has every column the store needs.
     pub async fn check_schema(&self) -> Result<(), DbError> {
-        let present = self.columns().await?;
+        self.verify_columns(&self.columns().await?)
+    }
+
+    /// [`check_schema`](DbStore::check_schema) on the column names the catalog listed.
+    fn verify_columns(&self, present: &[String]) -> Result<(), DbError> {
         if present.is_empty() {
             return Err(DbError::MissingTable {
                 table: self.table.clone(),
             });
         }
-        match self.first_missing_column(&present) {
+        match self.first_missing_column(present) {
             Some(column) => Err(DbError::MissingColumn {
                 table: self.table.clone(),
                 column,
