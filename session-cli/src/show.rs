@@ -98,30 +98,23 @@ async fn from_file(
     }
 }
 
-/// The cached data. Corrupt values load as empty sessions, so an empty result is read again to
-/// say why.
+/// The cached data, read once: the value's own decode error says why it does not verify (the
+/// store's load would read it as an empty session).
 async fn from_cache(
     cache: &session_cache::CacheStore,
     key: &SessionKey,
     codec: &SessionCodec,
 ) -> Result<Dict, Error> {
-    let absent = || {
-        Error::not_found(
-            key,
-            "in the cache (absent, or expired: the cache drops expired sessions)",
-        )
-    };
-    match cache.load(key).await.map_err(Error::Store)? {
-        Some(data) if !data.is_empty() => Ok(data),
-        Some(_) => {
-            let raw = cache
-                .cache()
-                .get(&cache.cache_key(key))
-                .await
-                .map_err(|e| Error::Store(e.into()))?
-                .ok_or_else(absent)?;
-            codec.deserialize_dict(&raw).map_err(Error::decode)
-        }
-        None => Err(absent()),
-    }
+    let raw = cache
+        .cache()
+        .get(&cache.cache_key(key))
+        .await
+        .map_err(|e| Error::Store(e.into()))?
+        .ok_or_else(|| {
+            Error::not_found(
+                key,
+                "in the cache (absent, or expired: the cache drops expired sessions)",
+            )
+        })?;
+    codec.deserialize_dict(&raw).map_err(Error::decode)
 }

@@ -9,7 +9,6 @@
 //!   on login, so a token seen before login is useless after it.
 
 use session_core::Session;
-use subtle::ConstantTimeEq;
 
 /// Where the token lives in the session (Django's `CSRF_SESSION_KEY`).
 pub const CSRF_SESSION_KEY: &str = "_csrftoken";
@@ -49,7 +48,10 @@ pub async fn verify(session: &Session, submitted: &str) -> Result<bool, session_
     let Some(expected) = session.get::<String>(CSRF_SESSION_KEY).await? else {
         return Ok(false);
     };
-    Ok(bool::from(expected.as_bytes().ct_eq(submitted.as_bytes())))
+    Ok(session_signing::constant_time_eq(
+        expected.as_bytes(),
+        submitted.as_bytes(),
+    ))
 }
 
 fn fresh_token() -> Result<String, session_core::Error> {

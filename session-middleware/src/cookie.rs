@@ -74,7 +74,7 @@ pub fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
                 if i > 0 {
                     joined.push_str("; ");
                 }
-                joined.extend(value.as_bytes().iter().map(|&b| char::from(b)));
+                joined.extend(latin1(value.as_bytes()));
             }
             Cow::Owned(joined)
         }
@@ -96,10 +96,20 @@ fn cookie_value(header: &str, name: &str) -> Option<String> {
     found.map(|value| unquote(value).into_owned())
 }
 
-/// Python's `str.strip()`: its whitespace also includes the separators U+001C..U+001F, which Rust's
-/// `char::is_whitespace` does not.
+/// Python's `str.strip()`.
 fn strip(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+    s.trim_matches(is_python_space)
+}
+
+/// Python's whitespace (`str.isspace`, `\s` in a `str` pattern): it also includes the separators
+/// U+001C..U+001F, which Rust's `char::is_whitespace` does not.
+pub(crate) fn is_python_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Header bytes as Python reads them: Latin-1, one `char` per byte, so no byte is unreadable.
+pub(crate) fn latin1(bytes: &[u8]) -> impl Iterator<Item = char> + '_ {
+    bytes.iter().map(|&b| char::from(b))
 }
 
 /// Python's `http.cookies._unquote`: a value wrapped in double quotes loses them, and inside, `\ooo`

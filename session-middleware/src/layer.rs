@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{Either, Full};
-use session_core::{Session, SessionConfig, SessionStore};
+use session_core::{SameSite, Session, SessionConfig, SessionStore};
 use time::OffsetDateTime;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -223,7 +223,7 @@ impl Shared {
                 domain: config.cookie_domain.as_deref(),
                 secure: name.starts_with("__Secure-")
                     || name.starts_with("__Host-")
-                    || same_site.is_some_and(|s| s.eq_ignore_ascii_case("none")),
+                    || config.cookie_samesite == Some(SameSite::None),
                 http_only: false,
                 same_site,
             };

@@ -3,6 +3,8 @@
 use http::header::VARY;
 use http::{HeaderMap, HeaderValue};
 
+use crate::cookie::{is_python_space, latin1};
+
 /// Adds `new` header names to the response's `Vary` header as Django's `patch_vary_headers` does.
 ///
 /// Existing names keep their order and spelling; a new name is appended unless already present
@@ -25,7 +27,7 @@ pub fn patch_vary(headers: &mut HeaderMap, new: &[&str]) {
     let mut names: Vec<String> = Vec::new();
     for value in headers.get_all(VARY) {
         // Latin-1, as Python reads header bytes; written back byte for byte below.
-        let text: String = value.as_bytes().iter().map(|&b| char::from(b)).collect();
+        let text: String = latin1(value.as_bytes()).collect();
         names.extend(
             text.split(',')
                 .map(|name| name.trim_matches(is_python_space))
@@ -51,11 +53,6 @@ pub fn patch_vary(headers: &mut HeaderMap, new: &[&str]) {
     if let Ok(value) = HeaderValue::from_bytes(&bytes) {
         headers.insert(VARY, value);
     }
-}
-
-/// Python's `\s` in a `str` pattern, for the Latin-1 range headers are read in.
-fn is_python_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 #[cfg(test)]
