@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use common::*;
 use http::StatusCode;
+use session_core::value::dicts_identical;
 use session_core::{Dict, MemoryStore, Session, SessionKey, SessionStore, Value};
 use session_middleware::SessionLayer;
 use tokio::sync::{Barrier, Notify};
@@ -59,10 +60,6 @@ async fn stored(store: &MemoryStore, key: &str) -> Option<Dict> {
     store.load(&SessionKey::new(key).unwrap()).await.unwrap()
 }
 
-fn same(a: &Dict, b: &Dict) -> bool {
-    a == b && a.keys().eq(b.keys())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_leave_exactly_one_requests_complete_data() {
     let store = Arc::new(MemoryStore::new());
@@ -90,7 +87,10 @@ async fn concurrent_writers_leave_exactly_one_requests_complete_data() {
         let record = stored(&store, &key).await.unwrap();
         let a_data = complete_data("A", round);
         let b_data = complete_data("B", round.wrapping_add(7));
-        match (same(&record, &a_data), same(&record, &b_data)) {
+        match (
+            dicts_identical(&record, &a_data),
+            dicts_identical(&record, &b_data),
+        ) {
             (true, false) => wins[0] += 1,
             (false, true) => wins[1] += 1,
             _ => panic!("round {round}: the record is not one request's complete data: {record:?}"),
@@ -143,7 +143,10 @@ async fn a_flushed_session_is_never_resurrected_by_a_concurrent_writer() {
                 } else {
                     // It loaded after the logout: a brand-new session holding only its own data.
                     let record = stored(&store, &new_key).await.unwrap();
-                    assert!(same(&record, &complete_data("B", round)), "{record:?}");
+                    assert!(
+                        dicts_identical(&record, &complete_data("B", round)),
+                        "{record:?}"
+                    );
                     fresh_session += 1;
                 }
             }

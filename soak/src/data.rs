@@ -31,12 +31,6 @@ pub fn version(data: &Dict) -> Option<i64> {
     data.get(VERSION).and_then(Value::as_i64)
 }
 
-/// Whether two data sets are equal, key order included (what a reader gets back must be exactly
-/// what was written, as Django's dict would be).
-pub fn same(a: &Dict, b: &Dict) -> bool {
-    a == b && a.keys().eq(b.keys())
-}
-
 /// A change a private session's owner makes in one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Changes {
@@ -215,6 +209,7 @@ pub fn shared_origin(data: &Dict) -> Option<(&str, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use session_core::value::dicts_identical;
 
     #[test]
     fn changes_apply_like_the_session_does() {
@@ -249,8 +244,8 @@ mod tests {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         assert_eq!(a, b);
-        assert!(!same(&a, &b));
-        assert!(same(&a, &a.clone()));
+        assert!(!dicts_identical(&a, &b));
+        assert!(dicts_identical(&a, &a.clone()));
     }
 
     #[test]

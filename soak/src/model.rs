@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 
+use session_core::value::dicts_identical;
 use session_core::{Dict, SessionKey, Value};
 
 use crate::data;
@@ -78,7 +79,7 @@ impl Expect {
                 ))
             };
         };
-        if self.present.iter().any(|c| data::same(c, found)) {
+        if self.present.iter().any(|c| dicts_identical(c, found)) {
             return Ok(());
         }
         let kind = if self.present.is_empty() {
@@ -358,7 +359,7 @@ impl SharedHistory {
             ));
         };
         let whole = data::shared(&self.marker, writer, version);
-        if !data::same(&whole, found) {
+        if !dicts_identical(&whole, found) {
             return Err((
                 ViolationKind::MixedWrite,
                 format!(
