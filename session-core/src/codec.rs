@@ -117,6 +117,13 @@ impl SessionCodec {
         self.serializer.as_ref()
     }
 
+    /// The longest stored value this codec can decode: base64 of at most the decompression bound
+    /// (4/3 of it) plus a timestamp, a signature and separators. A store can refuse anything
+    /// longer without reading it.
+    pub fn max_encoded_len(&self) -> usize {
+        self.max_decompressed_size.saturating_mul(4) / 3 + 1024
+    }
+
     /// Signs session data now, compressed when that is shorter (Django's `encode`).
     pub fn encode(&self, data: &Dict) -> Result<String, Error> {
         self.encode_with(data, true, None)
@@ -246,6 +253,35 @@ mod tests {
 
     fn config() -> SessionConfig {
         SessionConfig::new("django_tests_secret_key")
+    }
+
+    #[test]
+    fn the_longest_decodable_value_fits_max_encoded_len() {
+        let codec = SessionCodec::new(&SessionConfig {
+            max_decompressed_size: 3000,
+            ..config()
+        })
+        .unwrap();
+        // Incompressible text, serialized just under the bound: the largest value that decodes.
+        let mut state = 0x2545_f491_u32;
+        let text: String = (0..2980)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                char::from(b'!' + (state % 90) as u8)
+            })
+            .filter(|c| *c != '"' && *c != '\\')
+            .collect();
+        let data = dict(&[("t", Value::from(text.as_str()))]);
+        let token = codec.encode(&data).unwrap();
+        assert_eq!(codec.try_decode(&token, None).unwrap(), data);
+        assert!(
+            token.len() <= codec.max_encoded_len(),
+            "{} > {}",
+            token.len(),
+            codec.max_encoded_len()
+        );
     }
 
     fn dict(pairs: &[(&str, Value)]) -> Dict {

@@ -122,11 +122,10 @@ impl FileStoreBuilder {
         Ok(FileStore {
             inner: Arc::new(Inner {
                 dir,
-                codec,
                 cookie_age: self.config.cookie_age,
-                // A session file holds base64 of at most `max_decompressed_size` serialized bytes
-                // (4/3 of it) plus a timestamp and a signature; nothing larger can decode.
-                max_file_size: self.config.max_decompressed_size.saturating_mul(4) / 3 + 1024,
+                // Nothing larger can decode.
+                max_file_size: codec.max_encoded_len(),
+                codec,
             }),
         })
     }
