@@ -1,5 +1,6 @@
 //! `sessions show`.
 
+use std::io::Read as _;
 use std::time::SystemTime;
 
 use session_core::expiry::isoformat;
@@ -80,11 +81,21 @@ async fn from_file(
         Some(data) if !data.is_empty() => Ok(data),
         Some(empty) => {
             let path = files.file_path(key).map_err(|e| Error::Store(e.into()))?;
-            let contents = std::fs::read(&path)
+            // Bounded as the store's own read is: a file longer than any decodable value is
+            // not read whole.
+            let limit = codec.max_encoded_len();
+            let mut contents = Vec::new();
+            std::fs::File::open(&path)
+                .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut contents))
                 .map_err(|source| Error::Store(session_core::Error::store(source)))?;
             if contents.is_empty() {
                 // A creation placeholder: an existing session without data, as in Django.
                 return Ok(empty);
+            }
+            if contents.len() > limit {
+                return Err(Error::decode(session_core::Error::store(format!(
+                    "the file is longer than any session ({limit} bytes) this configuration decodes"
+                ))));
             }
             codec
                 .try_decode(&String::from_utf8_lossy(&contents), None)

@@ -604,6 +604,11 @@ fn file_show_and_clearsessions() {
             &[("SECRET_KEY", "another secret")],
         );
         fails_with(&wrong, 1, "cannot decode: bad signature");
+        // A file longer than any decodable session is refused without being read whole.
+        let oversized = SessionKey::generate().unwrap();
+        std::fs::write(store.file_path(&oversized).unwrap(), "a".repeat(6 << 20)).unwrap();
+        fails_with(&run(&["show", oversized.as_str()]), 1, "cannot decode: malformed");
+        std::fs::remove_file(store.file_path(&oversized).unwrap()).unwrap();
 
         // Without the secret, a file's own expiry cannot be read: refuse rather than guess.
         fails_with(&sessions(&["clearsessions", "--engine", "file", "--file-path", path], &[]), 2, "no secret key");
