@@ -465,6 +465,18 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         Ok(())
     }
 
+    /// What a save writes for `data` expiring at `expires_at`: the encoded data, the extra column
+    /// values, and the moment as the row holds it.
+    fn row_values(
+        &self,
+        data: &Dict,
+        expires_at: OffsetDateTime,
+    ) -> Result<(String, Vec<ColumnValue>, OffsetDateTime), Error> {
+        let session_data = self.codec.encode(data)?;
+        let extra = self.extra_values(data)?;
+        Ok((session_data, extra, timestamp::normalize(expires_at)))
+    }
+
     /// The extra column values for `data`, checked against their columns.
     fn extra_values(&self, data: &Dict) -> Result<Vec<ColumnValue>, DbError> {
         let columns = self.model.extra_columns();
@@ -549,9 +561,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         expire_date: OffsetDateTime,
     ) -> Result<SessionRow, Error> {
         self.storable(key)?;
-        let session_data = self.codec.encode(data)?;
-        let expire_date = timestamp::normalize(expire_date);
-        let extra = self.extra_values(data)?;
+        let (session_data, extra, expire_date) = self.row_values(data, expire_date)?;
         let result = if data.is_empty() {
             B::execute(&self.pool, &self.sql.delete, &[Param::Text(key)]).await
         } else {
@@ -581,9 +591,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
 
     async fn insert(&self, key: &SessionKey, record: &SessionRecord<'_>) -> Result<(), Error> {
         self.storable(key.as_str())?;
-        let session_data = self.codec.encode(record.data)?;
-        let extra = self.extra_values(record.data)?;
-        let expire = timestamp::normalize(record.expires_at);
+        let (session_data, extra, expire) = self.row_values(record.data, record.expires_at)?;
         let params = self.row_params(key.as_str(), &session_data, expire, &extra);
         match B::execute(&self.pool, &self.sql.insert, &params).await {
             Ok(_) => Ok(()),
@@ -609,9 +617,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
             // No row can have this key, so there is nothing to update.
             return Err(Error::SessionDeleted);
         }
-        let session_data = self.codec.encode(record.data)?;
-        let extra = self.extra_values(record.data)?;
-        let expire = timestamp::normalize(record.expires_at);
+        let (session_data, extra, expire) = self.row_values(record.data, record.expires_at)?;
         let now = self.now();
         let mut params = vec![Param::Text(&session_data), Param::At(expire)];
         params.extend(self.extra_params(&extra));
