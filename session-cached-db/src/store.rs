@@ -315,8 +315,9 @@ impl<D: SessionStore> CachedDbStore<D> {
         };
         match result {
             Ok(()) => {
-                // A delete may have run between the database write and this one.
-                if !self.confirm(key).await {
+                // A delete may have run between the database write and this one. (A lifetime
+                // already over made the write a removal: nothing to confirm, as for a refill.)
+                if age > 0 && !self.confirm(key).await {
                     return;
                 }
                 if let Some(generation) = generation {
