@@ -12,7 +12,7 @@ use session_core::expiry::isoformat;
 use session_core::serializer::json;
 use session_core::{Expiry, Value};
 use session_middleware::Session;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use crate::csrf::{self, CSRF_FIELD};
 use crate::html::{escape, page};
@@ -79,7 +79,8 @@ pub async fn home(State(site): State<Arc<Site>>, session: Session) -> Result<Res
             );
         }
     }
-    let remembered = is_remembered(session.expiry().await?);
+    let expiry = session.expiry().await?;
+    let remembered = is_remembered(expiry);
     let (value, label) = if remembered {
         ("0", "Forget me when the browser closes")
     } else {
@@ -92,7 +93,7 @@ pub async fn home(State(site): State<Arc<Site>>, session: Session) -> Result<Res
          <input type=\"hidden\" name=\"remember\" value=\"{value}\">\
          <button type=\"submit\" id=\"remember-toggle\">{label}</button> \
          <span class=\"note\">(<code>set_expiry</code>)</span></form>",
-        escape(&lifetime(&session).await?),
+        escape(&lifetime(&session, expiry)),
         hidden_token(&token),
     );
     body.push_str(&footer(&site));
@@ -104,7 +105,7 @@ pub async fn contents(
     State(site): State<Arc<Site>>,
     session: Session,
 ) -> Result<Response, PageError> {
-    let items = session.items().await?;
+    let data = session.data().await?;
     let mut body = String::from("<h1>Session contents</h1>\n");
     match session.key() {
         Some(key) => {
@@ -121,11 +122,11 @@ pub async fn contents(
             "<p id=\"key\">No session yet: nothing has been saved for this browser.</p>\n",
         ),
     }
-    if items.is_empty() {
+    if data.is_empty() {
         body.push_str("<p id=\"empty\">The session is empty.</p>\n");
     } else {
         body.push_str("<table id=\"contents\">\n<tr><th>key</th><th>value (JSON)</th></tr>\n");
-        for (key, value) in &items {
+        for (key, value) in data.iter() {
             let _ = writeln!(
                 body,
                 "<tr><td><code>{}</code></td><td><code>{}</code></td></tr>",
@@ -135,10 +136,12 @@ pub async fn contents(
         }
         body.push_str("</table>\n");
     }
+    // One reading of the setting and of the clock, so the age and the date agree.
     let expiry = session.expiry().await?;
-    let age = session.expiry_age().await?;
-    let date = session.expiry_date().await?;
-    let at_close = session.expire_at_browser_close().await?;
+    let now = OffsetDateTime::now_utc();
+    let age = session.expiry_age_with(now, expiry);
+    let date = session.expiry_date_with(now, expiry);
+    let at_close = expiry.at_browser_close(session.config().expire_at_browser_close);
     let _ = writeln!(
         body,
         "<h2>Expiry</h2>\n<table id=\"expiry\">\n\
@@ -238,16 +241,17 @@ fn is_remembered(expiry: Expiry) -> bool {
     matches!(expiry, Expiry::At(_) | Expiry::In(_))
 }
 
-/// The cookie's lifetime in words.
-async fn lifetime(session: &Session) -> Result<String, session_core::Error> {
-    if session.expire_at_browser_close().await? {
-        return Ok("lasts until the browser closes".to_owned());
+/// The cookie's lifetime in words, for the session's `expiry` setting.
+fn lifetime(session: &Session, expiry: Expiry) -> String {
+    if expiry.at_browser_close(session.config().expire_at_browser_close) {
+        return "lasts until the browser closes".to_owned();
     }
-    let date = isoformat(session.expiry_date().await?);
-    Ok(match session.expiry().await? {
-        Expiry::At(_) | Expiry::In(_) => format!("is remembered until {date}"),
-        _ => format!("expires {date} (the site default, SESSION_COOKIE_AGE)"),
-    })
+    let date = isoformat(session.expiry_date_with(OffsetDateTime::now_utc(), expiry));
+    if is_remembered(expiry) {
+        format!("is remembered until {date}")
+    } else {
+        format!("expires {date} (the site default, SESSION_COOKIE_AGE)")
+    }
 }
 
 fn describe_expiry(expiry: Expiry) -> String {
