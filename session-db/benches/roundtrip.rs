@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
+use session_core::expiry::to_python_datetime;
 use session_core::{Dict, SaveMode, SessionConfig, SessionKey, SessionRecord, SessionStore, Value};
 use session_db::{Backend, DbStore};
 use time::{Duration, OffsetDateTime};
@@ -210,10 +211,6 @@ fn report(op: &str, workers: usize, ours: f64, floor: f64) {
     );
 }
 
-fn micros(at: OffsetDateTime) -> OffsetDateTime {
-    at.replace_nanosecond(at.microsecond() * 1000).unwrap()
-}
-
 async fn bench<B: Floor>(name: &str, pool: sqlx::Pool<B>) {
     let config = SessionConfig::new("a benchmark secret");
     let table = format!("djs_bench_{}", std::process::id());
@@ -225,7 +222,7 @@ async fn bench<B: Floor>(name: &str, pool: sqlx::Pool<B>) {
     );
     store.ensure_schema().await.unwrap();
     let data = Arc::new(session_data());
-    let expire = micros(OffsetDateTime::now_utc() + Duration::days(14));
+    let expire = to_python_datetime(OffsetDateTime::now_utc() + Duration::days(14));
     let keys: Arc<Vec<SessionKey>> =
         Arc::new((0..16).map(|_| SessionKey::generate().unwrap()).collect());
     for key in keys.iter() {
@@ -259,7 +256,7 @@ async fn bench<B: Floor>(name: &str, pool: sqlx::Pool<B>) {
             move |w| {
                 let (pool, k, sql) = (pool.clone(), fk.clone(), sql.clone());
                 async move {
-                    let now = micros(OffsetDateTime::now_utc());
+                    let now = to_python_datetime(OffsetDateTime::now_utc());
                     assert!(B::load(&pool, &sql, k[w].as_str(), now).await.is_some());
                 }
             },
@@ -286,7 +283,7 @@ async fn bench<B: Floor>(name: &str, pool: sqlx::Pool<B>) {
             move |w| {
                 let (pool, k, sql, enc) = (pool.clone(), fk.clone(), sql.clone(), enc.clone());
                 async move {
-                    let now = micros(OffsetDateTime::now_utc());
+                    let now = to_python_datetime(OffsetDateTime::now_utc());
                     assert_eq!(
                         B::update(&pool, &sql, &enc, expire, k[w].as_str(), now).await,
                         1
