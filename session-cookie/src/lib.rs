@@ -146,6 +146,7 @@ impl CookieStore {
     }
 
     /// Judges cookie ages by this clock instead of the system's (tests, replaying a moment).
+    /// Saving still stamps new cookies with the system time.
     pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
         self
