@@ -10,7 +10,7 @@
 //! your backend, so `cargo test` lists them one by one (`memory::cycle_with_no_session_cache`, ...):
 //!
 //! ```no_run
-//! use conformance_tests::session_conformance;
+//! use session_conformance::session_conformance;
 //! use session_core::MemoryStore;
 //!
 //! // In a test file of your crate (tests/conformance.rs):
@@ -23,7 +23,7 @@
 //! and [`Capabilities`], or [`Fixture::skip`] when the service it needs is not configured:
 //!
 //! ```no_run
-//! use conformance_tests::{session_conformance, services, Capabilities, Fixture};
+//! use session_conformance::{session_conformance, services, Capabilities, Fixture};
 //! use session_core::MemoryStore;
 //!
 //! session_conformance!(my_store, async {

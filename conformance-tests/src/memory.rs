@@ -2,7 +2,7 @@
 //! `/proc/self/status`).
 //!
 //! ```no_run
-//! use conformance_tests::memory::{isolated, peak_growth_mib};
+//! use session_conformance::memory::{isolated, peak_growth_mib};
 //!
 //! #[test]
 //! fn a_bomb_is_refused_in_bounded_memory() {

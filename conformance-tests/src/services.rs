@@ -69,7 +69,7 @@ pub fn unique_name(prefix: &str) -> String {
 /// its query string kept: for a test that needs a database that does not exist.
 ///
 /// ```
-/// use conformance_tests::services::with_database;
+/// use session_conformance::services::with_database;
 ///
 /// assert_eq!(
 ///     with_database("postgres://u@127.0.0.1:5432/test?sslmode=disable", "nope"),

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use async_trait::async_trait;
-use conformance_tests::{Outcome, Report, run_all};
+use session_conformance::{Outcome, Report, run_all};
 use session_core::{
     ClearExpired, Dict, Error, MemoryStore, SaveMode, SessionKey, SessionRecord, SessionStore,
     Value,
@@ -282,8 +282,8 @@ async fn a_store_whose_exists_lies_fails_save() {
 
 #[tokio::test]
 async fn capabilities_turn_inapplicable_behaviours_into_reported_skips() {
-    use conformance_tests::{Capabilities, Fixture};
-    let report = conformance_tests::run_all_with(|| async {
+    use session_conformance::{Capabilities, Fixture};
+    let report = session_conformance::run_all_with(|| async {
         Fixture::new(MemoryStore::new()).with_capabilities(Capabilities::signed_cookie())
     })
     .await;
@@ -301,10 +301,10 @@ async fn capabilities_turn_inapplicable_behaviours_into_reported_skips() {
 
 #[tokio::test]
 async fn an_unconfigured_service_is_reported_as_skipped() {
-    use conformance_tests::Fixture;
+    use session_conformance::Fixture;
     let report =
-        conformance_tests::run_all_with(|| async { Fixture::skip("NO_SUCH_URL is not set") }).await;
-    if conformance_tests::services::required() {
+        session_conformance::run_all_with(|| async { Fixture::skip("NO_SUCH_URL is not set") }).await;
+    if session_conformance::services::required() {
         assert_eq!(report.failed().len(), report.outcomes.len());
     } else {
         assert!(report.outcomes.iter().all(

@@ -4,7 +4,7 @@
 
 mod support;
 
-use conformance_tests::{Capabilities, Fixture, session_conformance};
+use session_conformance::{Capabilities, Fixture, session_conformance};
 use session_cache::{Cache, CacheStore};
 use session_core::serializer::SerializerName;
 
@@ -22,13 +22,13 @@ fn fixture(cache: Cache, config: session_core::SessionConfig) -> Fixture {
 fn pickle_config() -> session_core::SessionConfig {
     session_core::SessionConfig {
         serializer: SerializerName::Pickle,
-        ..conformance_tests::config()
+        ..session_conformance::config()
     }
 }
 
 #[cfg(feature = "memory")]
 session_conformance!(memory, async {
-    fixture(support::memory_cache(), conformance_tests::config())
+    fixture(support::memory_cache(), session_conformance::config())
 });
 
 // The serializer Django's cache uses: every value must survive a pickle round trip too.
@@ -39,7 +39,7 @@ session_conformance!(memory_pickle, async {
 
 #[cfg(feature = "redis")]
 session_conformance!(redis, async {
-    use conformance_tests::services;
+    use session_conformance::services;
     match services::url(services::REDIS_URL) {
         Ok(url) => fixture(support::redis_cache_at(&url).await, pickle_config()),
         Err(skip) => skip,
@@ -48,7 +48,7 @@ session_conformance!(redis, async {
 
 #[cfg(feature = "redis")]
 session_conformance!(redis_cluster, async {
-    use conformance_tests::services;
+    use session_conformance::services;
     match services::url(services::REDIS_CLUSTER_URLS) {
         Ok(urls) => fixture(support::redis_cache_at(&urls).await, pickle_config()),
         Err(skip) => skip,

@@ -9,7 +9,7 @@ mod support;
 
 use std::sync::Arc;
 
-use conformance_tests::logs;
+use session_conformance::logs;
 use session_cache::{Cache, CacheError, CacheStore, Caches};
 use session_core::codec::{CORRUPTED_MESSAGE, SUSPICIOUS_SESSION_TARGET};
 use session_core::serializer::SerializerName;
@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 fn config() -> SessionConfig {
     SessionConfig {
         serializer: SerializerName::Pickle,
-        ..conformance_tests::config()
+        ..session_conformance::config()
     }
 }
 
@@ -324,12 +324,12 @@ django_cache_tests!(memory, |_test: &'static str| async {
 
 #[cfg(feature = "redis")]
 django_cache_tests!(redis, |test: &'static str| async move {
-    support::redis_cache_or_skip(conformance_tests::services::REDIS_URL, test).await
+    support::redis_cache_or_skip(session_conformance::services::REDIS_URL, test).await
 });
 
 #[cfg(feature = "redis")]
 django_cache_tests!(redis_cluster, |test: &'static str| async move {
-    support::redis_cache_or_skip(conformance_tests::services::REDIS_CLUSTER_URLS, test).await
+    support::redis_cache_or_skip(session_conformance::services::REDIS_CLUSTER_URLS, test).await
 });
 
 #[cfg(feature = "memory")]

@@ -12,7 +12,7 @@
 mod support;
 
 use base64::Engine;
-use conformance_tests::logs;
+use session_conformance::logs;
 use serde_json::Value as Json;
 use session_cache::{Cache, CacheStore};
 use session_core::codec::{CORRUPTED_MESSAGE, SUSPICIOUS_SESSION_TARGET};
@@ -31,7 +31,7 @@ fn fixture() -> Json {
 fn config() -> SessionConfig {
     SessionConfig {
         serializer: SerializerName::Pickle,
-        ..conformance_tests::config()
+        ..session_conformance::config()
     }
 }
 
@@ -130,7 +130,7 @@ async fn reads_every_session_django_wrote() {
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn reads_every_session_django_wrote_from_a_real_redis() {
-    use conformance_tests::services::REDIS_URL;
+    use session_conformance::services::REDIS_URL;
     let test = "reads_every_session_django_wrote_from_a_real_redis";
     let Some(cache) = support::redis_cache_or_skip(REDIS_URL, test).await else {
         return;
@@ -141,7 +141,7 @@ async fn reads_every_session_django_wrote_from_a_real_redis() {
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn reads_every_session_django_wrote_from_a_real_redis_cluster() {
-    use conformance_tests::services::REDIS_CLUSTER_URLS;
+    use session_conformance::services::REDIS_CLUSTER_URLS;
     let test = "reads_every_session_django_wrote_from_a_real_redis_cluster";
     let Some(cache) = support::redis_cache_or_skip(REDIS_CLUSTER_URLS, test).await else {
         return;

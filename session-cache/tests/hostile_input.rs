@@ -8,7 +8,7 @@
 #![cfg(feature = "memory")]
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use conformance_tests::memory::peak_rss_kib;
+use session_conformance::memory::peak_rss_kib;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 

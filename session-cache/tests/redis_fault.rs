@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conformance_tests::services;
+use session_conformance::services;
 use session_cache::{Cache, CacheStore, RedisCache};
 use session_core::{
     Dict, Error, SaveMode, Session, SessionKey, SessionRecord, SessionStore, Value,
@@ -142,8 +142,8 @@ async fn redis_outage_fails_calls_promptly_and_the_same_store_recovers() {
         .connect()
         .await
         .unwrap();
-    let store = CacheStore::new(Cache::new(redis), &conformance_tests::config()).unwrap();
-    let config = Arc::new(conformance_tests::config());
+    let store = CacheStore::new(Cache::new(redis), &session_conformance::config()).unwrap();
+    let config = Arc::new(session_conformance::config());
     let shared: Arc<dyn SessionStore> = Arc::new(store.clone());
 
     // Up: a session is saved and read back.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use conformance_tests::services;
+use session_conformance::services;
 use session_cache::{Cache, CacheBackend, CacheError, RedisCache, Ttl};
 
 #[tokio::test]

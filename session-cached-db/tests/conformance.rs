@@ -4,7 +4,7 @@
 
 mod support;
 
-use conformance_tests::{Capabilities, Fixture, services, session_conformance};
+use session_conformance::{Capabilities, Fixture, services, session_conformance};
 use session_cache::{Cache, MemoryCache};
 use session_cached_db::CachedDbStore;
 use session_core::MemoryStore;

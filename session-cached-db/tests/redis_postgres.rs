@@ -11,7 +11,7 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use conformance_tests::services;
+use session_conformance::services;
 use session_cached_db::CachedDbStore;
 use session_core::{Expiry, Session, SessionKey, SessionStore, Value};
 use support::{Counting, PgTable, config};

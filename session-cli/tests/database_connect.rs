@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conformance_tests::services::{self, MYSQL_URL, POSTGRES_URL, with_database};
+use session_conformance::services::{self, MYSQL_URL, POSTGRES_URL, with_database};
 
 /// A generous bound on a failure that is reported as it happens.
 const PROMPTLY: Duration = Duration::from_secs(10);

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, SystemTime};
 
-use conformance_tests::services::{self, MYSQL_URL, POSTGRES_URL, REDIS_URL};
+use session_conformance::services::{self, MYSQL_URL, POSTGRES_URL, REDIS_URL};
 use session_cache::{Cache, CacheStore, KeyFunction, RedisCache};
 use session_core::serializer::SerializerName;
 use session_core::value::Dict;

@@ -2,11 +2,11 @@
 //! with its capabilities: behaviours that need server-side records or per-session expiry print
 //! why they are skipped or differ.
 
-use conformance_tests::{Capabilities, Fixture, session_conformance};
+use session_conformance::{Capabilities, Fixture, session_conformance};
 use session_cookie::CookieStore;
 
 session_conformance!(signed_cookies, async {
-    match CookieStore::new(&conformance_tests::config()) {
+    match CookieStore::new(&session_conformance::config()) {
         Ok(store) => Fixture::new(store).with_capabilities(Capabilities::signed_cookie()),
         Err(error) => Fixture::skip(format!("the store could not be built: {error}")),
     }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use conformance_tests::logs;
+use session_conformance::logs;
 use session_cookie::{CookieError, CookieStore, MAX_COOKIE_SIZE};
 use session_core::codec::{CORRUPTED_MESSAGE, SIGNED_COOKIES_SALT, SUSPICIOUS_SESSION_TARGET};
 use session_core::serializer::SerializerName;
@@ -18,7 +18,7 @@ use session_signing::{SecretKey, TimestampSigner};
 use time::OffsetDateTime;
 
 fn config() -> SessionConfig {
-    conformance_tests::config()
+    session_conformance::config()
 }
 
 fn session(config: &SessionConfig, key: Option<&str>) -> Session {
@@ -58,13 +58,13 @@ fn token_codec(config: &SessionConfig) -> SessionCodec {
 fn load_logged(
     config: &SessionConfig,
     token: &str,
-) -> (Session, Dict, Vec<conformance_tests::logs::LogEvent>) {
+) -> (Session, Dict, Vec<session_conformance::logs::LogEvent>) {
     let s = session(config, Some(token));
     let (data, events) = logs::capture(|| runtime().block_on(s.data()));
     (s.clone(), (*data.unwrap()).clone(), events)
 }
 
-fn is_security_warning(events: &[conformance_tests::logs::LogEvent]) -> bool {
+fn is_security_warning(events: &[session_conformance::logs::LogEvent]) -> bool {
     events.iter().any(|e| {
         e.target == SUSPICIOUS_SESSION_TARGET
             && e.level == tracing::Level::WARN

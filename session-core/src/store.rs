@@ -69,7 +69,7 @@ pub enum KeyKind {
 ///
 /// The [`Session`](crate::Session) handle builds Django's semantics (lazy loading, flags, key
 /// generation, `cycle_key`, `flush`, expiry) on top of these five operations, so a store only
-/// translates them to its storage. Run the `conformance-tests` suite against a new store to check it.
+/// translates them to its storage. Run the `session-conformance` suite against a new store to check it.
 ///
 /// Implementations must:
 /// - never return an expired record from [`load`](Self::load) (treat it as absent);

@@ -6,7 +6,7 @@
 //! recurse without bound, and the expansion cases measure the process's peak memory.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use conformance_tests::memory::{isolated, peak_growth_mib};
+use session_conformance::memory::{isolated, peak_growth_mib};
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::mpsc;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{CustomSession, Db, custom_config, fixture};
-use conformance_tests::{config, session_conformance};
+use session_conformance::{config, session_conformance};
 use session_db::DjangoSession;
 
 session_conformance!(sqlite, async {

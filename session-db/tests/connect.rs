@@ -325,7 +325,7 @@ mod mysql {
 }
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-use conformance_tests::services::{self, with_database};
+use session_conformance::services::{self, with_database};
 
 /// `url` with its `user[:password]` replaced by `userinfo`.
 #[cfg(any(feature = "postgres", feature = "mysql"))]

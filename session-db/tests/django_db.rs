@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use common::{CustomSession, Db, Raw, TestDb, custom_config, store_in};
-use conformance_tests::config;
+use session_conformance::config;
 use session_core::codec::{CORRUPTED_MESSAGE, SUSPICIOUS_SESSION_TARGET};
 use session_core::{
     Dict, Error, Expiry, SaveMode, Session, SessionKey, SessionRecord, SessionStore, Value,
@@ -776,7 +776,7 @@ fn corrupt_session_data_loads_empty_with_the_security_warning<B: Raw>(kind: Db, 
     let Some(db) = TestDb::or_skip(kind, test) else {
         return;
     };
-    let ((), events) = conformance_tests::logs::capture(|| {
+    let ((), events) = session_conformance::logs::capture(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

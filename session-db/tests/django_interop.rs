@@ -68,7 +68,7 @@ async fn reads_what_django_wrote<B: Raw>(kind: Db) {
     let fixture = fixture();
     let vendor_rows = fixture["vendors"][vendor(kind)]["rows"].as_array().unwrap();
     let verify_now = instant(fixture["verify_now"].as_f64().unwrap());
-    let store = store_in::<B, _>(db, DjangoSession, &conformance_tests::config()).await;
+    let store = store_in::<B, _>(db, DjangoSession, &session_conformance::config()).await;
     for row in vendor_rows {
         B::insert_raw(
             store.pool(),
@@ -80,7 +80,7 @@ async fn reads_what_django_wrote<B: Raw>(kind: Db) {
         .await;
     }
     let at_verify = Arc::new(
-        session_db::DbStore::<B>::new(store.pool().clone(), &conformance_tests::config())
+        session_db::DbStore::<B>::new(store.pool().clone(), &session_conformance::config())
             .unwrap()
             .with_table(store.table())
             .unwrap()

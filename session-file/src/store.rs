@@ -515,14 +515,14 @@ impl SessionStore for FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conformance_tests::logs;
+    use session_conformance::logs;
 
     fn store_in(dir: &Path) -> FileStore {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(FileStore::new(&conformance_tests::config(), dir))
+            .block_on(FileStore::new(&session_conformance::config(), dir))
             .unwrap()
     }
 

@@ -4,24 +4,24 @@
 mod common;
 
 use common::TempStore;
-use conformance_tests::session_conformance;
+use session_conformance::session_conformance;
 use session_file::WriteStrategy;
 
 session_conformance!(file_rename_exchange, async {
     TempStore::new(
-        &conformance_tests::config(),
+        &session_conformance::config(),
         Some(WriteStrategy::RenameExchange),
     )
     .await
 });
 
 session_conformance!(file_hard_link, async {
-    TempStore::new(&conformance_tests::config(), Some(WriteStrategy::HardLink)).await
+    TempStore::new(&session_conformance::config(), Some(WriteStrategy::HardLink)).await
 });
 
 session_conformance!(file_placeholder, async {
     TempStore::new(
-        &conformance_tests::config(),
+        &session_conformance::config(),
         Some(WriteStrategy::Placeholder),
     )
     .await

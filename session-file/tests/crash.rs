@@ -74,7 +74,7 @@ fn child_writer() {
     let strategy = strategy_named(&child_env(CHILD_STRATEGY));
     let mut n: u64 = child_env(CHILD_FIRST).parse().unwrap();
     runtime().block_on(async move {
-        let store = FileStore::builder(&conformance_tests::config())
+        let store = FileStore::builder(&session_conformance::config())
             .directory(dir)
             .write_strategy(strategy)
             .build()
@@ -136,7 +136,7 @@ fn temp_files(dir: &Path) -> Vec<String> {
 /// without data, as in Django). Leftover temporary files are removed by clear_expired once old.
 #[test]
 fn writer_killed_mid_write_leaves_only_complete_files() {
-    let config = conformance_tests::config();
+    let config = session_conformance::config();
     let codec = SessionCodec::new(&config).unwrap();
     let exe = std::env::current_exe().unwrap();
     for strategy in STRATEGIES {
@@ -236,7 +236,7 @@ fn child_disk_full() {
     let dir = child_env(CHILD_DIR);
     let strategy = strategy_named(&child_env(CHILD_STRATEGY));
     runtime().block_on(async move {
-        let store = FileStore::builder(&conformance_tests::config())
+        let store = FileStore::builder(&session_conformance::config())
             .directory(dir)
             .write_strategy(strategy)
             .build()
@@ -272,7 +272,7 @@ fn child_disk_full() {
 /// the stored session as it was, with no partial or temporary file.
 #[test]
 fn full_disk_write_is_an_error_not_corruption() {
-    let config = conformance_tests::config();
+    let config = session_conformance::config();
     let codec = SessionCodec::new(&config).unwrap();
     let exe = std::env::current_exe().unwrap();
     for strategy in STRATEGIES {

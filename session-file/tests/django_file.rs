@@ -18,7 +18,7 @@ use session_file::{FileError, FileStore, STALE_TEMP_AGE, WriteStrategy};
 use time::OffsetDateTime;
 
 fn config() -> SessionConfig {
-    conformance_tests::config()
+    session_conformance::config()
 }
 
 fn session(store: &TempStore, config: &SessionConfig, key: Option<&str>) -> Session {

@@ -37,7 +37,7 @@ fn random_below(limit: u64) -> u64 {
 }
 
 async fn store(strategy: WriteStrategy) -> Arc<TempStore> {
-    Arc::new(TempStore::new(&conformance_tests::config(), Some(strategy)).await)
+    Arc::new(TempStore::new(&session_conformance::config(), Some(strategy)).await)
 }
 
 /// With `renameat2(RENAME_EXCHANGE)`, an update racing a delete of the same session never brings it

@@ -1,10 +1,10 @@
 //! Secrets and session keys never appear in the file store's `Debug`/`Display` output or logs.
 //!
 //! Every `tracing` event of every thread (the store logs from tokio's blocking pool) is captured
-//! with all its fields (`conformance_tests::logs::all_threads`).
+//! with all its fields (`session_conformance::logs::all_threads`).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use conformance_tests::logs;
+use session_conformance::logs;
 use session_core::{
     Dict, SaveMode, SecretKey, SessionConfig, SessionKey, SessionRecord, SessionStore, Value,
 };

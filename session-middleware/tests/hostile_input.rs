@@ -8,7 +8,7 @@
 
 mod common;
 
-use conformance_tests::memory::{isolated, peak_growth_mib};
+use session_conformance::memory::{isolated, peak_growth_mib};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;

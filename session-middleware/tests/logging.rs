@@ -15,8 +15,8 @@ use session_middleware::{SERVER_ERROR_MESSAGE, SessionFailure};
 /// Runs `test` on a fresh current-thread runtime with the `tracing` events captured.
 fn with_logs<T>(
     test: impl std::future::Future<Output = T>,
-) -> (T, Vec<conformance_tests::logs::LogEvent>) {
-    conformance_tests::logs::capture(|| {
+) -> (T, Vec<session_conformance::logs::LogEvent>) {
+    session_conformance::logs::capture(|| {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()

@@ -3,7 +3,7 @@
 //! Recognisable secrets (`SECRET_KEY`, a fallback) and real session keys (a generated key of the
 //! memory store, a signed-cookie token) are pushed through the configuration, codec, signer,
 //! sessions, stores and the layer, along their success and error paths, with every `tracing` event
-//! of every thread captured with all its fields (`conformance_tests::logs::all_threads`). Nothing
+//! of every thread captured with all its fields (`session_conformance::logs::all_threads`). Nothing
 //! rendered may contain them.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -12,7 +12,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use conformance_tests::logs;
+use session_conformance::logs;
 use http::StatusCode;
 use session_cookie::CookieStore;
 use session_core::serializer::SerializerName;

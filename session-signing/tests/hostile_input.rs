@@ -4,7 +4,7 @@
 //! oversized cases measure the process's peak memory.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use conformance_tests::memory::{isolated, peak_growth_mib};
+use session_conformance::memory::{isolated, peak_growth_mib};
 use std::io::Write as _;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -431,7 +431,7 @@ mod tests {
 
     fn clients() -> [Client; 2] {
         let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
-        let config = Arc::new(conformance_tests::config());
+        let config = Arc::new(session_conformance::config());
         [
             Client::direct(store.clone(), config.clone()),
             Client::http(store, config).unwrap(),

@@ -117,7 +117,7 @@ impl From<session_file::FileError> for SoakError {
 /// The configuration soaks run with: the conformance suite's, with sessions lasting an hour so
 /// that anything a run leaves on a shared server expires soon.
 pub fn soak_config() -> SessionConfig {
-    let mut config = conformance_tests::config();
+    let mut config = session_conformance::config();
     config.cookie_age = 3600;
     config
 }

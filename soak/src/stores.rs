@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use conformance_tests::services;
+use session_conformance::services;
 use session_cache::{Cache, CacheStore, MemoryCache, RedisCache};
 use session_cached_db::CachedDbStore;
 use session_core::{MemoryStore, SessionConfig, SessionStore};

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use conformance_tests::services;
+use session_conformance::services;
 use djsession_soak::report::ViolationKind;
 use djsession_soak::{
     PrivatePostgres, PrivateRedis, PrivateServer, RestartPlan, ServerError, SoakError, SoakOptions,

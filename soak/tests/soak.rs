@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use conformance_tests::services;
+use session_conformance::services;
 use djsession_soak::report::ViolationKind;
 use djsession_soak::{Report, SoakOptions, StoreKind, StoreOptions, engine, soak, soak_config};
 use session_core::{

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 #[cfg(feature = "redis")]
-use conformance_tests::services;
+use session_conformance::services;
 #[cfg(any(feature = "memory", feature = "redis"))]
 use session_cache::Cache;
 

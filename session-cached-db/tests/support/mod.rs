@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use conformance_tests::services;
+use session_conformance::services;
 use session_cache::{Cache, CacheBackend, CacheError, MemoryCache, RedisCache, Ttl};
 use session_cached_db::CachedDbStore;
 use session_core::{
@@ -23,7 +23,7 @@ use session_core::{
 use session_db::{PgStore, SqliteStore};
 
 pub fn config() -> SessionConfig {
-    conformance_tests::config()
+    session_conformance::config()
 }
 
 pub fn dict(pairs: &[(&str, Value)]) -> Dict {
@@ -244,7 +244,7 @@ impl<D: SessionStore> SessionStore for Counting<D> {
 // Log capture.
 
 #[allow(unused_imports)] // not every test binary captures logs
-pub use conformance_tests::logs::capture_async as with_logs;
+pub use session_conformance::logs::capture_async as with_logs;
 
 // ---------------------------------------------------------------------------------------------
 // Real servers.

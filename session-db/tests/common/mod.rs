@@ -4,7 +4,7 @@
 use std::ops::Deref;
 
 use async_trait::async_trait;
-use conformance_tests::{Fixture, services};
+use session_conformance::{Fixture, services};
 use session_core::{
     ClearExpired, Dict, Error, SaveMode, SessionConfig, SessionKey, SessionRecord, SessionStore,
     Value,
@@ -212,7 +212,7 @@ pub async fn fixture<B: Backend, M: SessionModel>(
 pub fn custom_config() -> SessionConfig {
     SessionConfig {
         cookie_age: 86400,
-        ..conformance_tests::config()
+        ..session_conformance::config()
     }
 }
 
