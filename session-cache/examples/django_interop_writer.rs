@@ -46,7 +46,7 @@ async fn main() -> Result<(), BoxError> {
         .ok_or("request field cases must be a list")?
     {
         let key = SessionKey::new(text(case, "session_key")?)?;
-        let Value::Dict(data) = JsonSerializer.loads(text(case, "data_json")?.as_bytes())? else {
+        let Value::Dict(data) = JsonSerializer.loads_text(text(case, "data_json")?)? else {
             return Err("data_json must be a JSON object".into());
         };
         let session = Session::new(shared.clone(), config.clone(), Some(key.as_str()));

@@ -33,7 +33,7 @@ fn text<'a>(value: &'a serde_json::Value, field: &str) -> Result<&'a str, BoxErr
 }
 
 fn parse_dict(json: &str) -> Result<Dict, BoxError> {
-    match JsonSerializer.loads(json.as_bytes())? {
+    match JsonSerializer.loads_text(json)? {
         Value::Dict(data) => Ok(data),
         _ => Err("data_json must be a JSON object".into()),
     }

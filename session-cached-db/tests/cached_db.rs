@@ -59,7 +59,11 @@ fn pickled(data: &Dict) -> Vec<u8> {
 }
 
 fn unpickled(bytes: &[u8]) -> Dict {
-    match SerializerName::Pickle.serializer().loads(bytes).unwrap() {
+    match SerializerName::Pickle
+        .serializer()
+        .loads_stored_bytes(bytes)
+        .unwrap()
+    {
         Value::Dict(data) => data,
         other => panic!("cached value is not a dict: {other:?}"),
     }

@@ -36,7 +36,7 @@ fn text<'a>(value: &'a serde_json::Value, field: &str) -> &'a str {
 }
 
 fn data(json: &str) -> Dict {
-    match JsonSerializer.loads(json.as_bytes()).unwrap() {
+    match JsonSerializer.loads_text(json).unwrap() {
         Value::Dict(data) => data,
         other => panic!("not a dict: {other:?}"),
     }

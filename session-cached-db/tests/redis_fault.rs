@@ -222,7 +222,7 @@ async fn a_redis_that_comes_back_with_old_data_never_serves_it() {
         .unwrap();
     let Value::Dict(cached) = session_core::serializer::SerializerName::Pickle
         .serializer()
-        .loads(&cached)
+        .loads_stored_bytes(&cached)
         .unwrap()
     else {
         panic!("not a dict")

@@ -26,11 +26,7 @@ fn fixture(name: &str) -> Json {
 }
 
 fn python_dict(text: &str) -> Dict {
-    match SerializerName::Json
-        .serializer()
-        .loads(text.as_bytes())
-        .unwrap()
-    {
+    match SerializerName::Json.serializer().loads_text(text).unwrap() {
         Value::Dict(d) => d,
         other => panic!("not a dict: {other:?}"),
     }

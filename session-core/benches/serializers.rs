@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| serializer.dumps_dict(dict).unwrap())
             });
             group.bench_with_input(BenchmarkId::new("loads", label), &bytes, |b, bytes| {
-                b.iter(|| serializer.loads(bytes).unwrap())
+                b.iter(|| serializer.loads_stored_bytes(bytes).unwrap())
             });
         }
         group.finish();

@@ -215,7 +215,7 @@ impl SessionCodec {
 
     /// Parses unsigned serializer bytes, reporting why they do not hold a session dict.
     pub fn deserialize_dict(&self, bytes: &[u8]) -> Result<Dict, Error> {
-        match self.serializer.loads(bytes)? {
+        match self.serializer.loads_stored_bytes(bytes)? {
             Value::Dict(data) => Ok(data),
             other => Err(Error::NotADict {
                 found: other.type_name(),

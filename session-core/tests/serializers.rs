@@ -441,6 +441,39 @@ fn malformed_errors_say_where_and_what() {
 #[test]
 fn json_serializer_is_named_json() {
     assert_eq!(JsonSerializer.name(), "json");
-    let value = JsonSerializer.loads(br#"{"k":[1,2.0]}"#).unwrap();
+    let value = JsonSerializer
+        .loads_stored_bytes(br#"{"k":[1,2.0]}"#)
+        .unwrap();
     assert_eq!(JsonSerializer.dumps(&value).unwrap(), br#"{"k":[1,2.0]}"#);
+}
+
+#[test]
+fn stored_bytes_are_latin_1_as_django_reads_them_and_text_is_unicode() {
+    // "é" in UTF-8 is the two bytes C3 A9. Django's JSONSerializer decodes stored bytes as
+    // Latin-1, so it reads them as two characters; text is read as the one character it is.
+    let utf8 = "{\"name\":\"Zoé\"}";
+    let stored = JsonSerializer.loads_stored_bytes(utf8.as_bytes()).unwrap();
+    let text = JsonSerializer.loads_text(utf8).unwrap();
+    let name = |value: &Value| match value {
+        Value::Dict(dict) => dict.get("name").cloned(),
+        _ => None,
+    };
+    assert_eq!(name(&stored), Some(Value::from("ZoÃ©")));
+    assert_eq!(name(&text), Some(Value::from("Zoé")));
+}
+
+#[test]
+fn binary_serializers_refuse_text_and_say_which_function_to_use() {
+    use session_core::serializer::{MsgPackSerializer, PickleSerializer};
+    for serializer in [
+        &MsgPackSerializer as &dyn Serializer,
+        &PickleSerializer::default(),
+    ] {
+        let err = serializer.loads_text("{}").unwrap_err();
+        assert!(
+            matches!(err, SerializerError::Unsupported { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("loads_stored_bytes"), "{err}");
+    }
 }

@@ -190,7 +190,7 @@ fn depth_is_limited_on_read_and_write() {
 fn msgpack_serializer_is_named_msgpack() {
     assert_eq!(MsgPackSerializer.name(), "msgpack");
     let value = MsgPackSerializer
-        .loads(&[0x81, 0xa1, b'k', 0x92, 1, 0xc3])
+        .loads_stored_bytes(&[0x81, 0xa1, b'k', 0x92, 1, 0xc3])
         .unwrap();
     assert_eq!(
         MsgPackSerializer.dumps(&value).unwrap(),

@@ -28,7 +28,7 @@ fn fixture() -> Json {
 }
 
 fn python_dict(json_text: &str) -> Dict {
-    match JsonSerializer.loads(json_text.as_bytes()).unwrap() {
+    match JsonSerializer.loads_text(json_text).unwrap() {
         Value::Dict(d) => d,
         other => panic!("not a dict: {other:?}"),
     }

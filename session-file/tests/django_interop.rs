@@ -28,11 +28,7 @@ fn vectors() -> Json {
 
 /// Python's `json.dumps` text (NaN, big ints, key order) as a session dict.
 fn python_dict(text: &str) -> Dict {
-    match SerializerName::Json
-        .serializer()
-        .loads(text.as_bytes())
-        .unwrap()
-    {
+    match SerializerName::Json.serializer().loads_text(text).unwrap() {
         Value::Dict(d) => d,
         other => panic!("not a dict: {other:?}"),
     }

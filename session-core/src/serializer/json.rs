@@ -42,8 +42,12 @@ impl Serializer for JsonSerializer {
         to_vec(value)
     }
 
-    fn loads(&self, bytes: &[u8]) -> Result<Value, SerializerError> {
+    fn loads_stored_bytes(&self, bytes: &[u8]) -> Result<Value, SerializerError> {
         from_slice(bytes)
+    }
+
+    fn loads_text(&self, text: &str) -> Result<Value, SerializerError> {
+        from_str(text)
     }
 }
 

@@ -36,8 +36,37 @@ pub trait Serializer: Send + Sync + fmt::Debug {
     /// Serializes any value.
     fn dumps(&self, value: &Value) -> Result<Vec<u8>, SerializerError>;
 
-    /// Parses bytes produced by this serializer (or by its Python counterpart).
-    fn loads(&self, bytes: &[u8]) -> Result<Value, SerializerError>;
+    /// Parses the bytes a store holds once the signature is removed: what this serializer, or its
+    /// Python counterpart inside Django, wrote.
+    ///
+    /// These are bytes, not text: Django's `JSONSerializer.loads` decodes them as Latin-1 (one
+    /// byte, one character), so a raw `0xC3 0xA9` inside a JSON string reads as `Ã©`, exactly as
+    /// Django reads it. Django itself only ever writes ASCII there. For JSON typed by a person or
+    /// read from a UTF-8 file or stdin, use [`loads_text`](Self::loads_text).
+    ///
+    /// # Errors
+    /// [`SerializerError`] when the bytes are not valid for this format, nest too deeply, or
+    /// expand past the size limits.
+    fn loads_stored_bytes(&self, bytes: &[u8]) -> Result<Value, SerializerError>;
+
+    /// Parses text (Unicode, e.g. read from UTF-8 stdin or a config file): non-ASCII characters
+    /// are the characters they are, never re-read as Latin-1.
+    ///
+    /// Only text formats can do this; the default answers [`SerializerError::Unsupported`], which
+    /// is right for binary formats such as MessagePack and pickle.
+    ///
+    /// # Errors
+    /// [`SerializerError`] when the text is not valid for this format, or the format is binary.
+    fn loads_text(&self, text: &str) -> Result<Value, SerializerError> {
+        let _ = text;
+        Err(SerializerError::Unsupported {
+            format: "text",
+            reason: format!(
+                "{} is a binary format: pass its stored bytes to loads_stored_bytes",
+                self.name()
+            ),
+        })
+    }
 }
 
 /// Why a value could not be serialized or bytes could not be parsed.

@@ -48,7 +48,7 @@ impl Serializer for MsgPackSerializer {
         to_vec(value)
     }
 
-    fn loads(&self, bytes: &[u8]) -> Result<Value, SerializerError> {
+    fn loads_stored_bytes(&self, bytes: &[u8]) -> Result<Value, SerializerError> {
         from_slice(bytes)
     }
 }

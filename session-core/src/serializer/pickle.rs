@@ -102,7 +102,7 @@ impl Serializer for PickleSerializer {
         to_vec(value, self.protocol)
     }
 
-    fn loads(&self, bytes: &[u8]) -> Result<Value, SerializerError> {
+    fn loads_stored_bytes(&self, bytes: &[u8]) -> Result<Value, SerializerError> {
         from_slice(bytes)
     }
 }
