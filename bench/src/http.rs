@@ -232,7 +232,7 @@ impl Contender {
 }
 
 pub(crate) fn ours_router(store: Arc<dyn SessionStore>) -> Result<Router, BoxError> {
-    let layer = session_middleware::SessionLayer::new(store, config())?;
+    let layer = session_middleware::SessionLayer::new(store, &config())?;
     Ok(Router::new().route("/", get(ours_handler)).layer(layer))
 }
 

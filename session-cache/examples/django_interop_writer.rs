@@ -4,16 +4,16 @@
 //! Reads one JSON request on stdin:
 //! `{"redis_url", "key_prefix", "cases": [{"name", "session_key", "data_json"}]}` and prints
 //! `{"results": [{"name", "session_key", "physical_key", "value_b64", "data_json"}]}`. Each
-//! session is created under the given key with the pickle serializer (as a Django site sharing
-//! the cache needs) and the data given as JSON (`_session_expiry` included, as `set_expiry` leaves
-//! it).
+//! session is created under the given key with the default settings (the cache store pickles
+//! its values, as Django's cache framework does, whatever the session serializer) and the data
+//! given as JSON text (`_session_expiry` included, as `set_expiry` leaves it).
 
 use std::io::Read;
 use std::sync::Arc;
 
 use base64::Engine;
 use session_cache::{Cache, CacheStore, RedisCache};
-use session_core::serializer::{JsonSerializer, Serializer, SerializerName};
+use session_core::serializer::{JsonSerializer, Serializer};
 use session_core::{SaveMode, Session, SessionConfig, SessionKey, SessionStore, Value};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -30,10 +30,7 @@ async fn main() -> Result<(), BoxError> {
     std::io::stdin().read_to_string(&mut input)?;
     let request: serde_json::Value = serde_json::from_str(&input)?;
 
-    let config = SessionConfig {
-        serializer: SerializerName::Pickle,
-        ..SessionConfig::new("django_tests_secret_key")
-    };
+    let config = SessionConfig::new("django_tests_secret_key");
     let redis = RedisCache::connect(text(&request, "redis_url")?).await?;
     let cache = Cache::new(redis).with_key_prefix(text(&request, "key_prefix")?);
     let store = CacheStore::new(cache.clone(), &config)?;

@@ -81,12 +81,18 @@ impl Cache {
     }
 
     /// The value under `key`, or `None` when it is absent or expired.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails (a down server is an error, never a miss).
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
         self.backend.get(&self.make_key(key)).await
     }
 
     /// Stores `value` for `age_seconds`; a non-positive age deletes the entry instead (Django's
     /// `cache.set` with a timeout of 0 or less).
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails.
     pub async fn set(&self, key: &str, value: Bytes, age_seconds: i64) -> Result<(), CacheError> {
         let key = self.make_key(key);
         match Ttl::from_age(age_seconds) {
@@ -98,6 +104,9 @@ impl Cache {
     /// Stores `value` only if `key` is absent; `true` when it would be stored. With a non-positive
     /// age nothing is written (the entry could not be read anyway) and the answer is whether the key
     /// was absent, which is what Django's `add` with timeout 0 reports.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails.
     pub async fn add(&self, key: &str, value: Bytes, age_seconds: i64) -> Result<bool, CacheError> {
         let key = self.make_key(key);
         match Ttl::from_age(age_seconds) {
@@ -108,6 +117,9 @@ impl Cache {
 
     /// Stores `value` only if `key` is present; `true` when the key was present. With a
     /// non-positive age the present entry is deleted (it expires now), atomically.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails.
     pub async fn replace(
         &self,
         key: &str,
@@ -122,11 +134,17 @@ impl Cache {
     }
 
     /// Removes `key`; `true` when something was removed.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails.
     pub async fn delete(&self, key: &str) -> Result<bool, CacheError> {
         self.backend.delete(&self.make_key(key)).await
     }
 
     /// Whether a live entry exists under `key`.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails.
     pub async fn exists(&self, key: &str) -> Result<bool, CacheError> {
         self.backend.exists(&self.make_key(key)).await
     }
@@ -177,6 +195,9 @@ impl Caches {
     }
 
     /// The cache under `alias`, or [`CacheError::UnknownAlias`].
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails (a down server is an error, never a miss).
     pub fn get(&self, alias: &str) -> Result<&Cache, CacheError> {
         self.caches
             .get(alias)

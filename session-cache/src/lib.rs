@@ -52,7 +52,7 @@
 //! | logical key ([`CacheStore::cache_key`]) | `django.contrib.sessions.cache` + session key |
 //! | stored key ([`CacheStore::physical_key`]) | `<KEY_PREFIX>:<VERSION>:` + logical key |
 //! | default stored key | `:1:django.contrib.sessions.cache` + 32 chars (64 chars in all) |
-//! | value | the serializer's bytes of the session dict (unsigned) |
+//! | value | the pickle of the session dict (unsigned), as Django's cache framework stores it; [`CacheStore::with_cache_serializer`] for JSON or MessagePack |
 //! | lifetime | the session's expiry age in whole seconds (`SET … EX`), as Django's `get_expiry_age()` |
 //!
 //! Several applications share one Redis safely by giving each its own `KEY_PREFIX`
@@ -87,24 +87,9 @@
 //!
 //! # Performance
 //!
-//! `cargo bench -p session-cache --features redis --bench redis_roundtrip` measures load+save
-//! round trips (a `GET` and a `SET … XX EX`, what a request that changes its session costs) with
-//! 1, 16 and 64 concurrent tasks on one store, beside `redis-benchmark -t get,set` with the same
-//! value size (a 214-byte pickled session) and the same number of clients, on the same server in
-//! the same run. Its baseline for one round trip is one GET plus one SET at redis-benchmark's
-//! rates, `1 / (1/get + 1/set)`. Release build, Redis 7.0 on loopback, the 2-core development
-//! machine while other builds ran (load average ≈ 6, so figures vary by ±30 % between runs):
-//!
-//! | concurrency | ours, round trips/s | redis-benchmark GET/s, SET/s | baseline pairs/s | ratio |
-//! |---:|---:|---:|---:|---:|
-//! | 1 | 21,868 / 21,613 | 49,068, 47,348 / 44,803, 25,291 | 24,096 / 16,166 | 0.91 / 1.34 |
-//! | 16 | 60,242 / 70,283 | 36,962, 41,719 / 88,889, 90,009 | 19,598 / 44,723 | 3.07 / 1.57 |
-//! | 64 | 63,640 / 80,221 | 48,745, 59,453 / 47,676, 48,193 | 26,785 / 23,966 | 2.38 / 3.35 |
-//!
-//! (two runs, separated by `/`). With one client we run at the speed of the server's round trips
-//! (each operation waits for its reply, as redis-benchmark's does); with more, the store's single
-//! multiplexed connection pipelines the concurrent commands, which redis-benchmark's one
-//! connection per client without `-P` does not, so we pass its figures.
+//! `cargo bench -p session-cache` measures this crate against its floor (see `benches/`); the figures,
+//! with their dates and machines, are in `benches/README.md` beside the benches, and the
+//! comparison with Django and tower-sessions in the workspace's `bench/README.md`.
 
 // The docs link to both backends; with one compiled out, those links cannot resolve.
 #![cfg_attr(

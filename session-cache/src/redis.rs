@@ -133,6 +133,10 @@ impl RedisCacheBuilder {
     }
 
     /// Connects (failing if the server or no seed node is reachable).
+    ///
+    /// # Errors
+    /// [`CacheError`] when no server (or no Cluster seed node) answers, or the URL is
+    /// malformed.
     pub async fn connect(self) -> Result<RedisCache, CacheError> {
         if self.topology == Topology::Cluster(Vec::new()) {
             return Err(CacheError::Config(
@@ -195,6 +199,10 @@ impl RedisCacheBuilder {
 
 impl RedisCache {
     /// Connects with default settings; see [`builder`](Self::builder) for the URL forms.
+    ///
+    /// # Errors
+    /// [`CacheError`] when no server (or no Cluster seed node) answers, or the URL is
+    /// malformed.
     pub async fn connect(urls: &str) -> Result<Self, CacheError> {
         Self::builder(urls).connect().await
     }

@@ -9,6 +9,8 @@ use session_core::{
     SessionStore,
 };
 
+use session_core::serializer::SerializerName;
+
 use crate::{Cache, CacheError, Caches};
 
 /// The prefix Django's cache session engine puts before the session key
@@ -20,9 +22,11 @@ pub const CACHE_SESSION_KEY_PREFIX: &str = "django.contrib.sessions.cache";
 /// Each session is one cache entry:
 /// - **key**: the cache's key function applied to `"django.contrib.sessions.cache" + session key`,
 ///   by default `:1:django.contrib.sessions.cache<session key>`, exactly where Django puts it;
-/// - **value**: the configured serializer's bytes of the session dict (not signed, as in Django,
-///   whose cache stores a pickle of the dict). With `serializer = "pickle"` these are the bytes
-///   Django's `RedisCache` reads and writes, so a Django site and this store share sessions;
+/// - **value**: the pickle of the session dict, not signed: what Django's cache framework stores,
+///   whatever `SESSION_SERIALIZER` says (Django's cache backends always pickle), so a Django site
+///   on the same cache shares sessions with the default settings. A JSON or MessagePack value
+///   is available with [`with_cache_serializer`](CacheStore::with_cache_serializer), for caches
+///   no Django site reads;
 /// - **lifetime**: the session's expiry age, set atomically with the value.
 ///
 /// Saves are single atomic commands: a must-create save is add-if-absent (`SET NX`), so two
@@ -43,21 +47,67 @@ pub struct CacheStore {
     cache: Cache,
     prefix: String,
     codec: SessionCodec,
+    cache_serializer: SerializerName,
 }
 
 impl CacheStore {
-    /// A store in `cache`, with the codec (serializer) of `config` and Django's key prefix.
+    /// A store in `cache` with Django's key prefix. Values are pickled, as Django's cache
+    /// framework stores them, whatever `config.serializer` is: see
+    /// [`with_cache_serializer`](Self::with_cache_serializer).
+    ///
+    /// # Errors
+    /// [`CacheError::Session`] when `config` is invalid.
     pub fn new(cache: Cache, config: &SessionConfig) -> Result<Self, CacheError> {
+        let cache_serializer = SerializerName::Pickle;
         Ok(CacheStore {
             cache,
             prefix: CACHE_SESSION_KEY_PREFIX.to_owned(),
-            codec: SessionCodec::new(config)?,
+            codec: SessionCodec::new(config)?.with_serializer(cache_serializer.serializer()),
+            cache_serializer,
         })
+    }
+
+    /// Connects to the Redis server (or, with several comma-separated URLs, the Redis Cluster)
+    /// at `url` with [`RedisCache::connect`](crate::RedisCache::connect), and builds a store on
+    /// it with Django's default `KEY_PREFIX` and `VERSION`. For other cache settings, build the
+    /// [`Cache`] yourself and use [`new`](Self::new).
+    ///
+    /// # Errors
+    /// [`CacheError`] when the server cannot be reached or `config` is invalid.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub async fn connect(url: &str, config: &SessionConfig) -> Result<Self, CacheError> {
+        let redis = crate::RedisCache::connect(url).await?;
+        Self::new(Cache::new(redis), config)
+    }
+
+    /// Serializes cache values with `serializer` instead of pickle. Only for caches no Django site
+    /// reads: Django expects a pickle there.
+    pub fn with_cache_serializer(mut self, serializer: SerializerName) -> Self {
+        self.codec = self.codec.with_serializer(serializer.serializer());
+        self.cache_serializer = serializer;
+        self
+    }
+
+    /// The codec the cache values are serialized with (its serializer is
+    /// [`cache_serializer`](Self::cache_serializer)).
+    pub fn codec(&self) -> &SessionCodec {
+        &self.codec
+    }
+
+    /// The serializer of the cache values ([`SerializerName::Pickle`] unless
+    /// [`with_cache_serializer`](Self::with_cache_serializer) chose another).
+    pub fn cache_serializer(&self) -> SerializerName {
+        self.cache_serializer
     }
 
     /// A store in the cache configured under `alias` (Django's `SESSION_CACHE_ALIAS`); an alias
     /// that is not configured is [`CacheError::UnknownAlias`], as Django raises
     /// `InvalidCacheBackendError` when the store is constructed.
+    ///
+    /// # Errors
+    /// [`CacheError::UnknownAlias`] when `alias` is not configured; as [`new`](Self::new)
+    /// otherwise.
     pub fn from_caches(
         caches: &Caches,
         alias: &str,

@@ -36,7 +36,10 @@ fn store(serializer: SerializerName) -> CacheStore {
         ..SessionConfig::new(SECRET)
     };
     let cache = Cache::new(MemoryCache::bounded(MemoryBound::Entries(1000)));
-    CacheStore::new(cache, &config).unwrap()
+    // The values are in `serializer`'s format (the store pickles unless told otherwise).
+    CacheStore::new(cache, &config)
+        .unwrap()
+        .with_cache_serializer(serializer)
 }
 
 fn record(data: &Dict) -> SessionRecord<'_> {

@@ -187,42 +187,9 @@
 //!
 //! # Performance
 //!
-//! `cargo bench -p session-cached-db --bench warm_loads` measures loads per second of one
-//! logged-in session per worker with a warm cache, beside the database store alone on the same
-//! rows, in the same run (best of 3 × 2 s, alternating). Release build, SQLite on a file (WAL, one
-//! connection), PostgreSQL 15 (pool of 16) and Redis 7 on loopback, on the 2-core development
-//! machine while other builds ran (load average ≈ 7, so figures vary between runs; two runs,
-//! separated by `/`):
-//!
-//! | database | concurrency | database alone | memory cache + database | Redis cache + database |
-//! |---|---:|---:|---:|---:|
-//! | SQLite | 1 | 20,935 / 20,038 | 591,134 / 614,931 (28× / 31×) | 10,662 / 50,318 (0.5× / 2.5×) |
-//! | SQLite | 16 | 17,058 / 19,006 | 439,024 / 630,852 (26× / 33×) | 94,649 / 102,457 (5.5× / 5.4×) |
-//! | PostgreSQL | 1 | 7,584 / 5,245 | 780,580 / 577,711 (103× / 110×) | 47,655 / 50,185 (6.3× / 9.6×) |
-//! | PostgreSQL | 16 | 17,095 / 13,161 | 597,745 / 419,258 (35× / 32×) | 97,863 / 53,784 (5.7× / 4.1×) |
-//!
-//! A warm in-process cache costs one map lookup and a pickle decode (≈ 1.7 µs); Redis costs a
-//! loopback round trip, pipelined across concurrent requests on one connection. Against an
-//! embedded SQLite at concurrency 1, Redis is a network hop replacing a local file read, so it
-//! gains little (the first run's 0.5× is the machine's noise as much as anything); the cache
-//! pays off with a database across a network and under concurrency.
-//!
-//! Saves pay for the check that keeps a logout from being undone (above): one primary-key query
-//! after each cache write. `cargo bench -p session-cached-db --bench saves` measures saves per
-//! second with the check, and with a database whose `exists` answers at once (what a save cost
-//! before the check), beside the database store alone. Release build, best of 3 × 2 s, same
-//! machine, 2026-11-22, load average ≈ 2:
-//!
-//! | database | concurrency | database alone | memory cache: no check / check | Redis cache: no check / check |
-//! |---|---:|---:|---:|---:|
-//! | SQLite | 1 | 7,636 | 8,211 / 4,550 | 3,628 / 3,409 |
-//! | SQLite | 16 | 8,461 | 8,203 / 4,203 | 7,579 / 5,907 |
-//! | PostgreSQL | 1 | 2,673 | 2,338 / 1,674 | 1,713 / 1,451 |
-//! | PostgreSQL | 16 | 6,879 | 6,384 / 4,077 | 5,199 / 3,590 |
-//!
-//! So a save costs 1.2× to 2× what it did without the check (the query is cheap, but it is a
-//! second database round trip). Sessions are read far more often than written, and reads are
-//! unchanged; we chose a logout that sticks over faster saves.
+//! `cargo bench -p session-cached-db` measures this crate against its floor (see `benches/`); the figures,
+//! with their dates and machines, are in `benches/README.md` beside the benches, and the
+//! comparison with Django and tower-sessions in the workspace's `bench/README.md`.
 
 mod error;
 mod stale;

@@ -70,6 +70,9 @@ impl<D: SessionStore> CachedDbStore<D> {
     /// database does not report an expiry) and the codec settings; cache values are pickled, as
     /// Django's cache framework stores them, whatever `config.serializer` is (that one is the
     /// database's `SESSION_SERIALIZER`): see [`with_cache_serializer`](Self::with_cache_serializer).
+    ///
+    /// # Errors
+    /// [`CachedDbError`] when `config` is invalid.
     pub fn new(cache: Cache, db: D, config: &SessionConfig) -> Result<Self, CachedDbError> {
         let cache_serializer = SerializerName::Pickle;
         Ok(CachedDbStore {
@@ -86,6 +89,9 @@ impl<D: SessionStore> CachedDbStore<D> {
     /// The cache configured under `alias` (Django's `SESSION_CACHE_ALIAS`) in front of `db`; an
     /// alias that is not configured is an error here, as Django raises
     /// `InvalidCacheBackendError` when the store is constructed.
+    ///
+    /// # Errors
+    /// [`CachedDbError`] when `alias` is not configured or `config` is invalid.
     pub fn from_caches(
         caches: &Caches,
         alias: &str,

@@ -13,7 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use session_core::codec::SIGNED_COOKIES_SALT;
 use session_core::config::SESSION_KEY_SALT;
 use session_core::serializer::SerializerName;
-use session_core::{SecretKey, SessionCodec, SessionConfig};
+use std::ffi::OsString;
+
+use session_core::{ConfigError, SecretKey, SessionCodec, SessionConfig};
 
 use crate::Error;
 
@@ -87,23 +89,39 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
-    /// Django's session settings with these keys and `serializer`, reading the pre-3.1 session
-    /// format and SHA-1 signatures as Django 3.1/3.2 did.
+    /// Django's session settings: `SessionConfig::from_env` (Django's setting names, e.g.
+    /// `SESSION_COOKIE_AGE`, `SECRET_KEY_FALLBACKS`), with `--secret-key` for `SECRET_KEY`, the
+    /// `--fallback-key`s added to the fallbacks and `serializer` replacing `SESSION_SERIALIZER`
+    /// when given; reading the pre-3.1 session format and SHA-1 signatures as Django 3.1/3.2 did.
     ///
     /// # Errors
-    /// [`Error::MissingSecret`] without a secret key.
-    pub fn config(&self, serializer: SerializerArg) -> Result<SessionConfig, Error> {
-        let secret = self.secret_key.as_deref().ok_or(Error::MissingSecret)?;
-        Ok(SessionConfig {
-            secret_key_fallbacks: self
-                .fallback_keys
-                .iter()
-                .map(|key| SecretKey::from(key.as_str()))
-                .collect(),
-            serializer: serializer.into(),
-            accept_legacy_formats: true,
-            ..SessionConfig::new(secret)
+    /// [`Error::MissingSecret`] without a secret key, [`Error::Config`] for a variable the
+    /// setting cannot take (the message names it).
+    pub fn config(&self, serializer: Option<SerializerArg>) -> Result<SessionConfig, Error> {
+        if self.secret_key.as_deref() == Some("") {
+            // Given, but empty: say so, rather than that none was given.
+            return Err(Error::Config(session_core::Error::Config(
+                "secret_key is empty: set SECRET_KEY to the Django site's SECRET_KEY".to_owned(),
+            )));
+        }
+        let mut config = SessionConfig::from_lookup(|name| match name {
+            "SECRET_KEY" => self.secret_key.clone().map(OsString::from),
+            other => std::env::var_os(other),
         })
+        .map_err(|error| match error {
+            ConfigError::Missing { .. } => Error::MissingSecret,
+            other => Error::Config(other.into()),
+        })?;
+        config.secret_key_fallbacks.extend(
+            self.fallback_keys
+                .iter()
+                .map(|key| SecretKey::from(key.as_str())),
+        );
+        if let Some(serializer) = serializer {
+            config.serializer = serializer.into();
+        }
+        config.accept_legacy_formats = true;
+        Ok(config)
     }
 }
 
@@ -121,9 +139,10 @@ pub struct CodecArgs {
     #[arg(long, value_name = "SALT", conflicts_with = "backend")]
     pub salt: Option<String>,
 
-    /// The SESSION_SERIALIZER of the Django site.
-    #[arg(long, value_enum, value_name = "NAME", default_value_t = SerializerArg::Json)]
-    pub serializer: SerializerArg,
+    /// The SESSION_SERIALIZER of the Django site [default: the SESSION_SERIALIZER environment
+    /// variable, else json].
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub serializer: Option<SerializerArg>,
 }
 
 /// Options of `sessions decode`.
@@ -239,20 +258,23 @@ pub struct StoreArgs {
     #[arg(long, value_name = "DIR")]
     pub file_path: Option<PathBuf>,
 
-    /// SESSION_COOKIE_NAME: the file engine names its files after it.
-    #[arg(long, value_name = "NAME", default_value = "sessionid")]
-    pub cookie_name: String,
+    /// SESSION_COOKIE_NAME: the file engine names its files after it [default: the
+    /// SESSION_COOKIE_NAME environment variable, else sessionid].
+    #[arg(long, value_name = "NAME")]
+    pub cookie_name: Option<String>,
 
     /// SESSION_COOKIE_AGE in seconds: how long a session file without its own expiry lives after
-    /// its last write (file engine).
-    #[arg(long, value_name = "SECONDS", default_value_t = 1_209_600)]
-    pub cookie_age: i64,
+    /// its last write (file engine) [default: the SESSION_COOKIE_AGE environment variable, else
+    /// 1209600].
+    #[arg(long, value_name = "SECONDS")]
+    pub cookie_age: Option<i64>,
 
-    /// The SESSION_SERIALIZER of the Django site. For the cache engine it is the format of the
-    /// cached values: a Django site's cache holds pickles (its cache framework pickles every
-    /// value), so pass pickle to read them.
-    #[arg(long, value_enum, value_name = "NAME", default_value_t = SerializerArg::Json)]
-    pub serializer: SerializerArg,
+    /// The SESSION_SERIALIZER of the Django site [default: the SESSION_SERIALIZER environment
+    /// variable, else json]. For the cache engine it is the format of the cached values, which
+    /// defaults to pickle: a Django site's cache holds pickles whatever SESSION_SERIALIZER says
+    /// (its cache framework pickles every value).
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub serializer: Option<SerializerArg>,
 }
 
 /// Stands for a secret (a key, or a URL that may hold a password) in `Debug` output.

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::Error;
 use crate::args::{ClearArgs, Engine};
-use crate::store::{self, Db};
+use crate::store;
 
 /// What clearsessions prints for the cache engine.
 pub const NOTHING_TO_CLEAR: &str =
@@ -32,8 +32,8 @@ pub async fn clearsessions(args: &ClearArgs, now: SystemTime) -> Result<String, 
             } else {
                 SessionConfig::new(UNUSED_SECRET)
             };
-            let db = Db::open(&args.store, &config, OffsetDateTime::from(now)).await?;
-            db.clear_expired()
+            let db = store::open_db(&args.store, &config, OffsetDateTime::from(now)).await?;
+            db.clear_expired_rows()
                 .await
                 .map_err(|e| Error::Store(e.into()))?
         }

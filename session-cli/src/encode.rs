@@ -5,8 +5,9 @@ use std::io::Read;
 use session_core::serializer::json;
 use session_core::value::{Dict, Value};
 
-use crate::args::{EncodeArgs, SerializerArg};
+use crate::args::EncodeArgs;
 use crate::{Error, MAX_INPUT_BYTES};
+use session_core::serializer::SerializerName;
 
 /// Reads one JSON object from `input` and returns it signed (the one line `encode` prints).
 ///
@@ -18,7 +19,7 @@ pub fn encode(args: &EncodeArgs, input: impl Read) -> Result<String, Error> {
     // Options first: a missing secret is reported before waiting on stdin.
     let codec = args.codec.codec(&args.keys)?;
     let session = read_session(input)?;
-    if args.codec.serializer == SerializerArg::Msgpack {
+    if codec.serializer().name() == SerializerName::MsgPack.as_str() {
         check_msgpack_ints(&session)?;
     }
     codec

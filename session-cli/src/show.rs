@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 
 use crate::Error;
 use crate::args::{Engine, ShowArgs};
-use crate::store::{self, Db};
+use crate::store;
+use session_db::AnyDbStore;
 
 /// The session stored under `args.session_key`, as of `now`, as one line of JSON in Django's
 /// rendering.
@@ -26,7 +27,7 @@ pub async fn show(args: &ShowArgs, now: SystemTime) -> Result<String, Error> {
     let now = OffsetDateTime::from(now);
     let data = match args.store.engine {
         Engine::Db | Engine::CachedDb => {
-            let db = Db::open_read_only(&args.store, &config, now).await?;
+            let db = store::open_db_read_only(&args.store, &config, now).await?;
             from_db(&db, &key, now).await?
         }
         Engine::File => {
@@ -40,12 +41,7 @@ pub async fn show(args: &ShowArgs, now: SystemTime) -> Result<String, Error> {
         }
         Engine::Cache => {
             let cache = store::open_cache(&args.store, &config).await?;
-            from_cache(
-                &cache,
-                &key,
-                &SessionCodec::new(&config).map_err(Error::Config)?,
-            )
-            .await?
+            from_cache(&cache, &key, cache.codec()).await?
         }
     };
     json::to_string(&Value::Dict(data))
@@ -53,9 +49,9 @@ pub async fn show(args: &ShowArgs, now: SystemTime) -> Result<String, Error> {
 }
 
 /// The row's data, if the row is live (Django's db `load`: `expire_date > now`) and verifies.
-async fn from_db(db: &Db, key: &SessionKey, now: OffsetDateTime) -> Result<Dict, Error> {
+async fn from_db(db: &AnyDbStore, key: &SessionKey, now: OffsetDateTime) -> Result<Dict, Error> {
     let row = db
-        .row(key)
+        .row(key.as_str())
         .await
         .map_err(|e| Error::Store(e.into()))?
         .ok_or_else(|| Error::not_found(key, "in the table"))?;

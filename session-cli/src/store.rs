@@ -1,13 +1,13 @@
 //! Opening the store `--engine` names, with the site's settings.
 
 use session_cache::{Cache, CacheStore, KeyFunction, RedisCache};
-use session_core::{SessionConfig, SessionKey};
-use session_db::{Backend, DbError, DbStore, MySqlStore, PgStore, SessionRow, SqliteStore};
+use session_core::SessionConfig;
+use session_db::{AnyDbStore, DbError};
 use session_file::FileStore;
 use time::OffsetDateTime;
 
 use crate::Error;
-use crate::args::{KeyArgs, StoreArgs};
+use crate::args::{Engine, KeyArgs, StoreArgs};
 
 /// What `--database-url` is called in messages (the URL itself is never printed: it may hold a
 /// password).
@@ -22,122 +22,82 @@ const FILES: &str = "the session directory (--file-path)";
 /// # Errors
 /// [`Error::MissingSecret`] without a secret key, [`Error::Config`] for unusable settings.
 pub(crate) fn config(store: &StoreArgs, keys: &KeyArgs) -> Result<SessionConfig, Error> {
-    let config = SessionConfig {
-        cookie_name: store.cookie_name.clone(),
-        cookie_age: store.cookie_age,
-        ..keys.config(store.serializer)?
+    // The cache engine's --serializer names the cache values' format, chosen on the store.
+    let serializer = match store.engine {
+        Engine::Cache => None,
+        _ => store.serializer,
     };
+    let mut config = keys.config(serializer)?;
+    if let Some(name) = &store.cookie_name {
+        config.cookie_name.clone_from(name);
+    }
+    if let Some(age) = store.cookie_age {
+        config.cookie_age = age;
+    }
     config.validate().map_err(Error::Config)?;
     Ok(config)
 }
 
-/// A database store on whichever database `--database-url` names.
-pub(crate) enum Db {
-    Postgres(PgStore),
-    MySql(MySqlStore),
-    Sqlite(SqliteStore),
+/// The database store on whichever database `--database-url` names (session-db's
+/// [`AnyDbStore`], the one way to open a store from a URL), on `--table`, comparing expiry dates
+/// with `now`; checks the table exists with Django's columns.
+pub(crate) async fn open_db(
+    args: &StoreArgs,
+    config: &SessionConfig,
+    now: OffsetDateTime,
+) -> Result<AnyDbStore, Error> {
+    connect(database_url(args)?, args, config, now).await
 }
 
-impl Db {
-    /// Connects to `--database-url`, on `--table`, comparing expiry dates with `now`; checks
-    /// the table exists with Django's columns.
-    pub(crate) async fn open(
-        args: &StoreArgs,
-        config: &SessionConfig,
-        now: OffsetDateTime,
-    ) -> Result<Db, Error> {
-        Self::open_url(Self::url(args)?, args, config, now).await
+/// [`open_db`] for reading only (`show`): a SQLite file is opened `mode=ro` unless the URL
+/// chooses a mode, so inspecting a Django site's database changes nothing in it (not even its
+/// journal mode, which the store would otherwise switch to WAL).
+pub(crate) async fn open_db_read_only(
+    args: &StoreArgs,
+    config: &SessionConfig,
+    now: OffsetDateTime,
+) -> Result<AnyDbStore, Error> {
+    let url = database_url(args)?;
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let chooses_mode = query.split('&').any(|pair| pair.starts_with("mode="));
+    if url.starts_with("sqlite:") && !url.contains(":memory:") && !chooses_mode {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{separator}mode=ro");
+        return connect(&url, args, config, now).await;
     }
-
-    /// [`open`](Db::open) for reading only (`show`): a SQLite file is opened `mode=ro` unless
-    /// the URL chooses a mode, so inspecting a Django site's database changes nothing in it
-    /// (not even its journal mode, which the store would otherwise switch to WAL).
-    pub(crate) async fn open_read_only(
-        args: &StoreArgs,
-        config: &SessionConfig,
-        now: OffsetDateTime,
-    ) -> Result<Db, Error> {
-        let url = Self::url(args)?;
-        let query = url.split_once('?').map_or("", |(_, query)| query);
-        let chooses_mode = query.split('&').any(|pair| pair.starts_with("mode="));
-        if url.starts_with("sqlite:") && !url.contains(":memory:") && !chooses_mode {
-            let separator = if url.contains('?') { '&' } else { '?' };
-            let url = format!("{url}{separator}mode=ro");
-            return Self::open_url(&url, args, config, now).await;
-        }
-        Self::open_url(url, args, config, now).await
-    }
-
-    fn url(args: &StoreArgs) -> Result<&str, Error> {
-        args.database_url
-            .as_deref()
-            .ok_or(Error::MissingDatabaseUrl {
-                engine: args.engine.name(),
-            })
-    }
-
-    async fn open_url(
-        url: &str,
-        args: &StoreArgs,
-        config: &SessionConfig,
-        now: OffsetDateTime,
-    ) -> Result<Db, Error> {
-        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
-        match scheme {
-            "postgres" | "postgresql" => Ok(Db::Postgres(connect(url, args, config, now).await?)),
-            "mysql" | "mariadb" => Ok(Db::MySql(connect(url, args, config, now).await?)),
-            "sqlite" => Ok(Db::Sqlite(connect(url, args, config, now).await?)),
-            _ => Err(Error::UnsupportedDatabaseUrl),
-        }
-    }
-
-    /// The row under `key`, whatever its expiry.
-    pub(crate) async fn row(&self, key: &SessionKey) -> Result<Option<SessionRow>, DbError> {
-        match self {
-            Db::Postgres(store) => store.row(key.as_str()).await,
-            Db::MySql(store) => store.row(key.as_str()).await,
-            Db::Sqlite(store) => store.row(key.as_str()).await,
-        }
-    }
-
-    /// Deletes the expired rows; returns how many.
-    pub(crate) async fn clear_expired(&self) -> Result<u64, DbError> {
-        match self {
-            Db::Postgres(store) => store.clear_expired_rows().await,
-            Db::MySql(store) => store.clear_expired_rows().await,
-            Db::Sqlite(store) => store.clear_expired_rows().await,
-        }
-    }
-
-    /// The codec the rows are signed with.
-    pub(crate) fn codec(&self) -> &session_core::SessionCodec {
-        match self {
-            Db::Postgres(store) => store.codec(),
-            Db::MySql(store) => store.codec(),
-            Db::Sqlite(store) => store.codec(),
-        }
-    }
+    connect(url, args, config, now).await
 }
 
-async fn connect<B: Backend>(
+fn database_url(args: &StoreArgs) -> Result<&str, Error> {
+    args.database_url
+        .as_deref()
+        .ok_or(Error::MissingDatabaseUrl {
+            engine: args.engine.name(),
+        })
+}
+
+async fn connect(
     url: &str,
     args: &StoreArgs,
     config: &SessionConfig,
     now: OffsetDateTime,
-) -> Result<DbStore<B>, Error> {
-    let opened = |source| Error::Open {
-        what: DATABASE,
-        source,
+) -> Result<AnyDbStore, Error> {
+    let opened = |source: DbError| match source {
+        DbError::UnsupportedUrl { .. } => Error::UnsupportedDatabaseUrl,
+        source => Error::Open {
+            what: DATABASE,
+            source: source.into(),
+        },
     };
     // The store reports the driver's own error (refused, bad password, no such file) at once,
     // and a silent server within its connect timeout.
-    let store = DbStore::<B>::connect(url, config)
+    let store = AnyDbStore::connect(url, config)
         .await
         .map_err(opened)?
         .with_table(&args.table)
-        .map_err(|e| opened(e.into()))?
+        .map_err(opened)?
         .with_clock(move || now);
-    store.check_schema().await.map_err(|e| opened(e.into()))?;
+    store.check_schema().await.map_err(opened)?;
     Ok(store)
 }
 
@@ -192,5 +152,10 @@ pub(crate) async fn open_cache(
     let keys = KeyFunction::default()
         .with_key_prefix(args.cache_key_prefix.as_str())
         .with_version(args.cache_version);
-    CacheStore::new(Cache::new(redis).with_key_function(keys), config).map_err(|e| opened(e.into()))
+    let store = CacheStore::new(Cache::new(redis).with_key_function(keys), config)
+        .map_err(|e| opened(e.into()))?;
+    Ok(match args.serializer {
+        Some(serializer) => store.with_cache_serializer(serializer.into()),
+        None => store,
+    })
 }

@@ -553,7 +553,7 @@ fn file_show_and_clearsessions() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_str().unwrap();
-        let store = Arc::new(FileStore::new(&config(), dir.path()).await.unwrap());
+        let store = Arc::new(FileStore::new(dir.path(), &config()).await.unwrap());
         let live = save_file_session(&store, Expiry::Default).await;
         let remembered = save_file_session(&store, Expiry::In(Duration::days(30))).await;
         age_file(&store, &remembered, FIFTEEN_DAYS); // its own expiry outlives the cookie age
@@ -650,7 +650,7 @@ fn file_show_leaves_the_session_directory_untouched() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_str().unwrap();
-        let store = Arc::new(FileStore::new(&config(), dir.path()).await.unwrap());
+        let store = Arc::new(FileStore::new(dir.path(), &config()).await.unwrap());
         let live = save_file_session(&store, Expiry::Default).await;
         let idle = save_file_session(&store, Expiry::Default).await;
         age_file(&store, &idle, FIFTEEN_DAYS);
@@ -739,7 +739,7 @@ fn file_sessions_of_another_cookie_name_are_found_with_cookie_name() {
             cookie_name: "shopid".into(),
             ..config()
         };
-        let store = Arc::new(FileStore::new(&shop, dir.path()).await.unwrap());
+        let store = Arc::new(FileStore::new(dir.path(), &shop).await.unwrap());
         let session = Session::new(store.clone(), Arc::new(shop), None);
         session.update(data()).await.unwrap();
         session.save().await.unwrap();
@@ -824,12 +824,22 @@ fn redis_show() {
             sessions(&args, &env)
         };
         let run = |extra: &[&str]| run_version("3", extra);
-        prints(&run(&[json_key.as_str()]), DATA_JSON);
+        // Django's cache holds pickles, so that is the default; JSON values need --serializer.
+        prints(&run(&[pickle_key.as_str()]), DATA_JSON);
         prints(
             &run(&["--serializer", "pickle", pickle_key.as_str()]),
             DATA_JSON,
         );
-        fails_with(&run(&[pickle_key.as_str()]), 1, "cannot decode: malformed");
+        prints(
+            &run(&["--serializer", "json", json_key.as_str()]),
+            DATA_JSON,
+        );
+        fails_with(
+            &run(&["--serializer", "json", pickle_key.as_str()]),
+            1,
+            "cannot decode: malformed",
+        );
+        fails_with(&run(&[json_key.as_str()]), 1, "cannot decode: malformed");
         fails(
             &run_version("1", &[json_key.as_str()]),
             1,
@@ -849,7 +859,11 @@ fn redis_show() {
             )
             .await
             .unwrap();
-        fails_with(&run(&[garbage.as_str()]), 1, "cannot decode: malformed");
+        fails_with(
+            &run(&["--serializer", "json", garbage.as_str()]),
+            1,
+            "cannot decode: malformed",
+        );
         for key in [&json_key, &pickle_key, &garbage] {
             json_store.delete(key).await.unwrap();
         }
@@ -867,7 +881,11 @@ async fn redis_store(url: &str, prefix: &str, serializer: SerializerName) -> Arc
         serializer,
         ..config()
     };
-    Arc::new(CacheStore::new(Cache::new(redis).with_key_function(keys), &config).unwrap())
+    Arc::new(
+        CacheStore::new(Cache::new(redis).with_key_function(keys), &config)
+            .unwrap()
+            .with_cache_serializer(serializer),
+    )
 }
 
 /// Saves [`data`] as a new session in `store`; returns its key.

@@ -136,6 +136,9 @@ impl fmt::Debug for CookieStore {
 impl CookieStore {
     /// A store signing with `config`'s secret key and serializer, refusing cookies older than
     /// `config.cookie_age`, and counting `config.cookie_name` in the cookie size.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `config` is invalid.
     pub fn new(config: &SessionConfig) -> Result<Self, Error> {
         Ok(CookieStore {
             codec: SessionCodec::with_token_salt(config, SIGNED_COOKIES_SALT)?,
@@ -159,6 +162,10 @@ impl CookieStore {
 
     /// The data in a cookie value, or why it was refused (bad signature, older than the cookie
     /// age, or a payload that does not decode).
+    ///
+    /// # Errors
+    /// [`Error::Signing`] when the cookie does not verify or is too old, [`Error::Serializer`]
+    /// when its payload does not parse.
     pub fn decode(&self, token: &str) -> Result<Dict, Error> {
         self.codec
             .try_decode_at(token, Some(self.max_age), (self.clock)())

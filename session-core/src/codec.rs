@@ -68,6 +68,9 @@ enum WriteFormat {
 impl SessionCodec {
     /// The codec for `session_data` as the db, cache, cached-db and file backends store it (signed
     /// with `config.key_salt`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `config` is invalid ([`SessionConfig::validate`]).
     pub fn new(config: &SessionConfig) -> Result<Self, Error> {
         Self::build(config, &config.key_salt, true)
     }
@@ -75,6 +78,9 @@ impl SessionCodec {
     /// A codec for signed tokens under another salt, such as the signed-cookie backend's
     /// ([`SIGNED_COOKIES_SALT`]). With `hashing_algorithm = "sha1"` it writes SHA-1 tokens, as
     /// Django 3.1/3.2 did.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `config` is invalid.
     pub fn with_token_salt(config: &SessionConfig, salt: &str) -> Result<Self, Error> {
         Self::build(config, salt, false)
     }
@@ -125,16 +131,25 @@ impl SessionCodec {
     }
 
     /// Signs session data now, compressed when that is shorter (Django's `encode`).
+    ///
+    /// # Errors
+    /// [`Error::Serializer`] when the data cannot be serialized.
     pub fn encode(&self, data: &Dict) -> Result<String, Error> {
         self.encode_with(data, true, None)
     }
 
     /// Signs session data as if at `unix_seconds` (reproducible output).
+    ///
+    /// # Errors
+    /// [`Error::Serializer`] when the data cannot be serialized.
     pub fn encode_at(&self, data: &Dict, unix_seconds: i64) -> Result<String, Error> {
         self.encode_with(data, true, Some(unix_seconds))
     }
 
     /// Signs session data, choosing compression and the timestamp (`None`: now).
+    ///
+    /// # Errors
+    /// [`Error::Serializer`] when the data cannot be serialized.
     pub fn encode_with(
         &self,
         data: &Dict,
@@ -163,11 +178,19 @@ impl SessionCodec {
 
     /// Decodes stored data, reporting why it failed. `max_age` rejects values whose timestamp is
     /// older (the signed-cookie backend passes the cookie age).
+    ///
+    /// # Errors
+    /// [`Error::Signing`] when the signature does not verify, is expired or the token is
+    /// malformed; [`Error::Serializer`] / [`Error::NotADict`] when the payload is not a session
+    /// dict.
     pub fn try_decode(&self, session_data: &str, max_age: Option<Duration>) -> Result<Dict, Error> {
         self.try_decode_at(session_data, max_age, SystemTime::now())
     }
 
     /// [`try_decode`](Self::try_decode) with an explicit clock, for reproducible age checks.
+    ///
+    /// # Errors
+    /// As [`try_decode`](Self::try_decode).
     pub fn try_decode_at(
         &self,
         session_data: &str,
@@ -197,6 +220,9 @@ impl SessionCodec {
 
     /// Serializes session data without signing it (the cache backends store the serializer's bytes
     /// directly, as Django's cache framework stores a pickle of the dict).
+    ///
+    /// # Errors
+    /// [`Error::Serializer`] when the data cannot be serialized.
     pub fn serialize(&self, data: &Dict) -> Result<Vec<u8>, Error> {
         Ok(self.serializer.dumps_dict(data)?)
     }
@@ -214,6 +240,10 @@ impl SessionCodec {
     }
 
     /// Parses unsigned serializer bytes, reporting why they do not hold a session dict.
+    ///
+    /// # Errors
+    /// [`Error::Serializer`] when the bytes do not parse, [`Error::NotADict`] when they hold
+    /// something else than a dict.
     pub fn deserialize_dict(&self, bytes: &[u8]) -> Result<Dict, Error> {
         match self.serializer.loads_stored_bytes(bytes)? {
             Value::Dict(data) => Ok(data),

@@ -3,6 +3,11 @@
 use crate::serializer::SerializerError;
 use crate::value::ValueError;
 
+/// Django's `SessionInterrupted` message: the body of the 400 answer when a session was deleted
+/// (logged out, flushed or expired) by a concurrent request before this one could save it.
+pub const SESSION_INTERRUPTED_MESSAGE: &str = "The request's session was deleted before the request \
+     completed. The user may have logged out in a concurrent request, for example.";
+
 /// A boxed error from a store's backend (database driver, Redis client, filesystem, ...).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -31,6 +31,11 @@
 //! # }).unwrap();
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+mod axum;
 pub mod codec;
 pub mod config;
 mod error;
@@ -42,9 +47,12 @@ mod session;
 pub mod store;
 pub mod value;
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use axum::{MissingSessionLayer, SESSION_ERROR_MESSAGE};
 pub use codec::SessionCodec;
-pub use config::{SameSite, SessionConfig};
-pub use error::{BoxError, Error};
+pub use config::{ConfigError, SameSite, SessionConfig};
+pub use error::{BoxError, Error, SESSION_INTERRUPTED_MESSAGE};
 pub use expiry::Expiry;
 pub use key::{GENERATED_KEY_LEN, KEY_ALPHABET, SessionKey, redact};
 pub use memory::MemoryStore;

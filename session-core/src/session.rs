@@ -220,6 +220,10 @@ impl Session {
     }
 
     /// The value under `key`, converted to `T` (`None` when absent).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it;
+    /// [`Error::Value`] when the value is not a `T`.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         match self.get_value(key).await? {
             Some(value) => from_value(value).map(Some).map_err(|source| Error::Value {
@@ -231,16 +235,26 @@ impl Session {
     }
 
     /// The raw value under `key`.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>, Error> {
         Ok(self.loaded().await?.data().get(key).cloned())
     }
 
     /// Whether `key` is present (Django's `key in session`).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn contains_key(&self, key: &str) -> Result<bool, Error> {
         Ok(self.loaded().await?.data().contains_key(key))
     }
 
     /// Stores `value` under `key` (Django's `session[key] = value`); sets `modified`.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it;
+    /// [`Error::Value`] when `value` cannot become a session value (or nests too deeply).
     pub async fn insert<T: Serialize + ?Sized>(
         &self,
         key: impl Into<String>,
@@ -255,6 +269,10 @@ impl Session {
 
     /// Stores a raw value under `key`; sets `modified`. Overwriting keeps the key's position, as in a
     /// Python dict.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it;
+    /// [`Error::Value`] when `value` nests too deeply.
     pub async fn insert_value(
         &self,
         key: impl Into<String>,
@@ -270,6 +288,9 @@ impl Session {
 
     /// Removes `key` and returns its value (Django's `del session[key]`, without the `KeyError`):
     /// sets `modified` only if the key was present.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn remove(&self, key: &str) -> Result<Option<Value>, Error> {
         let mut state = self.loaded().await?;
         if !state.data().contains_key(key) {
@@ -281,6 +302,10 @@ impl Session {
 
     /// Removes `key` and returns its value converted to `T` (Django's `pop(key)`); `None` when
     /// absent, in which case `modified` is left alone. If the value does not convert, it stays.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it;
+    /// [`Error::Value`] when the value is not a `T` (it then stays in the session).
     pub async fn pop<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         let mut state = self.loaded().await?;
         let Some(value) = state.data().get(key) else {
@@ -296,12 +321,20 @@ impl Session {
     }
 
     /// Django's `pop(key, default)`: the value under `key` (removed), or `default` when absent.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it;
+    /// [`Error::Value`] when the value is not a `T`.
     pub async fn pop_or<T: DeserializeOwned>(&self, key: &str, default: T) -> Result<T, Error> {
         Ok(self.pop(key).await?.unwrap_or(default))
     }
 
     /// Django's `setdefault`: the existing value under `key`, or `default` after storing it (which
     /// sets `modified`).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it;
+    /// [`Error::Value`] when a value cannot be converted.
     pub async fn setdefault<T: Serialize + DeserializeOwned>(
         &self,
         key: &str,
@@ -315,6 +348,10 @@ impl Session {
     }
 
     /// Django's `update`: inserts every pair, and always sets `modified` (even for no pairs).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it;
+    /// [`Error::Value`] when a value cannot become a session value.
     pub async fn update<K, V>(&self, entries: impl IntoIterator<Item = (K, V)>) -> Result<(), Error>
     where
         K: Into<String>,
@@ -334,16 +371,25 @@ impl Session {
     }
 
     /// The keys, in insertion order.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn keys(&self) -> Result<Vec<String>, Error> {
         Ok(self.loaded().await?.data().keys().cloned().collect())
     }
 
     /// The values, in insertion order.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn values(&self) -> Result<Vec<Value>, Error> {
         Ok(self.loaded().await?.data().values().cloned().collect())
     }
 
     /// The pairs, in insertion order.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn items(&self) -> Result<Vec<(String, Value)>, Error> {
         Ok(self
             .loaded()
@@ -355,12 +401,18 @@ impl Session {
     }
 
     /// A snapshot of all the data (cheap: shared until either side changes).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn data(&self) -> Result<Arc<Dict>, Error> {
         let mut state = self.loaded().await?;
         Ok(Arc::clone(state.cache.get_or_insert_with(Default::default)))
     }
 
     /// The number of entries.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn len(&self) -> Result<usize, Error> {
         Ok(self.loaded().await?.data().len())
     }
@@ -375,12 +427,22 @@ impl Session {
 
     /// Saves the session: creates it under a fresh key if it has none, otherwise updates it (Django's
     /// `save()`). Fails with [`Error::SessionDeleted`] if the record was deleted meanwhile.
+    ///
+    /// # Errors
+    /// [`Error::SessionDeleted`] when the record was deleted meanwhile (Django's
+    /// `UpdateError`), [`Error::KeyGenerationExhausted`] when no fresh key could be created,
+    /// [`Error::Store`] when the store fails, [`Error::Serializer`] when the data cannot be
+    /// serialized.
     pub async fn save(&self) -> Result<(), Error> {
         self.save_with(SaveMode::Update).await
     }
 
     /// Django's `save(must_create=...)`. With [`SaveMode::MustCreate`] the current data is written
     /// without loading anything first, and a taken key is [`Error::CreateConflict`].
+    ///
+    /// # Errors
+    /// As [`save`](Self::save); with [`SaveMode::MustCreate`], [`Error::CreateConflict`] when
+    /// the key is taken.
     pub async fn save_with(&self, mode: SaveMode) -> Result<(), Error> {
         let Some(key) = self.key() else {
             return self.create().await;
@@ -412,6 +474,10 @@ impl Session {
     }
 
     /// Saves the current data under a fresh key (Django's `create`); sets `modified`.
+    ///
+    /// # Errors
+    /// [`Error::KeyGenerationExhausted`] when every fresh key was taken (a broken store),
+    /// [`Error::Store`] when the store fails.
     pub async fn create(&self) -> Result<(), Error> {
         // No `exists` probe before the insert (Django makes one): must-create saves are atomic in
         // every store, so a taken key is reported by the save itself, one round trip cheaper.
@@ -436,6 +502,9 @@ impl Session {
     /// Deletes the stored record of the current key, if any (Django's `delete()`). The in-memory data
     /// is kept, except for the signed-cookie store, whose data is its key: there the session is
     /// emptied, as Django's backend does.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails to delete the record.
     pub async fn delete(&self) -> Result<(), Error> {
         let Some(key) = self.key() else {
             return Ok(());
@@ -452,6 +521,9 @@ impl Session {
 
     /// Ends the session (logout): empties the data, deletes the record and forgets the key. The
     /// middleware then deletes the cookie.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails to delete the record.
     pub async fn flush(&self) -> Result<(), Error> {
         self.clear();
         self.delete().await?;
@@ -461,6 +533,10 @@ impl Session {
 
     /// Moves the data to a fresh key and deletes the old record (call it on login to defeat session
     /// fixation). Loads the data first, so it works on a session not yet read in this request.
+    ///
+    /// # Errors
+    /// As [`save`](Self::save) (the data is saved under a new key) and [`delete`](Self::delete)
+    /// (the old record is removed).
     pub async fn cycle_key(&self) -> Result<(), Error> {
         let data = self.data().await?;
         let old = self.key();
@@ -476,6 +552,9 @@ impl Session {
 
     /// Reads the record straight from the store, bypassing (and not filling) the loaded data, as
     /// Django's `load()` does; a key that loads nothing is forgotten.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn load(&self) -> Result<Dict, Error> {
         let Some(key) = self.key() else {
             return Ok(Dict::new());
@@ -494,6 +573,9 @@ impl Session {
     /// [`Expiry::Default`] removes any per-session expiry (setting `modified` only if there was
     /// one); the others store it and set `modified`. [`Expiry::In`] is resolved against the clock
     /// now, and fixed moments are stored with microsecond precision, as Python does.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn set_expiry(&self, expiry: Expiry) -> Result<(), Error> {
         match expiry.to_stored(OffsetDateTime::now_utc()) {
             None => self.remove(EXPIRY_KEY).await.map(drop),
@@ -503,17 +585,26 @@ impl Session {
 
     /// The stored per-session expiry ([`Expiry::Default`] when none, or when the stored value is
     /// unusable).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn expiry(&self) -> Result<Expiry, Error> {
         Ok(stored_expiry(self.loaded().await?.data()))
     }
 
     /// Seconds until the session expires, from now (Django's `get_expiry_age()`).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn expiry_age(&self) -> Result<i64, Error> {
         let expiry = self.expiry().await?;
         Ok(self.expiry_age_with(OffsetDateTime::now_utc(), expiry))
     }
 
     /// When the session expires, if saved now (Django's `get_expiry_date()`).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn expiry_date(&self) -> Result<OffsetDateTime, Error> {
         let expiry = self.expiry().await?;
         Ok(self.expiry_date_with(OffsetDateTime::now_utc(), expiry))
@@ -532,17 +623,26 @@ impl Session {
 
     /// Whether the cookie should last only until the browser closes (Django's
     /// `get_expire_at_browser_close()`).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn expire_at_browser_close(&self) -> Result<bool, Error> {
         let expiry = self.expiry().await?;
         Ok(expiry.at_browser_close(self.inner.config.expire_at_browser_close))
     }
 
     /// Stores the test cookie value, to check on a later request that the browser keeps cookies.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn set_test_cookie(&self) -> Result<(), Error> {
         self.insert_value(TEST_COOKIE_NAME, TEST_COOKIE_VALUE).await
     }
 
     /// Whether the test cookie set by [`set_test_cookie`](Self::set_test_cookie) came back.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn test_cookie_worked(&self) -> Result<bool, Error> {
         Ok(self
             .get_value(TEST_COOKIE_NAME)
@@ -553,11 +653,18 @@ impl Session {
     }
 
     /// Removes the test cookie value.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn delete_test_cookie(&self) -> Result<(), Error> {
         self.remove(TEST_COOKIE_NAME).await.map(drop)
     }
 
     /// Django's `encode`: the signed string this session's settings would store for `data`.
+    ///
+    /// # Errors
+    /// [`Error::Serializer`] when the data cannot be serialized, [`Error::Signing`] when it
+    /// cannot be signed.
     pub fn encode(&self, data: &Dict) -> Result<String, Error> {
         SessionCodec::new(&self.inner.config)?.encode(data)
     }
@@ -565,6 +672,11 @@ impl Session {
     /// Django's `decode`: the data in a signed string, or an empty dict if it does not verify or
     /// decode (logging a security warning when the signature is bad). Errors only when the
     /// configuration is invalid.
+    ///
+    /// # Errors
+    /// [`Error::Signing`] when the signature does not verify (or the data is malformed),
+    /// [`Error::Serializer`] when the payload does not parse, [`Error::NotADict`] when it is
+    /// not a dict.
     pub fn decode(&self, session_data: &str) -> Result<Dict, Error> {
         Ok(SessionCodec::new(&self.inner.config)?.decode(session_data))
     }

@@ -197,7 +197,7 @@ async fn write_database<B: Backend>(
         .await?
         .with_table(TABLE)?;
     drop_tables(plain.pool()).await?;
-    let custom = DbStore::<B, _>::with_model(plain.pool().clone(), config, CustomSession)?
+    let custom = DbStore::<B, _>::with_model(plain.pool().clone(), CustomSession, config)?
         .with_table(CUSTOM_TABLE)?;
     let custom_rows = write_rows(custom, config, true).await?;
     let plain_rows = write_rows(plain, config, false).await?;

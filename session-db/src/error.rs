@@ -132,6 +132,23 @@ pub enum DbError {
         source: sqlx::Error,
     },
 
+    /// The session settings cannot be used (an empty secret, ...): see
+    /// [`SessionConfig::validate`](session_core::SessionConfig::validate).
+    #[error("the database store cannot start: {0}")]
+    Config(#[source] session_core::Error),
+
+    /// A URL names no database this build supports.
+    #[error(
+        "the database URL scheme {scheme:?} is not supported: use one of {compiled} (enable the \
+         session-db feature postgres, mysql or sqlite for the others)"
+    )]
+    UnsupportedUrl {
+        /// The URL's scheme (never the whole URL, which may hold a password).
+        scheme: String,
+        /// The URL prefixes this build accepts.
+        compiled: String,
+    },
+
     /// Any other database failure.
     #[error("database error on session table {table}: {source}")]
     Database {
@@ -145,6 +162,9 @@ pub enum DbError {
 
 impl From<DbError> for session_core::Error {
     fn from(error: DbError) -> Self {
-        session_core::Error::store(error)
+        match error {
+            DbError::Config(inner) => inner,
+            other => session_core::Error::store(other),
+        }
     }
 }

@@ -142,14 +142,11 @@
 //!
 //! # Performance
 //!
-//! Each operation is one statement, prepared once per connection; the store's own work is the
-//! codec (about 2.6 µs to verify and decode a logged-in user's session, 4.6 µs to encode and sign
-//! it). `benches/roundtrip.rs` measures load and save round trips against the same database's
-//! bare prepared statement on the same row, in the same run. On a shared 2-core machine the store
-//! reached 88–101 % of the floor on SQLite (WAL; 26 600 loads/s and 16 700 saves/s at
-//! concurrency 1) and 84–103 % on PostgreSQL 15 (20 600 loads/s and 12 600 saves/s at
-//! concurrency 16). The crate README has the full table.
+//! `cargo bench -p session-db` measures this crate against its floor (see `benches/`); the figures,
+//! with their dates and machines, are in `benches/README.md` beside the benches, and the
+//! comparison with Django and tower-sessions in the workspace's `bench/README.md`.
 
+mod any;
 mod backend;
 mod error;
 mod model;
@@ -157,6 +154,7 @@ mod schema;
 mod store;
 mod timestamp;
 
+pub use any::AnyDbStore;
 pub use backend::Backend;
 pub use error::DbError;
 pub use model::{ColumnType, ColumnValue, DjangoSession, ExtraColumn, SessionModel};

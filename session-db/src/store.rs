@@ -217,8 +217,11 @@ impl<B: Backend, M: SessionModel + Clone> Clone for DbStore<B, M> {
 impl<B: Backend> DbStore<B, DjangoSession> {
     /// A store on `pool`, using table `django_session` and the codec of `config` (whose
     /// `secret_key` must be the Django site's `SECRET_KEY` to share sessions with it).
-    pub fn new(pool: Pool<B>, config: &SessionConfig) -> Result<Self, Error> {
-        Self::with_model(pool, config, DjangoSession)
+    ///
+    /// # Errors
+    /// [`DbError::Config`] when `config` is invalid.
+    pub fn new(pool: Pool<B>, config: &SessionConfig) -> Result<Self, DbError> {
+        Self::with_model(pool, DjangoSession, config)
     }
 
     /// Connects a pool to `url` and builds a store on it (an in-memory SQLite URL gets a single
@@ -229,7 +232,7 @@ impl<B: Backend> DbStore<B, DjangoSession> {
     ///
     /// # Errors
     ///
-    /// [`DbError::Connect`] (inside [`Error::Store`]) with the driver's own error, as soon as the
+    /// [`DbError::Connect`] with the driver's own error, as soon as the
     /// driver reports it: the connection refused (nothing listens on that port), the host unknown,
     /// authentication failed, the database or role unknown, the SQLite file missing (add
     /// `?mode=rwc` to create it) or not openable, or a malformed URL. A host that does not answer
@@ -240,8 +243,8 @@ impl<B: Backend> DbStore<B, DjangoSession> {
     ///
     /// Later operations wait for a pooled connection as sqlx's pool does (up to 30 s); for other
     /// pool settings build the pool yourself and use [`DbStore::new`].
-    pub async fn connect(url: &str, config: &SessionConfig) -> Result<Self, Error> {
-        Self::connect_with_model(url, config, DjangoSession).await
+    pub async fn connect(url: &str, config: &SessionConfig) -> Result<Self, DbError> {
+        Self::connect_with_model(url, DjangoSession, config).await
     }
 
     /// The pool [`connect`](DbStore::connect) builds, waiting up to `timeout` instead of
@@ -259,6 +262,9 @@ impl<B: Backend> DbStore<B, DjangoSession> {
     /// let store = PgStore::new(pool, config)?;
     /// # let _ = store; Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    /// As [`connect`](DbStore::connect).
     pub async fn connect_pool(url: &str, timeout: Duration) -> Result<Pool<B>, DbError> {
         let failed = |source| DbError::Connect { source };
         let options = B::connect_options(url).map_err(failed)?;
@@ -278,8 +284,12 @@ impl<B: Backend> DbStore<B, DjangoSession> {
 
 impl<B: Backend, M: SessionModel> DbStore<B, M> {
     /// A store for a custom session model (extra columns computed from the session data).
-    pub fn with_model(pool: Pool<B>, config: &SessionConfig, model: M) -> Result<Self, Error> {
-        let codec = SessionCodec::new(config)?;
+    ///
+    /// # Errors
+    /// [`DbError::Config`] when `config` is invalid, and the name errors of
+    /// [`DbError`] when the model declares unusable columns.
+    pub fn with_model(pool: Pool<B>, model: M, config: &SessionConfig) -> Result<Self, DbError> {
+        let codec = SessionCodec::new(config).map_err(DbError::Config)?;
         let sql = Self::statements(DEFAULT_TABLE, &model)?;
         Ok(DbStore {
             pool,
@@ -291,14 +301,17 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         })
     }
 
-    /// [`connect`](DbStore::connect) with a custom session model; fails as `connect` does.
+    /// [`connect`](DbStore::connect) with a custom session model.
+    ///
+    /// # Errors
+    /// As [`connect`](DbStore::connect) and [`with_model`](DbStore::with_model).
     pub async fn connect_with_model(
         url: &str,
-        config: &SessionConfig,
         model: M,
-    ) -> Result<Self, Error> {
+        config: &SessionConfig,
+    ) -> Result<Self, DbError> {
         let pool = DbStore::<B>::connect_pool(url, DEFAULT_CONNECT_TIMEOUT).await?;
-        Self::with_model(pool, config, model)
+        Self::with_model(pool, model, config)
     }
 
     fn statements(table: &str, model: &M) -> Result<Arc<Statements>, DbError> {
@@ -313,6 +326,9 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
 
     /// Uses another table (Django's `db_table` of a custom session model). The name must be a
     /// plain identifier; choose a schema or database through the connection URL.
+    ///
+    /// # Errors
+    /// [`DbError::InvalidTableName`] for a name that is not a plain identifier.
     pub fn with_table(mut self, table: &str) -> Result<Self, DbError> {
         self.sql = Self::statements(table, &self.model)?;
         self.table = table.to_owned();
@@ -364,6 +380,9 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
     ///
     /// A table created here is the one Django's migration would create, so Django can use it;
     /// run `manage.py migrate sessions --fake-initial` there to record the migration as applied.
+    ///
+    /// # Errors
+    /// [`DbError::Database`] when the table cannot be created or inspected.
     pub async fn ensure_schema(&self) -> Result<SchemaStatus, DbError> {
         let present = self.columns().await?;
         if !present.is_empty() {
@@ -384,6 +403,10 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
     }
 
     /// Checks that the table exists and has every column the store needs.
+    ///
+    /// # Errors
+    /// [`DbError::MissingTable`] / [`DbError::MissingColumn`] when the table is not Django's,
+    /// [`DbError::Database`] when it cannot be inspected.
     pub async fn check_schema(&self) -> Result<(), DbError> {
         self.verify_columns(&self.columns().await?)
     }
@@ -517,6 +540,10 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
     }
 
     /// The row under `key`, whatever its expiry (Django's `Session.objects.get(pk=key)`).
+    ///
+    /// # Errors
+    /// [`DbError::Database`] when the query fails, [`DbError::BadExpireDate`] for an
+    /// `expire_date` Django could not have written.
     pub async fn row(&self, key: &str) -> Result<Option<SessionRow>, DbError> {
         if self.storable(key).is_err() {
             return Ok(None);
@@ -554,6 +581,9 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
     ///
     /// Unlike Django's manager, which leaves a custom model's extra columns at their defaults, this
     /// fills them from the data, as every other save does.
+    ///
+    /// # Errors
+    /// [`DbError::Database`] when the write fails.
     pub async fn save_row(
         &self,
         key: &str,
@@ -581,6 +611,9 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
 
     /// Deletes every expired row as of the store's clock and returns how many went (Django's
     /// `clear_expired`, which `clearsessions` runs).
+    ///
+    /// # Errors
+    /// [`DbError::Database`] when the delete fails.
     pub async fn clear_expired_rows(&self) -> Result<u64, DbError> {
         let now = self.now();
         match B::execute(&self.pool, &self.sql.clear_expired, &[Param::At(now)]).await {

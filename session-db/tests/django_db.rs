@@ -314,7 +314,7 @@ async fn ensure_schema_reports_a_missing_extra_column<B: Raw>(kind: Db, test: &s
         return;
     };
     // Django's plain table, used with a model that needs account_id.
-    let custom = DbStore::<B, _>::with_model(store.pool().clone(), &config(), CustomSession)
+    let custom = DbStore::<B, _>::with_model(store.pool().clone(), CustomSession, &config())
         .unwrap()
         .with_table(store.table())
         .unwrap();
@@ -726,7 +726,7 @@ async fn extra_values_are_checked_before_anything_is_written<B: Raw>(kind: Db, t
         ),
     ] {
         let store =
-            DbStore::<B, _>::with_model(good.pool().clone(), &config(), Misbehaving(values))
+            DbStore::<B, _>::with_model(good.pool().clone(), Misbehaving(values), &config())
                 .unwrap()
                 .with_table(good.table())
                 .unwrap();

@@ -17,6 +17,10 @@ pub enum DemoError {
     #[error("SECRET_KEY is empty: set it to a long random string")]
     EmptySecret,
 
+    /// A `SESSION_*` variable holds a value its setting cannot take.
+    #[error("{0}")]
+    Config(#[from] session_core::ConfigError),
+
     /// The chosen store needs a URL that was not given.
     #[error("--store {store} needs {what}")]
     MissingUrl {

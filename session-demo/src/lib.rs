@@ -71,7 +71,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// # Errors
 /// [`DemoError::Middleware`] when `config` is unusable (an empty secret, a bad cookie name, ...).
 pub fn app(store: OpenedStore, config: SessionConfig) -> Result<Router, DemoError> {
-    let layer = SessionLayer::new(store.store, config)?;
+    let layer = SessionLayer::new(store.store, &config)?;
     let site = Arc::new(pages::Site {
         store_description: store.description,
     });

@@ -95,21 +95,37 @@ pub enum SecretSource {
 }
 
 impl Options {
-    /// The session settings: Django's defaults with the secret key, or [`DemoError::NoSecret`]
-    /// when none is given and `--insecure-dev-secret` is not either.
+    /// The session settings: `SessionConfig::from_env` (Django's setting names:
+    /// `SESSION_COOKIE_AGE`, `SECRET_KEY_FALLBACKS`, ...) with the secret key, or
+    /// [`DemoError::NoSecret`] when none is given and `--insecure-dev-secret` is not either.
     ///
     /// # Errors
-    /// [`DemoError::NoSecret`], or [`DemoError::EmptySecret`] for an empty `SECRET_KEY`.
+    /// [`DemoError::NoSecret`], [`DemoError::EmptySecret`] for an empty `SECRET_KEY`, and
+    /// [`DemoError::Config`] for a variable its setting cannot take (the message names it).
     pub fn session_config(&self) -> Result<(SessionConfig, SecretSource), DemoError> {
-        match (&self.secret_key, self.insecure_dev_secret) {
-            (Some(secret), _) if secret.is_empty() => Err(DemoError::EmptySecret),
-            (Some(secret), _) => Ok((SessionConfig::new(secret.as_str()), SecretSource::Given)),
-            (None, true) => Ok((
-                SessionConfig::new(INSECURE_DEV_SECRET),
-                SecretSource::InsecureDevelopment,
-            )),
-            (None, false) => Err(DemoError::NoSecret),
-        }
+        self.session_config_from(|name| std::env::var_os(name))
+    }
+
+    /// [`session_config`](Self::session_config) with the variables other than the secret looked
+    /// up by `lookup` (for tests).
+    ///
+    /// # Errors
+    /// As [`session_config`](Self::session_config).
+    pub fn session_config_from(
+        &self,
+        mut lookup: impl FnMut(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<(SessionConfig, SecretSource), DemoError> {
+        let (secret, source) = match (&self.secret_key, self.insecure_dev_secret) {
+            (Some(secret), _) if secret.is_empty() => return Err(DemoError::EmptySecret),
+            (Some(secret), _) => (secret.as_str(), SecretSource::Given),
+            (None, true) => (INSECURE_DEV_SECRET, SecretSource::InsecureDevelopment),
+            (None, false) => return Err(DemoError::NoSecret),
+        };
+        let config = SessionConfig::from_lookup(|name| match name {
+            "SECRET_KEY" => Some(secret.into()),
+            other => lookup(other),
+        })?;
+        Ok((config, source))
     }
 }
 
@@ -170,6 +186,31 @@ mod tests {
             options.session_config(),
             Err(DemoError::EmptySecret)
         ));
+    }
+
+    #[test]
+    fn djangos_session_settings_come_from_the_environment_by_their_names() {
+        let options = parse(&["--secret-key", "given"]);
+        let (config, _) = options
+            .session_config_from(|name| match name {
+                "SESSION_COOKIE_AGE" => Some("60".into()),
+                "SESSION_COOKIE_NAME" => Some("demo_session".into()),
+                // Ignored: --secret-key / SECRET_KEY is read by the option parser.
+                "SECRET_KEY" => Some("not this one".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.cookie_age, 60);
+        assert_eq!(config.cookie_name, "demo_session");
+        assert_eq!(config.secret_key, session_core::SecretKey::from("given"));
+
+        let error = options
+            .session_config_from(|name| (name == "SESSION_COOKIE_SECURE").then(|| "perhaps".into()))
+            .unwrap_err();
+        assert!(
+            error.to_string().starts_with("SESSION_COOKIE_SECURE"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use session_cache::{Cache, CacheStore, MemoryCache, RedisCache};
 use session_cached_db::CachedDbStore;
 use session_cookie::CookieStore;
 use session_core::{MemoryStore, SessionConfig, SessionStore};
-use session_db::{PgStore, SqliteStore};
+use session_db::AnyDbStore;
 use session_file::FileStore;
 
 use crate::DemoError;
@@ -58,7 +58,7 @@ pub async fn open(options: &Options, config: &SessionConfig) -> Result<OpenedSto
         StoreKind::Memory => Ok(OpenedStore::memory()),
         StoreKind::Sqlite => {
             let url = sqlite_url(options)?;
-            let store = open_sqlite(url, config).await.map_err(failed)?;
+            let store = open_db(url, config).await.map_err(failed)?;
             Ok(OpenedStore::new(
                 Arc::new(store),
                 format!("SQLite database {url}"),
@@ -78,7 +78,7 @@ pub async fn open(options: &Options, config: &SessionConfig) -> Result<OpenedSto
                     expected: "postgres://",
                 });
             }
-            let store = open_postgres(url, config).await.map_err(failed)?;
+            let store = open_db(url, config).await.map_err(failed)?;
             // The URL is not shown: it may hold a password.
             Ok(OpenedStore::new(
                 Arc::new(store),
@@ -90,13 +90,13 @@ pub async fn open(options: &Options, config: &SessionConfig) -> Result<OpenedSto
             let (db, db_description): (Arc<dyn SessionStore>, String) =
                 match options.database_url.as_deref() {
                     Some(url) if is_postgres(url) => (
-                        Arc::new(open_postgres(url, config).await.map_err(failed)?),
+                        Arc::new(open_db(url, config).await.map_err(failed)?),
                         "PostgreSQL database (DATABASE_URL)".to_owned(),
                     ),
                     _ => {
                         let url = sqlite_url(options)?;
                         (
-                            Arc::new(open_sqlite(url, config).await.map_err(failed)?),
+                            Arc::new(open_db(url, config).await.map_err(failed)?),
                             format!("SQLite database {url}"),
                         )
                     }
@@ -129,7 +129,7 @@ pub async fn open(options: &Options, config: &SessionConfig) -> Result<OpenedSto
                     dir.display()
                 )))
             })?;
-            let store = FileStore::new(config, &dir)
+            let store = FileStore::new(&dir, config)
                 .await
                 .map_err(|e| failed(e.into()))?;
             let description = format!("one file per session in {}", store.directory().display());
@@ -144,10 +144,9 @@ pub async fn open(options: &Options, config: &SessionConfig) -> Result<OpenedSto
         }
         StoreKind::Redis => {
             let url = options.redis_url.as_deref().unwrap_or(DEFAULT_REDIS_URL);
-            let redis = RedisCache::connect(url)
+            let store = CacheStore::connect(url, config)
                 .await
                 .map_err(|e| failed(e.into()))?;
-            let store = CacheStore::new(Cache::new(redis), config).map_err(|e| failed(e.into()))?;
             Ok(OpenedStore::new(Arc::new(store), "Redis (REDIS_URL)"))
         }
     }
@@ -187,19 +186,13 @@ fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// A PostgreSQL store at `url`, its table created if missing.
-async fn open_postgres(url: &str, config: &SessionConfig) -> Result<PgStore, session_core::Error> {
-    let store = PgStore::connect(url, config).await?;
-    store.ensure_schema().await?;
-    Ok(store)
-}
-
-/// A SQLite store at `url`, its table created if missing.
-pub async fn open_sqlite(
-    url: &str,
-    config: &SessionConfig,
-) -> Result<SqliteStore, session_core::Error> {
-    let store = SqliteStore::connect(url, config).await?;
+/// The database store at `url` (session-db's [`AnyDbStore`], the one way to open a store from a
+/// URL), its table created if missing.
+///
+/// # Errors
+/// The store's error when the database cannot be reached or the table created.
+pub async fn open_db(url: &str, config: &SessionConfig) -> Result<AnyDbStore, session_core::Error> {
+    let store = AnyDbStore::connect(url, config).await?;
     store.ensure_schema().await?;
     Ok(store)
 }

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use clap::Parser;
 use http_body_util::BodyExt;
 use session_core::{SessionConfig, SessionKey, SessionStore};
-use session_demo::stores::{self, OpenedStore, open_sqlite};
+use session_demo::stores::{self, OpenedStore, open_db};
 use session_demo::{MAX_BODY_BYTES, Options, app};
 use tower::ServiceExt;
 
@@ -38,9 +38,7 @@ async fn sqlite() -> TestStore {
         "sqlite://{}?mode=rwc",
         dir.path().join("demo.sqlite3").display()
     );
-    let store = open_sqlite(&url, &SessionConfig::new(SECRET))
-        .await
-        .unwrap();
+    let store = open_db(&url, &SessionConfig::new(SECRET)).await.unwrap();
     TestStore {
         opened: OpenedStore::new(Arc::new(store), format!("SQLite database {url}")),
         sqlite_url: Some(url),
@@ -511,7 +509,7 @@ async fn sqlite_sessions_survive_a_new_app_on_the_same_file() {
     let url = store.sqlite_url.as_deref().unwrap();
     let reopened = TestStore {
         opened: OpenedStore::new(
-            Arc::new(open_sqlite(url, &SessionConfig::new(SECRET)).await.unwrap()),
+            Arc::new(open_db(url, &SessionConfig::new(SECRET)).await.unwrap()),
             "reopened",
         ),
         sqlite_url: None,
@@ -558,7 +556,7 @@ async fn the_cached_db_store_writes_through_to_its_database() {
     let key = SessionKey::new(browser.cookie.clone().unwrap()).unwrap();
     // A store on the same file, without the cache, sees the row.
     let url = store.sqlite_url.as_deref().unwrap();
-    let db = open_sqlite(url, &SessionConfig::new(SECRET)).await.unwrap();
+    let db = open_db(url, &SessionConfig::new(SECRET)).await.unwrap();
     let row = db.load(&key).await.unwrap().unwrap();
     assert_eq!(row["username"], "alice".into());
     assert!(

@@ -157,7 +157,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .nth(1)
         .ok_or("usage: write_for_django DIR")?;
     let config = Arc::new(SessionConfig::new("django_tests_secret_key"));
-    let store = Arc::new(FileStore::new(&config, &dir).await?);
+    let store = Arc::new(FileStore::new(&dir, &config).await?);
     let json = SerializerName::Json.serializer();
     let mut manifest = Vec::new();
     for (name, entries, expiry, expect) in cases() {

@@ -13,7 +13,7 @@
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
 //! # let dir = tempfile::tempdir().unwrap();
 //! let config = SessionConfig::new("the Django site's SECRET_KEY");
-//! let store = FileStore::new(&config, dir.path()).await?; // Django's SESSION_FILE_PATH
+//! let store = FileStore::new(dir.path(), &config).await?; // Django's SESSION_FILE_PATH
 //! let (store, config) = (Arc::new(store), Arc::new(config));
 //!
 //! let session = Session::new(store.clone(), config.clone(), None);

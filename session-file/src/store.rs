@@ -106,6 +106,10 @@ impl FileStoreBuilder {
     /// Checks the configuration and the directory (it must exist and be writable; Django's
     /// `configuration_check`), and picks the write strategy by trying it on scratch files.
     /// A [`read_only`](Self::read_only) store only checks that the directory exists.
+    ///
+    /// # Errors
+    /// [`FileError`] when the directory is missing, not a directory or not writable (naming the
+    /// path and the setting), or `config` is invalid.
     pub async fn build(self) -> Result<FileStore, FileError> {
         let codec = SessionCodec::new(&self.config)?;
         let directory = self.directory.unwrap_or_else(std::env::temp_dir);
@@ -145,15 +149,19 @@ impl FileStore {
     /// serializer and salt sign the files; `cookie_name` prefixes their names; `cookie_age` is the
     /// default lifetime).
     ///
-    /// Fails if the directory does not exist or is not writable.
+    /// # Errors
+    /// [`FileError`] when the directory does not exist, is not a directory or is not writable
+    /// (naming the path and the setting), or when `config` is invalid.
     pub async fn new(
-        config: &SessionConfig,
         directory: impl Into<PathBuf>,
+        config: &SessionConfig,
     ) -> Result<FileStore, FileError> {
         Self::builder(config).directory(directory).build().await
     }
 
-    /// A builder, for the other options.
+    /// A builder, for the other options (fsync, write strategy, read-only). Without
+    /// [`directory`](FileStoreBuilder::directory) the store uses the system's temporary
+    /// directory, as Django does when `SESSION_FILE_PATH` is `None`.
     pub fn builder(config: &SessionConfig) -> FileStoreBuilder {
         FileStoreBuilder {
             config: config.clone(),
@@ -184,6 +192,9 @@ impl FileStore {
 
     /// The file holding session `key` (Django's `_key_to_file`), or [`FileError::InvalidKey`] when
     /// the key must never name a file (a character outside `[a-z0-9]`, or too long).
+    ///
+    /// # Errors
+    /// [`FileError::InvalidKey`] for a key that must never name a file.
     pub fn file_path(&self, key: &SessionKey) -> Result<PathBuf, FileError> {
         self.inner.file_path(key)
     }
@@ -522,7 +533,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
-            .block_on(FileStore::new(&session_conformance::config(), dir))
+            .block_on(FileStore::new(dir, &session_conformance::config()))
             .unwrap()
     }
 

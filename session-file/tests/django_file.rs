@@ -71,7 +71,7 @@ fn key(text: &str) -> SessionKey {
 #[tokio::test]
 async fn configuration_check() {
     let missing = "/if/this/directory/exists/you/have/a/weird/computer";
-    let err = FileStore::new(&config(), missing).await.unwrap_err();
+    let err = FileStore::new(missing, &config()).await.unwrap_err();
     assert!(
         matches!(err, FileError::StorageDirectory { ref path, .. } if path == Path::new(missing))
     );
@@ -81,14 +81,14 @@ async fn configuration_check() {
     assert!(message.contains("SESSION_FILE_PATH"), "{message}");
 
     let not_a_dir = tempfile::NamedTempFile::new().unwrap();
-    let err = FileStore::new(&config(), not_a_dir.path())
+    let err = FileStore::new(not_a_dir.path(), &config())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("is not a directory"), "{err}");
 
     // An invalid session configuration is reported as such, not as a directory problem.
     let dir = tempfile::tempdir().unwrap();
-    let err = FileStore::new(&SessionConfig::default(), dir.path())
+    let err = FileStore::new(dir.path(), &SessionConfig::default())
         .await
         .unwrap_err();
     assert!(
@@ -110,7 +110,7 @@ async fn configuration_check_refuses_a_read_only_directory() {
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
         return;
     }
-    let err = FileStore::new(&config(), dir.path()).await.unwrap_err();
+    let err = FileStore::new(dir.path(), &config()).await.unwrap_err();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
     assert!(err.to_string().contains("is not writable"), "{err}");
 }
@@ -165,7 +165,7 @@ async fn traversal_keys_never_touch_the_filesystem() {
         .encode(&dict(&[("secret", Value::from("victim"))]))
         .unwrap();
     fs::write(&victim, &encoded).unwrap();
-    let store = FileStore::new(&config, &dir).await.unwrap();
+    let store = FileStore::new(&dir, &config).await.unwrap();
     assert_eq!(
         fs::read_to_string(dir.join("sessionidevil/../../victimkey1")).unwrap(),
         encoded,

@@ -60,7 +60,7 @@ async fn files_written_by_django_are_read_as_django_reads_them() {
             ..SessionConfig::new(str_of(&vectors, "secret"))
         };
         let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::new(&config, dir.path()).await.unwrap();
+        let store = FileStore::new(dir.path(), &config).await.unwrap();
         let key = SessionKey::new(str_of(case, "key")).unwrap();
         let path = dir.path().join(str_of(case, "file_name"));
         assert_eq!(store.file_path(&key).unwrap(), path, "{name}: file naming");
@@ -143,7 +143,7 @@ async fn files_written_by_django_can_be_updated() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(str_of(case, "file_name"));
     fs::write(&path, str_of(case, "contents")).unwrap();
-    let store = std::sync::Arc::new(FileStore::new(&config, dir.path()).await.unwrap());
+    let store = std::sync::Arc::new(FileStore::new(dir.path(), &config).await.unwrap());
     let session = session_core::Session::new(
         store.clone(),
         std::sync::Arc::new(config.clone()),

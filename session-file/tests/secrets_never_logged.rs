@@ -150,7 +150,7 @@ async fn exercise() -> (Vec<String>, Vec<String>) {
         .await
         .unwrap_err();
     rendered.push(format!("{error} / {error:?}"));
-    let error = FileStore::new(&config(), dir.path().join("missing"))
+    let error = FileStore::new(dir.path().join("missing"), &config())
         .await
         .unwrap_err();
     rendered.push(format!("{error} / {error:?}"));

@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let store = Arc::new(MemoryStore::new());
     let config = SessionConfig::new("a long random secret for the benchmark");
-    let layer = SessionLayer::new(store.clone(), config.clone()).unwrap();
+    let layer = SessionLayer::new(store.clone(), &config).unwrap();
     let cookie = runtime.block_on(async {
         let session = Session::new(store.clone(), Arc::new(config), None);
         session.insert("user_id", &42u64).await.unwrap();

@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-/// Django's `SessionInterrupted` message, sent as the body of the 400 response.
-pub const SESSION_INTERRUPTED_MESSAGE: &str = "The request's session was deleted before the request \
-     completed. The user may have logged out in a concurrent request, for example.";
+pub use session_core::SESSION_INTERRUPTED_MESSAGE;
 
 /// The body of the 500 response sent when the session could not be saved. Details go to the log,
 /// never to the client.

@@ -45,11 +45,15 @@ struct Shared {
 }
 
 impl SessionLayer {
-    /// A layer serving sessions from `store` with `config`.
+    /// A layer serving sessions from `store` with `config`: the same two arguments, in the same
+    /// order, as every store's constructor. Any [`SessionStore`] works, an
+    /// `Arc<dyn SessionStore>` included.
     ///
-    /// Fails when the config is invalid ([`SessionConfig::validate`]) or when `cookie_path` or
-    /// `cookie_domain` could not be sent in a `Set-Cookie` header.
-    pub fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Result<Self, Error> {
+    /// # Errors
+    /// [`Error::InvalidConfig`] when the config is invalid ([`SessionConfig::validate`]), and
+    /// [`Error::InvalidCookieAttribute`] when `cookie_path` or `cookie_domain` could not be sent
+    /// in a `Set-Cookie` header.
+    pub fn new(store: impl SessionStore + 'static, config: &SessionConfig) -> Result<Self, Error> {
         config.validate().map_err(Error::InvalidConfig)?;
         check_attribute("cookie_path", &config.cookie_path, true)?;
         if let Some(domain) = &config.cookie_domain {
@@ -57,8 +61,8 @@ impl SessionLayer {
         }
         Ok(SessionLayer {
             shared: Arc::new(Shared {
-                store,
-                config: Arc::new(config),
+                store: Arc::new(store),
+                config: Arc::new(config.clone()),
                 clock: Arc::new(OffsetDateTime::now_utc),
             }),
         })

@@ -24,7 +24,7 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let store = Arc::new(MemoryStore::new());
-//! let layer = SessionLayer::new(store, SessionConfig::new("a long random secret"))?;
+//! let layer = SessionLayer::new(store, &SessionConfig::new("a long random secret"))?;
 //! let app = Router::new().route("/", get(visits)).layer(layer);
 //!
 //! let first = app.clone().oneshot(Request::new(Body::empty())).await?;
@@ -59,7 +59,7 @@
 //! use tower::{Layer, ServiceExt, service_fn};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let layer = SessionLayer::new(Arc::new(MemoryStore::new()), SessionConfig::new("secret"))?;
+//! let layer = SessionLayer::new(MemoryStore::new(), &SessionConfig::new("secret"))?;
 //! let service = layer.layer(service_fn(|request: Request<Full<Bytes>>| async move {
 //!     let session = request.extensions().get::<Session>().expect("the layer is applied").clone();
 //!     session.insert("user_id", &42).await.map_err(|e| e.to_string())?;
@@ -138,6 +138,8 @@
 //! request's complete data, and that a flushed session never reappears. Work a handler spawns with a
 //! clone of the session after returning its response is not saved.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod error;
 pub use error::{Error, SERVER_ERROR_MESSAGE, SESSION_INTERRUPTED_MESSAGE, SessionFailure};
 
@@ -148,6 +150,8 @@ mod layer;
 pub use layer::{ResponseBody, ResponseFuture, SessionLayer, SessionService};
 
 #[cfg(feature = "axum")]
-mod extract;
-#[cfg(feature = "axum")]
-pub use extract::{MissingSessionLayer, Session};
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use session_core::MissingSessionLayer;
+/// The one session type handlers name. With the `axum` feature it is also an axum extractor (the
+/// impl lives in `session-core`, next to the type).
+pub use session_core::Session;

@@ -286,7 +286,7 @@ async fn a_failing_load_while_renewing_is_a_500_without_a_cookie() {
 fn invalid_configs_are_refused_with_a_clear_error() {
     let store: Arc<dyn SessionStore> = Arc::new(InstrumentedStore::default());
     let refused = |config: SessionConfig| {
-        SessionLayer::new(store.clone(), config)
+        SessionLayer::new(store.clone(), &config)
             .unwrap_err()
             .to_string()
     };
@@ -332,7 +332,7 @@ fn invalid_configs_are_refused_with_a_clear_error() {
     assert!(
         SessionLayer::new(
             store,
-            SessionConfig {
+            &SessionConfig {
                 cookie_path: "/my app/".to_owned(),
                 ..config()
             }
@@ -446,7 +446,7 @@ async fn an_emptied_session_loses_its_cookie_even_on_a_5xx() {
 #[test]
 fn the_layers_debug_output_shows_no_session_data() {
     let store = Arc::new(session_core::MemoryStore::new());
-    let layer = SessionLayer::new(store.clone(), config()).unwrap();
+    let layer = SessionLayer::new(store.clone(), &config()).unwrap();
     tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()

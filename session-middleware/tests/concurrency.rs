@@ -53,7 +53,7 @@ async fn write_everything(session: Session, writer: &'static str, round: u32) {
 }
 
 fn writer_layer(store: Arc<MemoryStore>) -> SessionLayer {
-    SessionLayer::new(store, config()).unwrap()
+    SessionLayer::new(store, &config()).unwrap()
 }
 
 async fn stored(store: &MemoryStore, key: &str) -> Option<Dict> {

@@ -396,7 +396,7 @@ async fn observed_signed_cookies_cycle_key_100_seconds_later() {
     let later = FROZEN + time::Duration::seconds(100);
     *store.now.lock().unwrap() = later;
     let service = app(
-        &session_middleware::SessionLayer::new(store, config)
+        &session_middleware::SessionLayer::new(store, &config)
             .unwrap()
             .with_clock(move || later),
         |session| async move {

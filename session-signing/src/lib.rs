@@ -102,21 +102,9 @@
 //!
 //! # Performance
 //!
-//! Median time per call, release build, measured with `cargo bench -p session-signing --bench
-//! signing` (criterion) on the 2-core development VM: session-like JSON, `compress = true`,
-//! SHA-256, salt `django.contrib.sessions.SessionStore`.
-//!
-//! | payload (JSON → token) | `sign_object` | `unsign_object` |
-//! |---|---|---|
-//! | 93 B → 174 B | 3.6 µs | 1.9 µs |
-//! | 2.0 KB → 1.0 KB | 17 µs | 5.5 µs |
-//! | 32 KB → 10 KB | 390 µs | 43 µs |
-//!
-//! The HMAC key of every secret is derived once per signer, and each thread keeps one zlib
-//! deflate and one inflate state for reuse (with a fresh deflate state per call, signing a
-//! 53-byte payload took 45 µs). Large payloads are dominated by zlib level 6, which Django's byte
-//! compatibility requires. For scale, Django 5.2 on CPython 3.11 takes about 7.8 µs / 7.0 µs
-//! for the 93-byte case on the same machine (signing only, serializer excluded).
+//! `cargo bench -p session-signing` measures this crate against its floor (see `benches/`); the figures,
+//! with their dates and machines, are in `benches/README.md` beside the benches, and the
+//! comparison with Django and tower-sessions in the workspace's `bench/README.md`.
 
 mod algorithm;
 mod compress;

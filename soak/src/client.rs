@@ -240,7 +240,7 @@ impl Client {
         store: Arc<dyn SessionStore>,
         config: Arc<SessionConfig>,
     ) -> Result<Client, session_middleware::Error> {
-        let layer = SessionLayer::new(store.clone(), SessionConfig::clone(&config))?;
+        let layer = SessionLayer::new(store.clone(), &config)?;
         let service = layer.layer(service_fn(|request: Request<Full<Bytes>>| async move {
             let session = request.extensions().get::<Session>().cloned();
             let job = request.extensions().get::<Arc<Job>>().cloned();

@@ -287,7 +287,7 @@ pub async fn open(
         }
         StoreKind::File => {
             let dir = tempdir()?;
-            let store = FileStore::new(config, dir.path()).await?;
+            let store = FileStore::new(dir.path(), config).await?;
             let description = format!(
                 "file ({}, {:?})",
                 dir.path().display(),

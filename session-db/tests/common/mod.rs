@@ -186,7 +186,7 @@ pub async fn store_in<B: Backend, M: SessionModel>(
     config: &SessionConfig,
 ) -> TestStore<B, M> {
     let table = services::unique_name("djs");
-    let store = DbStore::<B, M>::connect_with_model(&db.url, config, model)
+    let store = DbStore::<B, M>::connect_with_model(&db.url, model, config)
         .await
         .unwrap()
         .with_table(&table)

@@ -35,7 +35,7 @@ pub fn config() -> SessionConfig {
 
 /// A layer over `store` with `config` and the clock frozen at [`FROZEN`].
 pub fn layer(store: Arc<dyn SessionStore>, config: SessionConfig) -> SessionLayer {
-    SessionLayer::new(store, config)
+    SessionLayer::new(store, &config)
         .unwrap()
         .with_clock(|| FROZEN)
 }

@@ -6,6 +6,9 @@ use session_signing::{Algorithm, SecretKey};
 use crate::Error;
 use crate::serializer::SerializerName;
 
+mod env;
+pub use env::{ConfigError, ENV_VARIABLES};
+
 /// The salt Django's session backends sign `session_data` with
 /// (`"django.contrib.sessions." + type(self).__qualname__`; every built-in backend class is named
 /// `SessionStore`).
