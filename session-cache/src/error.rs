@@ -51,6 +51,18 @@ pub enum CacheError {
         #[source]
         source: redis::RedisError,
     },
+
+    /// Memcached failed: a server is unreachable, timed out or refused the command, or the key or
+    /// value is one memcached cannot hold.
+    #[cfg(feature = "memcached")]
+    #[error("memcached error ({server}): {source}; check that the server is up and reachable")]
+    Memcached {
+        /// The server holding the key (`host:port`).
+        server: String,
+        /// What went wrong.
+        #[source]
+        source: crate::MemcachedError,
+    },
 }
 
 impl From<CacheError> for session_core::Error {
@@ -63,6 +75,8 @@ impl From<CacheError> for session_core::Error {
             other @ CacheError::Backend(_) => session_core::Error::store(other),
             #[cfg(feature = "redis")]
             other @ CacheError::Redis { .. } => session_core::Error::store(other),
+            #[cfg(feature = "memcached")]
+            other @ CacheError::Memcached { .. } => session_core::Error::store(other),
         }
     }
 }

@@ -116,6 +116,8 @@ mod backend;
 mod cache;
 mod error;
 mod keys;
+#[cfg(feature = "memcached")]
+mod memcached;
 #[cfg(feature = "memory")]
 mod memory;
 #[cfg(feature = "redis")]
@@ -126,6 +128,11 @@ pub use backend::{CacheBackend, Ttl};
 pub use cache::{Cache, Caches, DEFAULT_CACHE_ALIAS};
 pub use error::CacheError;
 pub use keys::KeyFunction;
+#[cfg(feature = "memcached")]
+pub use memcached::{
+    CasOutcome, CasToken, FLAG_PICKLE, MemcachedCache, MemcachedCacheBuilder, MemcachedError,
+    memcached_key_problem,
+};
 #[cfg(feature = "memory")]
 pub use memory::{MemoryBound, MemoryCache};
 #[cfg(feature = "redis")]
