@@ -1,9 +1,11 @@
-//! Writes sessions into Redis with `CacheStore` for `fixtures/django/generate_cache.py`, which then
-//! has real Django read them back.
+//! Writes sessions into Redis or memcached with `CacheStore` for
+//! `fixtures/django/generate_cache.py` and `generate_memcached.py`, which then have real Django
+//! read them back.
 //!
 //! Reads one JSON request on stdin:
-//! `{"redis_url", "key_prefix", "cases": [{"name", "session_key", "data_json"}]}` and prints
-//! `{"results": [{"name", "session_key", "physical_key", "value_b64", "data_json"}]}`. Each
+//! `{"redis_url" | "memcached_urls", "key_prefix", "cases": [{"name", "session_key", "data_json"}]}`
+//! and prints `{"results": [{"name", "session_key", "physical_key", "value_b64", "data_json",
+//! "server"}]}` (`server`: the memcached server we placed the session on, else null). Each
 //! session is created under the given key with the pickle serializer (as a Django site sharing
 //! the cache needs) and the data given as JSON (`_session_expiry` included, as `set_expiry` leaves
 //! it).
@@ -12,7 +14,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use base64::Engine;
-use session_cache::{Cache, CacheStore, RedisCache};
+use session_cache::{Cache, CacheStore, MemcachedCache, RedisCache};
 use session_core::serializer::{JsonSerializer, Serializer, SerializerName};
 use session_core::{SaveMode, Session, SessionConfig, SessionKey, SessionStore, Value};
 
@@ -34,8 +36,15 @@ async fn main() -> Result<(), BoxError> {
         serializer: SerializerName::Pickle,
         ..SessionConfig::new("django_tests_secret_key")
     };
-    let redis = RedisCache::connect(text(&request, "redis_url")?).await?;
-    let cache = Cache::new(redis).with_key_prefix(text(&request, "key_prefix")?);
+    let memcached = match request["memcached_urls"].as_str() {
+        Some(urls) => Some(Arc::new(MemcachedCache::connect(urls).await?)),
+        None => None,
+    };
+    let cache = match &memcached {
+        Some(memcached) => Cache::from_arc(memcached.clone()),
+        None => Cache::new(RedisCache::connect(text(&request, "redis_url")?).await?),
+    }
+    .with_key_prefix(text(&request, "key_prefix")?);
     let store = CacheStore::new(cache.clone(), &config)?;
     let shared: Arc<dyn SessionStore> = Arc::new(store.clone());
     let config = Arc::new(config);
@@ -58,7 +67,7 @@ async fn main() -> Result<(), BoxError> {
             .backend()
             .get(&store.physical_key(&saved))
             .await?
-            .ok_or("the session is not in Redis after its save")?;
+            .ok_or("the session is not in the cache after its save")?;
         let data_json = String::from_utf8(JsonSerializer.dumps_dict(&*session.data().await?)?)?;
         results.push(serde_json::json!({
             "name": case["name"],
@@ -66,6 +75,7 @@ async fn main() -> Result<(), BoxError> {
             "physical_key": store.physical_key(&saved),
             "value_b64": base64::engine::general_purpose::STANDARD.encode(&raw),
             "data_json": data_json,
+            "server": memcached.as_ref().map(|m| m.server_for(&store.physical_key(&saved)).to_owned()),
         }));
     }
     println!("{}", serde_json::json!({ "results": results }));

@@ -1,5 +1,6 @@
 //! Django's `cache` session engine (`django.contrib.sessions.backends.cache`), in Rust: sessions
-//! in Redis (a single server or a Redis Cluster) or in a bounded in-process cache.
+//! in Redis (a single server or a Redis Cluster), in memcached (one server or several), or in a
+//! bounded in-process cache.
 //!
 //! # Quick start (in-process cache)
 //!
@@ -31,8 +32,9 @@
 //!
 //! - [`CacheBackend`]: a byte cache with per-entry lifetimes and the atomic operations sessions
 //!   need: `get`, `set`, `add` (only if absent: `SET NX`), `replace` (only if present: `SET XX`),
-//!   `delete`, `exists`. Implemented by [`MemoryCache`] (feature `memory`, on by default) and
-//!   [`RedisCache`] (feature `redis`: single server or Cluster).
+//!   `delete`, `exists`. Implemented by [`MemoryCache`] (feature `memory`, on by default),
+//!   [`RedisCache`] (feature `redis`: single server or Cluster) and [`MemcachedCache`] (feature
+//!   `memcached`: one server or several).
 //! - [`Cache`]: Django's `caches[alias]`, a backend plus its [`KeyFunction`] (`KEY_PREFIX`,
 //!   `VERSION`). It takes logical keys and expiry ages in seconds, and applies Django's rule that a
 //!   non-positive age leaves nothing readable, once for every backend. [`Caches`] holds caches by
@@ -72,6 +74,61 @@
 //! against real Django 5.2 and records the results in `fixtures/django/cache-sessions.json`, which
 //! this crate's tests replay.
 //!
+//! # Memcached
+//!
+//! [`MemcachedCache`] shares sessions with Django's `PyMemcacheCache` byte for byte: configure
+//! Django with `django.core.cache.backends.memcached.PyMemcacheCache` and the same servers in
+//! `LOCATION`, and this side with the same servers (named the same way: `127.0.0.1:11211` and
+//! `localhost:11211` are different names to the hash), the same `KEY_PREFIX`/`VERSION` and the
+//! pickle serializer:
+//!
+//! - **values**: the session dict pickled, with pymemcache's pickle flag ([`FLAG_PICKLE`]), which
+//!   is what `pymemcache.serde.pickle_serde` writes for a dict and reads back;
+//! - **placement**: with several servers, each key lives on the server pymemcache's `HashClient`
+//!   picks (rendezvous hashing over pymemcache's `murmur3_32` of `"host:port-<key>"`), so both
+//!   sides look for a session on the same server; [`MemcachedCacheBuilder::server_for`] tells
+//!   which;
+//! - **keys**: Django's memcached rules ([`memcached_key_problem`]): at most 250 characters, no
+//!   spaces or control characters. Writing such a key is an error; reading one is a miss (Django
+//!   refuses it and its session `load` treats that as a miss, ticket #17810);
+//! - **lifetimes**: up to 30 days relative, longer ones as absolute Unix times as Django sends
+//!   them, capped at memcached's last second (2038-01-19). Django itself stores nothing readable
+//!   for a session expiring after that date (its exptime overflows; recorded in the fixture);
+//! - **saves**: a new session is memcached's `add` (atomic: of two creators one wins), an update is
+//!   `replace` (a session deleted meanwhile is never recreated); [`MemcachedCache::gets`] and
+//!   [`MemcachedCache::cas`] are there for optimistic updates.
+//!
+//! A server that is down fails the calls for the sessions it holds with
+//! [`CacheError::Memcached`] (a store error, within the connection and response timeouts), and
+//! the next call reconnects. Keys never move to another server (pymemcache, after repeated
+//! failures, drops a dead server and remaps its keys), so a session cannot come back from a
+//! stale copy. `fixtures/django/generate_memcached.py` checks both directions against real
+//! Django 5.2 + pymemcache on one server and on three, and records `memcached-sessions.json`,
+//! which the tests replay.
+//!
+//! ```no_run
+//! # #[cfg(feature = "memcached")] {
+//! use std::sync::Arc;
+//! use session_cache::{Cache, CacheStore, MemcachedCache};
+//! use session_core::serializer::SerializerName;
+//! use session_core::{SessionConfig, SessionStore};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! // Django: CACHES = {"default": {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+//! //                               "LOCATION": ["127.0.0.1:11211", "127.0.0.1:11212"]}}
+//! let config = SessionConfig {
+//!     serializer: SerializerName::Pickle,
+//!     ..SessionConfig::new("the Django site's SECRET_KEY")
+//! };
+//! let memcached =
+//!     MemcachedCache::connect("memcache://127.0.0.1:11211,memcache://127.0.0.1:11212").await?;
+//! let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(Cache::new(memcached), &config)?);
+//! # let _ = store;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! # }
+//! ```
+//!
 //! # Redis Cluster
 //!
 //! Give [`RedisCache::connect`] several comma-separated seed URLs (or call
@@ -108,7 +165,7 @@
 
 // The docs link to both backends; with one compiled out, those links cannot resolve.
 #![cfg_attr(
-    not(all(feature = "memory", feature = "redis")),
+    not(all(feature = "memory", feature = "redis", feature = "memcached")),
     allow(rustdoc::broken_intra_doc_links)
 )]
 

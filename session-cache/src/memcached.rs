@@ -232,6 +232,25 @@ impl MemcachedCacheBuilder {
         self
     }
 
+    /// The node name (`host:port`) of the server that will hold `key`, as pymemcache's
+    /// `HashClient` places it: known before connecting, or `None` when the server list is empty
+    /// or malformed.
+    ///
+    /// ```
+    /// use session_cache::MemcachedCache;
+    ///
+    /// let servers = MemcachedCache::builder("10.0.0.1:11211,10.0.0.2:11211");
+    /// let home = servers.server_for(":1:django.contrib.sessions.cacheabc").unwrap();
+    /// assert!(home == "10.0.0.1:11211" || home == "10.0.0.2:11211");
+    /// ```
+    pub fn server_for(&self, key: &str) -> Option<String> {
+        let nodes: Vec<String> = nodes(self.servers.as_ref().ok()?)
+            .into_iter()
+            .map(|(node, _)| node)
+            .collect();
+        hash::rendezvous_node(&nodes, key).map(|index| nodes[index].clone())
+    }
+
     /// Connects to every server (one `version` round trip each), failing if any is unreachable.
     ///
     /// # Errors
@@ -253,17 +272,7 @@ impl MemcachedCacheBuilder {
             response_timeout: self.response_timeout,
             max_value_size: self.max_value_size,
         };
-        for (host, port) in servers {
-            // pymemcache names a node "host:port" (brackets of an IPv6 host stripped).
-            let node = format!("{host}:{port}");
-            if cache.nodes.contains(&node) {
-                continue; // pymemcache's hash ignores duplicates too
-            }
-            let address = if host.contains(':') {
-                format!("[{host}]:{port}")
-            } else {
-                node.clone()
-            };
+        for (node, address) in nodes(&servers) {
             cache.servers.push(Server {
                 address,
                 idle: Mutex::new(Vec::new()),
@@ -276,6 +285,26 @@ impl MemcachedCacheBuilder {
         }
         Ok(cache)
     }
+}
+
+/// Each server's node name for the hash and its socket address, duplicates dropped (pymemcache's
+/// hash ignores them too).
+fn nodes(servers: &[(String, u16)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (host, port) in servers {
+        // pymemcache names a node "host:port" (brackets of an IPv6 host stripped).
+        let node = format!("{host}:{port}");
+        if out.iter().any(|(seen, _)| *seen == node) {
+            continue;
+        }
+        let address = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            node.clone()
+        };
+        out.push((node, address));
+    }
+    out
 }
 
 /// Parses Django's `LOCATION` forms: `host:port`, `host`, `[v6]:port`, with or without a
