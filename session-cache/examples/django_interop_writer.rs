@@ -3,7 +3,8 @@
 //! read them back.
 //!
 //! Reads one JSON request on stdin:
-//! `{"redis_url" | "memcached_urls", "key_prefix", "cases": [{"name", "session_key", "data_json"}]}`
+//! `{"redis_url" | "memcached_urls", "key_prefix", "compressor"?, "cases": [{"name", "session_key",
+//! "data_json"}]}` (`compressor`: one of django-redis's, `zlib`, `gzip`, `lzma`, `lz4`, `zstd`)
 //! and prints `{"results": [{"name", "session_key", "physical_key", "value_b64", "data_json",
 //! "server"}]}` (`server`: the memcached server we placed the session on, else null). Each
 //! session is created under the given key with the pickle serializer (as a Django site sharing
@@ -14,7 +15,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use base64::Engine;
-use session_cache::{Cache, CacheStore, MemcachedCache, RedisCache};
+use session_cache::{Cache, CacheStore, CompressedCache, Compressor, MemcachedCache, RedisCache};
 use session_core::serializer::{JsonSerializer, Serializer, SerializerName};
 use session_core::{SaveMode, Session, SessionConfig, SessionKey, SessionStore, Value};
 
@@ -42,10 +43,29 @@ async fn main() -> Result<(), BoxError> {
     };
     let cache = match &memcached {
         Some(memcached) => Cache::from_arc(memcached.clone()),
-        None => Cache::new(RedisCache::connect(text(&request, "redis_url")?).await?),
+        None => {
+            let redis = RedisCache::connect(text(&request, "redis_url")?).await?;
+            let compressor = match request["compressor"].as_str() {
+                None => None,
+                Some("zlib") => Some(Compressor::Zlib),
+                Some("gzip") => Some(Compressor::Gzip),
+                Some("lzma") => Some(Compressor::Lzma),
+                Some("lz4") => Some(Compressor::Lz4),
+                Some("zstd") => Some(Compressor::Zstd),
+                Some(other) => return Err(format!("unknown compressor {other:?}").into()),
+            };
+            match compressor {
+                Some(compressor) => Cache::new(CompressedCache::new(redis, compressor)),
+                None => Cache::new(redis),
+            }
+        }
     }
     .with_key_prefix(text(&request, "key_prefix")?);
     let store = CacheStore::new(cache.clone(), &config)?;
+    let raw_cache = match &memcached {
+        Some(memcached) => Cache::from_arc(memcached.clone()),
+        None => Cache::new(RedisCache::connect(text(&request, "redis_url")?).await?),
+    };
     let shared: Arc<dyn SessionStore> = Arc::new(store.clone());
     let config = Arc::new(config);
 
@@ -63,7 +83,8 @@ async fn main() -> Result<(), BoxError> {
         session.update(data).await?;
         session.save_with(SaveMode::MustCreate).await?;
         let saved = session.key().ok_or("the session lost its key")?;
-        let raw = cache
+        // What the cache holds, compressed if it is (the backend's own read would decompress).
+        let raw = raw_cache
             .backend()
             .get(&store.physical_key(&saved))
             .await?

@@ -63,6 +63,20 @@ pub enum CacheError {
         #[source]
         source: crate::MemcachedError,
     },
+
+    /// A compressed value expands past the configured bound
+    /// ([`CompressedCache::with_max_decompressed_size`](crate::CompressedCache::with_max_decompressed_size)).
+    #[cfg(feature = "compression")]
+    #[error(
+        "a value compressed with {compressor} expands past {limit} bytes; raise the bound if \
+         such sessions are expected"
+    )]
+    Decompression {
+        /// The compressor (django-redis's class name).
+        compressor: &'static str,
+        /// The bound.
+        limit: usize,
+    },
 }
 
 impl From<CacheError> for session_core::Error {
@@ -77,6 +91,8 @@ impl From<CacheError> for session_core::Error {
             other @ CacheError::Redis { .. } => session_core::Error::store(other),
             #[cfg(feature = "memcached")]
             other @ CacheError::Memcached { .. } => session_core::Error::store(other),
+            #[cfg(feature = "compression")]
+            other @ CacheError::Decompression { .. } => session_core::Error::store(other),
         }
     }
 }

@@ -129,6 +129,34 @@
 //! # }
 //! ```
 //!
+//! # django-redis
+//!
+//! Sites on the `django-redis` package (`django_redis.cache.RedisCache`) share sessions the same
+//! way: its default serializer pickles (protocol 4 on the Pythons Django 5.2 supports; we read
+//! every protocol and write 4) and its key function is Django's `<KEY_PREFIX>:<VERSION>:<key>`, so
+//! a [`RedisCache`] with the pickle serializer reads and writes its sessions as they are. With its
+//! `COMPRESSOR` option, wrap the backend in a [`CompressedCache`] with the same [`Compressor`]
+//! (feature `compression`): zlib, gzip, lz4 and zstd are read and written, lzma is read (ours are
+//! stored uncompressed, which django-redis reads as it reads its own short values). As in
+//! django-redis, values up to the compressor's threshold stay plain and reading falls back to the
+//! bytes as they are when they are not compressed; decompression is bounded.
+//! `fixtures/django/generate_django_redis.py` checks every compressor both ways against real
+//! django-redis 7 and Django 5.2.
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "redis", feature = "compression"))] {
+//! use session_cache::{Cache, CompressedCache, Compressor, RedisCache};
+//!
+//! # async fn demo() -> Result<(), session_cache::CacheError> {
+//! // Django: "BACKEND": "django_redis.cache.RedisCache",
+//! //         "OPTIONS": {"COMPRESSOR": "django_redis.compressors.zlib.ZlibCompressor"}
+//! let redis = RedisCache::connect("redis://127.0.0.1:6379/1").await?;
+//! let cache = Cache::new(CompressedCache::new(redis, Compressor::Zlib));
+//! # let _ = cache;
+//! # Ok(()) }
+//! # }
+//! ```
+//!
 //! # Redis Cluster
 //!
 //! Give [`RedisCache::connect`] several comma-separated seed URLs (or call
@@ -165,12 +193,19 @@
 
 // The docs link to both backends; with one compiled out, those links cannot resolve.
 #![cfg_attr(
-    not(all(feature = "memory", feature = "redis", feature = "memcached")),
+    not(all(
+        feature = "memory",
+        feature = "redis",
+        feature = "memcached",
+        feature = "compression"
+    )),
     allow(rustdoc::broken_intra_doc_links)
 )]
 
 mod backend;
 mod cache;
+#[cfg(feature = "compression")]
+mod compression;
 mod error;
 mod keys;
 #[cfg(feature = "memcached")]
@@ -183,6 +218,8 @@ mod store;
 
 pub use backend::{CacheBackend, Ttl};
 pub use cache::{Cache, Caches, DEFAULT_CACHE_ALIAS};
+#[cfg(feature = "compression")]
+pub use compression::{CompressedCache, Compressor};
 pub use error::CacheError;
 pub use keys::KeyFunction;
 #[cfg(feature = "memcached")]
