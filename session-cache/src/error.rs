@@ -52,6 +52,23 @@ pub enum CacheError {
         source: redis::RedisError,
     },
 
+    /// A write reached the Redis master but fewer replicas than
+    /// [`wait_for_replicas`](crate::RedisCacheBuilder::wait_for_replicas) asked for acknowledged
+    /// it in time: it may be lost if the master fails now.
+    #[cfg(feature = "redis")]
+    #[error(
+        "redis ({location}): only {acknowledged} of {wanted} replicas acknowledged the write in \
+         time; check the replicas' health and link, or wait for fewer"
+    )]
+    NotReplicated {
+        /// Where the cache lives.
+        location: String,
+        /// How many replicas acknowledged the write.
+        acknowledged: usize,
+        /// How many were asked for.
+        wanted: usize,
+    },
+
     /// Memcached failed: a server is unreachable, timed out or refused the command, or the key or
     /// value is one memcached cannot hold.
     #[cfg(feature = "memcached")]
@@ -88,7 +105,9 @@ impl From<CacheError> for session_core::Error {
             }
             other @ CacheError::Backend(_) => session_core::Error::store(other),
             #[cfg(feature = "redis")]
-            other @ CacheError::Redis { .. } => session_core::Error::store(other),
+            other @ (CacheError::Redis { .. } | CacheError::NotReplicated { .. }) => {
+                session_core::Error::store(other)
+            }
             #[cfg(feature = "memcached")]
             other @ CacheError::Memcached { .. } => session_core::Error::store(other),
             #[cfg(feature = "compression")]

@@ -55,6 +55,18 @@ session_conformance!(redis_cluster, async {
     }
 });
 
+#[cfg(feature = "redis")]
+session_conformance!(redis_sentinel, async {
+    use session_conformance::services;
+    match services::url(support::REDIS_SENTINEL_URLS) {
+        Ok(urls) => fixture(
+            support::redis_sentinel_cache_at(&urls).await,
+            pickle_config(),
+        ),
+        Err(skip) => skip,
+    }
+});
+
 #[cfg(feature = "memcached")]
 session_conformance!(memcached, async {
     use session_conformance::services;

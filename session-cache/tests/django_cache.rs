@@ -332,6 +332,12 @@ django_cache_tests!(redis_cluster, |test: &'static str| async move {
     support::redis_cache_or_skip(session_conformance::services::REDIS_CLUSTER_URLS, test).await
 });
 
+#[cfg(feature = "redis")]
+django_cache_tests!(redis_sentinel, |test: &'static str| async move {
+    let urls = session_conformance::services::url_or_skip(support::REDIS_SENTINEL_URLS, test)?;
+    Some(support::redis_sentinel_cache_at(&urls).await)
+});
+
 #[cfg(feature = "memcached")]
 django_cache_tests!(memcached, |test: &'static str| async move {
     support::memcached_cache_or_skip(false, test).await

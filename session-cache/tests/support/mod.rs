@@ -68,3 +68,23 @@ pub async fn redis_cache_or_skip(variable: &str, test: &str) -> Option<Cache> {
     let urls = services::url_or_skip(variable, test)?;
     Some(redis_cache_at(&urls).await)
 }
+
+/// The sentinels of the CI's Sentinel group (`.ci/redis-sentinel`), comma-separated URLs.
+#[cfg(feature = "redis")]
+pub const REDIS_SENTINEL_URLS: &str = "SESSION_TEST_REDIS_SENTINEL_URLS";
+
+/// The name the CI's sentinels monitor the group under.
+#[cfg(feature = "redis")]
+pub const REDIS_SENTINEL_MASTER: &str = "djsession";
+
+/// Connects through the sentinels `urls` to the master of [`REDIS_SENTINEL_MASTER`], each write
+/// waiting for one replica, under a fresh `KEY_PREFIX`.
+#[cfg(feature = "redis")]
+pub async fn redis_sentinel_cache_at(urls: &str) -> Cache {
+    let redis = session_cache::RedisCache::sentinel(urls, REDIS_SENTINEL_MASTER)
+        .wait_for_replicas(1, std::time::Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect through the sentinels {urls}: {e}"));
+    Cache::new(redis).with_key_prefix(services::unique_name("djsession_test"))
+}
