@@ -157,7 +157,8 @@ impl RedisCacheBuilder {
     /// in time fails with [`CacheError::NotReplicated`] (it was applied on the master, but may be
     /// lost if the master fails before replicating it). Without it (the default) a write is
     /// acknowledged once the master applied it, and a failover can lose the last writes the
-    /// replicas had not received yet. For a single server or Sentinel; a Cluster refuses it.
+    /// replicas had not received yet. On a Cluster, `WAIT` goes to the master of the key's slot
+    /// with the write (one pipeline), and counts that master's replicas.
     pub fn wait_for_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
         self.wait = (replicas > 0).then_some(WaitForReplicas { replicas, timeout });
         self
@@ -175,11 +176,6 @@ impl RedisCacheBuilder {
                 "no Redis URL given: pass redis://host:port, or several comma-separated URLs \
                  for a Cluster"
                     .to_owned(),
-            ));
-        }
-        if self.wait.is_some() && self.is_cluster() {
-            return Err(CacheError::Config(
-                "wait_for_replicas is for a single server or Sentinel, not a Cluster".to_owned(),
             ));
         }
         if matches!(&self.topology, Topology::Sentinel { sentinels, master }
@@ -229,13 +225,11 @@ impl RedisCacheBuilder {
             Topology::Cluster(urls) => {
                 let attempts = u32::try_from(self.reconnect_attempts).unwrap_or(u32::MAX);
                 // A request may need a reconnection and a redirection on top of its response.
-                let overall = self
-                    .response_timeout
-                    .saturating_mul(attempts.saturating_add(1))
+                let overall = response_timeout.saturating_mul(attempts.saturating_add(1))
                     + self.connection_timeout.saturating_mul(attempts);
                 let client = ClusterClient::builder(urls.iter().map(String::as_str))
                     .connection_timeout(self.connection_timeout)
-                    .response_timeout(self.response_timeout)
+                    .response_timeout(response_timeout)
                     .overall_response_timeout(Some(overall))
                     .retries(attempts)
                     .min_retry_wait(50)

@@ -445,10 +445,41 @@ async fn a_write_too_few_replicas_acknowledged_is_reported_not_replicated() {
     // The master applied the write; only its replication is unconfirmed.
     assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
     assert!(cache.delete("k").await.is_err(), "deletes wait too");
+}
 
-    let cluster = RedisCache::builder("redis://127.0.0.1:1,redis://127.0.0.1:2")
-        .wait_for_replicas(1, Duration::from_millis(100))
+#[tokio::test]
+async fn on_a_cluster_wait_counts_the_replicas_of_each_keys_master() {
+    let test = "on_a_cluster_wait_counts_the_replicas_of_each_keys_master";
+    let Some(urls) = services::url_or_skip(services::REDIS_CLUSTER_URLS, test) else {
+        return;
+    };
+    // The CI cluster gives each master one replica.
+    let prefix = services::unique_name("djsession_test");
+    let one = RedisCache::builder(&urls)
+        .wait_for_replicas(1, Duration::from_secs(2))
         .connect()
-        .await;
-    assert!(matches!(cluster, Err(CacheError::Config(_))), "{cluster:?}");
+        .await
+        .unwrap();
+    let one = Cache::new(one).with_key_prefix(prefix.clone());
+    // 64 keys land in slots of every master.
+    for i in 0..64 {
+        assert!(one.add(&format!("k{i}"), "v".into(), 60).await.unwrap());
+    }
+    let two = RedisCache::builder(&urls)
+        .wait_for_replicas(2, Duration::from_millis(10))
+        .connect()
+        .await
+        .unwrap();
+    let two = Cache::new(two).with_key_prefix(prefix);
+    for i in 0..64 {
+        match two.set(&format!("k{i}"), "w".into(), 60).await {
+            Err(CacheError::NotReplicated {
+                acknowledged: 1,
+                wanted: 2,
+                ..
+            }) => {}
+            other => panic!("k{i}: {other:?}"),
+        }
+        assert!(one.delete(&format!("k{i}")).await.unwrap());
+    }
 }
