@@ -106,24 +106,36 @@
 //! Django 5.2 + pymemcache on one server and on three, and records `memcached-sessions.json`,
 //! which the tests replay.
 //!
-//! ```no_run
+//! The example runs against the servers named in `SESSION_TEST_MEMCACHED_URLS` (and does
+//! nothing without them):
+//!
+//! ```
 //! # #[cfg(feature = "memcached")] {
 //! use std::sync::Arc;
 //! use session_cache::{Cache, CacheStore, MemcachedCache};
 //! use session_core::serializer::SerializerName;
-//! use session_core::{SessionConfig, SessionStore};
+//! use session_core::{Session, SessionConfig, SessionStore};
 //!
+//! # let Ok(urls) = std::env::var("SESSION_TEST_MEMCACHED_URLS") else { return };
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! // Django: CACHES = {"default": {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
 //! //                               "LOCATION": ["127.0.0.1:11211", "127.0.0.1:11212"]}}
+//! // and here urls = "memcache://127.0.0.1:11211,memcache://127.0.0.1:11212"
 //! let config = SessionConfig {
 //!     serializer: SerializerName::Pickle,
 //!     ..SessionConfig::new("the Django site's SECRET_KEY")
 //! };
-//! let memcached =
-//!     MemcachedCache::connect("memcache://127.0.0.1:11211,memcache://127.0.0.1:11212").await?;
+//! let memcached = MemcachedCache::connect(&urls).await?;
 //! let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(Cache::new(memcached), &config)?);
-//! # let _ = store;
+//! let config = Arc::new(config);
+//!
+//! let session = Session::new(store.clone(), config.clone(), None);
+//! session.insert("cart", &vec![3, 1, 4]).await?;
+//! session.save().await?;
+//! let key = session.key().expect("saved sessions have a key");
+//! let next_request = Session::new(store.clone(), config, Some(key.as_str()));
+//! assert_eq!(next_request.get::<Vec<u32>>("cart").await?, Some(vec![3, 1, 4]));
+//! # store.delete(&key).await?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! # }

@@ -291,18 +291,26 @@ impl RedisCache {
     /// [`CacheError::Redis`], within the timeouts) only while the group has no reachable master.
     /// See [`RedisCacheBuilder::wait_for_replicas`] for what an acknowledged write survives.
     ///
-    /// ```no_run
+    /// The example runs against the sentinels in `SESSION_TEST_REDIS_SENTINEL_URLS`, watching
+    /// `djsession` as `.ci/redis-sentinel` sets them up (and does nothing without them):
+    ///
+    /// ```
     /// use std::time::Duration;
     /// use session_cache::{Cache, RedisCache};
     ///
-    /// # async fn demo() -> Result<(), session_cache::CacheError> {
-    /// let redis = RedisCache::sentinel("redis://10.0.0.1:26379,redis://10.0.0.2:26379", "mymaster")
+    /// # let Ok(sentinels) = std::env::var("SESSION_TEST_REDIS_SENTINEL_URLS") else { return };
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// // sentinels = "redis://10.0.0.1:26379,redis://10.0.0.2:26379,redis://10.0.0.3:26379"
+    /// let redis = RedisCache::sentinel(&sentinels, "djsession")
     ///     .wait_for_replicas(1, Duration::from_millis(500))
     ///     .connect()
     ///     .await?;
-    /// let cache = Cache::new(redis);
-    /// # let _ = cache;
-    /// # Ok(()) }
+    /// let cache = Cache::new(redis).with_key_prefix("doc-example");
+    /// cache.set("k", "v".into(), 60).await?; // on the master, and acknowledged by its replica
+    /// assert_eq!(cache.get("k").await?.as_deref(), Some(&b"v"[..]));
+    /// # cache.delete("k").await?;
+    /// # Ok::<(), session_cache::CacheError>(())
+    /// # }).unwrap();
     /// ```
     pub fn sentinel(sentinel_urls: &str, master: &str) -> RedisCacheBuilder {
         let sentinels = sentinel_urls
