@@ -489,3 +489,33 @@ async fn a_server_that_never_answers_times_out() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn concurrent_calls_beyond_the_idle_pool_open_extra_connections() {
+    let Some(urls) = urls("concurrent_calls_beyond_the_idle_pool_open_extra_connections") else {
+        return;
+    };
+    let cache = std::sync::Arc::new(
+        MemcachedCache::builder(&urls)
+            .max_idle_connections(1)
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let prefix = unique_key("pool");
+    let tasks: Vec<_> = (0..32)
+        .map(|n| {
+            let (cache, key) = (cache.clone(), format!("{prefix}:{n}"));
+            tokio::spawn(async move {
+                cache.set(&key, n.to_string().into(), ttl(60)).await?;
+                let value = cache.get(&key).await?;
+                cache.delete(&key).await?;
+                Ok::<_, CacheError>(value)
+            })
+        })
+        .collect();
+    for (n, task) in tasks.into_iter().enumerate() {
+        let value = task.await.unwrap().unwrap();
+        assert_eq!(value, Some(Bytes::from(n.to_string())));
+    }
+}
