@@ -76,3 +76,33 @@ pub trait CacheBackend: Send + Sync + fmt::Debug {
     /// Whether a live entry exists under `key`.
     async fn exists(&self, key: &str) -> Result<bool, CacheError>;
 }
+
+/// A shared backend is a backend: wrappers such as
+/// [`CompressedCache`](crate::CompressedCache) can sit over an `Arc` that something else
+/// (a raw view of the same cache, say) also holds.
+#[async_trait]
+impl<T: CacheBackend + ?Sized> CacheBackend for std::sync::Arc<T> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
+        (**self).get(key).await
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<(), CacheError> {
+        (**self).set(key, value, ttl).await
+    }
+
+    async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
+        (**self).add(key, value, ttl).await
+    }
+
+    async fn replace(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
+        (**self).replace(key, value, ttl).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        (**self).delete(key).await
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        (**self).exists(key).await
+    }
+}

@@ -51,6 +51,49 @@ pub enum CacheError {
         #[source]
         source: redis::RedisError,
     },
+
+    /// A write reached the Redis master but fewer replicas than
+    /// [`wait_for_replicas`](crate::RedisCacheBuilder::wait_for_replicas) asked for acknowledged
+    /// it in time: it may be lost if the master fails now.
+    #[cfg(feature = "redis")]
+    #[error(
+        "redis ({location}): only {acknowledged} of {wanted} replicas acknowledged the write in \
+         time; check the replicas' health and link, or wait for fewer"
+    )]
+    NotReplicated {
+        /// Where the cache lives.
+        location: String,
+        /// How many replicas acknowledged the write.
+        acknowledged: usize,
+        /// How many were asked for.
+        wanted: usize,
+    },
+
+    /// Memcached failed: a server is unreachable, timed out or refused the command, or the key or
+    /// value is one memcached cannot hold.
+    #[cfg(feature = "memcached")]
+    #[error("memcached error ({server}): {source}; check that the server is up and reachable")]
+    Memcached {
+        /// The server holding the key (`host:port`).
+        server: String,
+        /// What went wrong.
+        #[source]
+        source: crate::MemcachedError,
+    },
+
+    /// A compressed value expands past the configured bound
+    /// ([`CompressedCache::with_max_decompressed_size`](crate::CompressedCache::with_max_decompressed_size)).
+    #[cfg(feature = "compression")]
+    #[error(
+        "a value compressed with {compressor} expands past {limit} bytes; raise the bound if \
+         such sessions are expected"
+    )]
+    Decompression {
+        /// The compressor (django-redis's class name).
+        compressor: &'static str,
+        /// The bound.
+        limit: usize,
+    },
 }
 
 impl From<CacheError> for session_core::Error {
@@ -62,7 +105,13 @@ impl From<CacheError> for session_core::Error {
             }
             other @ CacheError::Backend(_) => session_core::Error::store(other),
             #[cfg(feature = "redis")]
-            other @ CacheError::Redis { .. } => session_core::Error::store(other),
+            other @ (CacheError::Redis { .. } | CacheError::NotReplicated { .. }) => {
+                session_core::Error::store(other)
+            }
+            #[cfg(feature = "memcached")]
+            other @ CacheError::Memcached { .. } => session_core::Error::store(other),
+            #[cfg(feature = "compression")]
+            other @ CacheError::Decompression { .. } => session_core::Error::store(other),
         }
     }
 }

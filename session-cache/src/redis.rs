@@ -8,7 +8,9 @@ use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, RedisError};
+use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisError};
+
+use crate::sentinel::SentinelConnection;
 
 use crate::{CacheBackend, CacheError, Ttl};
 
@@ -48,12 +50,21 @@ use crate::{CacheBackend, CacheError, Ttl};
 pub struct RedisCache {
     connection: Connection,
     location: String,
+    wait: Option<WaitForReplicas>,
 }
 
 #[derive(Clone)]
 enum Connection {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(std::sync::Arc<SentinelConnection>),
+}
+
+/// `WAIT replicas timeout` after every write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WaitForReplicas {
+    replicas: usize,
+    timeout: Duration,
 }
 
 /// Where and how to connect: see [`RedisCache::builder`].
@@ -63,12 +74,17 @@ pub struct RedisCacheBuilder {
     connection_timeout: Duration,
     response_timeout: Duration,
     reconnect_attempts: usize,
+    wait: Option<WaitForReplicas>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
 enum Topology {
     Single(String),
     Cluster(Vec<String>),
+    Sentinel {
+        sentinels: Vec<String>,
+        master: String,
+    },
 }
 
 impl fmt::Debug for Topology {
@@ -78,6 +94,14 @@ impl fmt::Debug for Topology {
             Topology::Cluster(urls) => f
                 .debug_tuple("Cluster")
                 .field(&urls.iter().map(|u| redact(u)).collect::<Vec<_>>())
+                .finish(),
+            Topology::Sentinel { sentinels, master } => f
+                .debug_struct("Sentinel")
+                .field(
+                    "sentinels",
+                    &sentinels.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+                )
+                .field("master", master)
                 .finish(),
         }
     }
@@ -97,6 +121,7 @@ impl RedisCacheBuilder {
             connection_timeout: Self::DEFAULT_CONNECTION_TIMEOUT,
             response_timeout: Self::DEFAULT_RESPONSE_TIMEOUT,
             reconnect_attempts: Self::DEFAULT_RECONNECT_ATTEMPTS,
+            wait: None,
         }
     }
 
@@ -127,6 +152,18 @@ impl RedisCacheBuilder {
         self
     }
 
+    /// Makes every write wait until `replicas` replicas have acknowledged it (Redis `WAIT`, sent
+    /// in the same round trip), for at most `timeout`; a write that fewer replicas acknowledged
+    /// in time fails with [`CacheError::NotReplicated`] (it was applied on the master, but may be
+    /// lost if the master fails before replicating it). Without it (the default) a write is
+    /// acknowledged once the master applied it, and a failover can lose the last writes the
+    /// replicas had not received yet. On a Cluster, `WAIT` goes to the master of the key's slot
+    /// with the write (one pipeline), and counts that master's replicas.
+    pub fn wait_for_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
+        self.wait = (replicas > 0).then_some(WaitForReplicas { replicas, timeout });
+        self
+    }
+
     /// Whether this connects to a Cluster.
     pub fn is_cluster(&self) -> bool {
         matches!(self.topology, Topology::Cluster(_))
@@ -145,23 +182,41 @@ impl RedisCacheBuilder {
                     .to_owned(),
             ));
         }
+        if matches!(&self.topology, Topology::Sentinel { sentinels, master }
+            if sentinels.is_empty() || master.is_empty())
+        {
+            return Err(CacheError::Config(
+                "Sentinel needs at least one sentinel URL and the master's name".to_owned(),
+            ));
+        }
         let location = match &self.topology {
             Topology::Single(url) => redact(url),
             Topology::Cluster(urls) => format!(
                 "cluster {}",
                 urls.iter().map(|u| redact(u)).collect::<Vec<_>>().join(",")
             ),
+            Topology::Sentinel { sentinels, master } => format!(
+                "sentinel {} master {master}",
+                sentinels
+                    .iter()
+                    .map(|u| redact(u))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         };
         let error = |source| CacheError::Redis {
             location: location.clone(),
             source,
         };
+        // WAIT blocks for up to its own timeout before it answers: allow for it.
+        let response_timeout =
+            self.response_timeout + self.wait.map_or(Duration::ZERO, |w| w.timeout);
         let connection = match &self.topology {
             Topology::Single(url) => {
                 let client = redis::Client::open(url.as_str()).map_err(error)?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(self.connection_timeout))
-                    .set_response_timeout(Some(self.response_timeout))
+                    .set_response_timeout(Some(response_timeout))
                     .set_number_of_retries(self.reconnect_attempts)
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_secs(1));
@@ -174,13 +229,11 @@ impl RedisCacheBuilder {
             Topology::Cluster(urls) => {
                 let attempts = u32::try_from(self.reconnect_attempts).unwrap_or(u32::MAX);
                 // A request may need a reconnection and a redirection on top of its response.
-                let overall = self
-                    .response_timeout
-                    .saturating_mul(attempts.saturating_add(1))
+                let overall = response_timeout.saturating_mul(attempts.saturating_add(1))
                     + self.connection_timeout.saturating_mul(attempts);
                 let client = ClusterClient::builder(urls.iter().map(String::as_str))
                     .connection_timeout(self.connection_timeout)
-                    .response_timeout(self.response_timeout)
+                    .response_timeout(response_timeout)
                     .overall_response_timeout(Some(overall))
                     .retries(attempts)
                     .min_retry_wait(50)
@@ -189,10 +242,21 @@ impl RedisCacheBuilder {
                     .map_err(error)?;
                 Connection::Cluster(client.get_async_connection().await.map_err(error)?)
             }
+            Topology::Sentinel { sentinels, master } => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.connection_timeout))
+                    .set_response_timeout(Some(response_timeout));
+                Connection::Sentinel(std::sync::Arc::new(
+                    SentinelConnection::connect(sentinels, master, config)
+                        .await
+                        .map_err(error)?,
+                ))
+            }
         };
         Ok(RedisCache {
             connection,
             location,
+            wait: self.wait,
         })
     }
 }
@@ -228,6 +292,47 @@ impl RedisCache {
         RedisCacheBuilder::new(topology)
     }
 
+    /// Starts configuring a connection to the master of the group `master` monitored by the
+    /// sentinels `sentinel_urls` (comma-separated `redis://host:port` URLs of the sentinels
+    /// themselves). The master is looked up through the sentinels when connecting and again
+    /// after any failed command, so the cache follows a failover: calls fail (with
+    /// [`CacheError::Redis`], within the timeouts) only while the group has no reachable master.
+    /// See [`RedisCacheBuilder::wait_for_replicas`] for what an acknowledged write survives.
+    ///
+    /// The example runs against the sentinels in `SESSION_TEST_REDIS_SENTINEL_URLS`, watching
+    /// `djsession` as `.ci/redis-sentinel` sets them up (and does nothing without them):
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_cache::{Cache, RedisCache};
+    ///
+    /// # let Ok(sentinels) = std::env::var("SESSION_TEST_REDIS_SENTINEL_URLS") else { return };
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// // sentinels = "redis://10.0.0.1:26379,redis://10.0.0.2:26379,redis://10.0.0.3:26379"
+    /// let redis = RedisCache::sentinel(&sentinels, "djsession")
+    ///     .wait_for_replicas(1, Duration::from_millis(500))
+    ///     .connect()
+    ///     .await?;
+    /// let cache = Cache::new(redis).with_key_prefix("doc-example");
+    /// cache.set("k", "v".into(), 60).await?; // on the master, and acknowledged by its replica
+    /// assert_eq!(cache.get("k").await?.as_deref(), Some(&b"v"[..]));
+    /// # cache.delete("k").await?;
+    /// # Ok::<(), session_cache::CacheError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn sentinel(sentinel_urls: &str, master: &str) -> RedisCacheBuilder {
+        let sentinels = sentinel_urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        RedisCacheBuilder::new(Topology::Sentinel {
+            sentinels,
+            master: master.trim().to_owned(),
+        })
+    }
+
     /// Where the cache lives (URLs with passwords hidden).
     pub fn location(&self) -> &str {
         &self.location
@@ -238,15 +343,51 @@ impl RedisCache {
         matches!(self.connection, Connection::Cluster(_))
     }
 
+    fn error(&self, source: RedisError) -> CacheError {
+        CacheError::Redis {
+            location: self.location.clone(),
+            source,
+        }
+    }
+
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
         let result = match &self.connection {
             Connection::Single(manager) => cmd.query_async(&mut manager.clone()).await,
             Connection::Cluster(cluster) => cmd.query_async(&mut cluster.clone()).await,
+            Connection::Sentinel(sentinel) => sentinel.query(cmd).await,
         };
-        result.map_err(|source: RedisError| CacheError::Redis {
-            location: self.location.clone(),
-            source,
-        })
+        result.map_err(|source| self.error(source))
+    }
+
+    async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, CacheError> {
+        let result = match &self.connection {
+            Connection::Single(manager) => pipe.query_async(&mut manager.clone()).await,
+            Connection::Cluster(cluster) => pipe.query_async(&mut cluster.clone()).await,
+            Connection::Sentinel(sentinel) => sentinel.query_pipeline(pipe).await,
+        };
+        result.map_err(|source| self.error(source))
+    }
+
+    /// Runs the write `cmd`, followed in the same round trip by `WAIT` when configured.
+    async fn write<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T, CacheError> {
+        let Some(wait) = self.wait else {
+            return self.query(&cmd).await;
+        };
+        let millis = u64::try_from(wait.timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd);
+        pipe.cmd("WAIT").arg(wait.replicas).arg(millis);
+        let (reply, acknowledged): (T, usize) = self.query_pipeline(&pipe).await?;
+        if acknowledged < wait.replicas {
+            return Err(CacheError::NotReplicated {
+                location: self.location.clone(),
+                acknowledged,
+                wanted: wait.replicas,
+            });
+        }
+        Ok(reply)
     }
 
     /// `SET key value EX ttl [NX|XX]`; `true` when the value was stored.
@@ -263,7 +404,7 @@ impl RedisCache {
             cmd.arg(condition);
         }
         // `OK` when stored; a nil reply when the NX/XX condition failed.
-        let reply: Option<redis::Value> = self.query(&cmd).await?;
+        let reply: Option<redis::Value> = self.write(cmd).await?;
         Ok(reply.is_some())
     }
 }
@@ -288,7 +429,9 @@ impl CacheBackend for RedisCache {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        let removed: u64 = self.query(redis::cmd("DEL").arg(key)).await?;
+        let mut del = redis::cmd("DEL");
+        del.arg(key);
+        let removed: u64 = self.write(del).await?;
         Ok(removed > 0)
     }
 

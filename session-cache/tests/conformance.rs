@@ -1,6 +1,6 @@
 //! Django's session behaviours (the conformance suite) against the cache store on every backend:
 //! the in-process cache always, a real Redis and a real Redis Cluster when their URLs are set.
-#![cfg(any(feature = "memory", feature = "redis"))]
+#![cfg(any(feature = "memory", feature = "redis", feature = "memcached"))]
 
 mod support;
 
@@ -51,6 +51,42 @@ session_conformance!(redis_cluster, async {
     use session_conformance::services;
     match services::url(services::REDIS_CLUSTER_URLS) {
         Ok(urls) => fixture(support::redis_cache_at(&urls).await, pickle_config()),
+        Err(skip) => skip,
+    }
+});
+
+#[cfg(feature = "redis")]
+session_conformance!(redis_sentinel, async {
+    use session_conformance::services;
+    match services::url(support::REDIS_SENTINEL_URLS) {
+        Ok(urls) => fixture(
+            support::redis_sentinel_cache_at(&urls).await,
+            pickle_config(),
+        ),
+        Err(skip) => skip,
+    }
+});
+
+#[cfg(feature = "memcached")]
+session_conformance!(memcached, async {
+    use session_conformance::services;
+    match services::url(support::MEMCACHED_URLS) {
+        Ok(urls) => fixture(
+            support::memcached_cache_at(&support::first_url(&urls)).await,
+            pickle_config(),
+        ),
+        Err(skip) => skip,
+    }
+});
+
+#[cfg(feature = "memcached")]
+session_conformance!(memcached_several_servers, async {
+    use session_conformance::services;
+    match services::url(support::MEMCACHED_URLS) {
+        Ok(urls) if urls.contains(',') => {
+            fixture(support::memcached_cache_at(&urls).await, pickle_config())
+        }
+        Ok(urls) => Fixture::skip(format!("only one memcached server in {urls}")),
         Err(skip) => skip,
     }
 });

@@ -2,7 +2,7 @@
 //! named as Django names them, plus the cache rules around them (key layout, lifetimes,
 //! non-positive ages, corrupt values), on every backend: the in-process cache always, a real Redis
 //! and a real Redis Cluster when their URLs are set.
-#![cfg(any(feature = "memory", feature = "redis"))]
+#![cfg(any(feature = "memory", feature = "redis", feature = "memcached"))]
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
@@ -330,6 +330,22 @@ django_cache_tests!(redis, |test: &'static str| async move {
 #[cfg(feature = "redis")]
 django_cache_tests!(redis_cluster, |test: &'static str| async move {
     support::redis_cache_or_skip(session_conformance::services::REDIS_CLUSTER_URLS, test).await
+});
+
+#[cfg(feature = "redis")]
+django_cache_tests!(redis_sentinel, |test: &'static str| async move {
+    let urls = session_conformance::services::url_or_skip(support::REDIS_SENTINEL_URLS, test)?;
+    Some(support::redis_sentinel_cache_at(&urls).await)
+});
+
+#[cfg(feature = "memcached")]
+django_cache_tests!(memcached, |test: &'static str| async move {
+    support::memcached_cache_or_skip(false, test).await
+});
+
+#[cfg(feature = "memcached")]
+django_cache_tests!(memcached_several_servers, |test: &'static str| async move {
+    support::memcached_cache_or_skip(true, test).await
 });
 
 #[cfg(feature = "memory")]

@@ -32,6 +32,10 @@ pub enum StoreKind {
     Mysql,
     /// `session-cache` over Redis (`SESSION_TEST_REDIS_URL`).
     Redis,
+    /// `session-cache` over a Redis Cluster with replicas (`SESSION_TEST_REDIS_CLUSTER_URLS`),
+    /// every write waiting for its master's replica (`WAIT 1`), so that a failover loses nothing
+    /// acknowledged.
+    RedisCluster,
     /// `session-file` in a temporary directory.
     File,
     /// `session-cached-db`: a Redis cache (`SESSION_TEST_REDIS_URL`) in front of PostgreSQL
@@ -51,6 +55,7 @@ impl StoreKind {
             StoreKind::Postgres => "postgres",
             StoreKind::Mysql => "mysql",
             StoreKind::Redis => "redis",
+            StoreKind::RedisCluster => "redis-cluster",
             StoreKind::File => "file",
             StoreKind::CachedDb => "cached-db",
             StoreKind::CachedDbLocal => "cached-db-local",
@@ -63,6 +68,7 @@ impl StoreKind {
             StoreKind::Postgres => &[services::POSTGRES_URL],
             StoreKind::Mysql => &[services::MYSQL_URL],
             StoreKind::Redis => &[services::REDIS_URL],
+            StoreKind::RedisCluster => &[services::REDIS_CLUSTER_URLS],
             StoreKind::CachedDb => &[services::POSTGRES_URL, services::REDIS_URL],
             _ => &[],
         }
@@ -180,11 +186,33 @@ async fn postgres(
 
 async fn redis(url: &Option<String>, options: &StoreOptions) -> Result<(Cache, String), SoakError> {
     let url = url_from(url, services::REDIS_URL)?;
-    let redis = RedisCache::builder(&url)
-        .connection_timeout(options.timeout)
-        .response_timeout(options.timeout)
-        .connect()
-        .await?;
+    redis_with(
+        RedisCache::builder(&url)
+            .connection_timeout(options.timeout)
+            .response_timeout(options.timeout),
+    )
+    .await
+}
+
+async fn redis_cluster(
+    url: &Option<String>,
+    options: &StoreOptions,
+) -> Result<(Cache, String), SoakError> {
+    let urls = url_from(url, services::REDIS_CLUSTER_URLS)?;
+    redis_with(
+        RedisCache::builder(&urls)
+            .cluster()
+            .connection_timeout(options.timeout)
+            .response_timeout(options.timeout)
+            .wait_for_replicas(1, options.timeout),
+    )
+    .await
+}
+
+async fn redis_with(
+    builder: session_cache::RedisCacheBuilder,
+) -> Result<(Cache, String), SoakError> {
+    let redis = builder.connect().await?;
     let prefix = services::unique_name("soak");
     Ok((Cache::new(redis).with_key_prefix(prefix.clone()), prefix))
 }
@@ -282,6 +310,14 @@ pub async fn open(
             opened(
                 Arc::new(CacheStore::new(cache, config)?),
                 format!("redis (key prefix {prefix})"),
+                Teardown::Nothing,
+            )
+        }
+        StoreKind::RedisCluster => {
+            let (cache, prefix) = redis_cluster(&options.url, options).await?;
+            opened(
+                Arc::new(CacheStore::new(cache, config)?),
+                format!("redis-cluster (WAIT 1, key prefix {prefix})"),
                 Teardown::Nothing,
             )
         }

@@ -437,3 +437,229 @@ async fn a_redis_restart_without_persistence_is_reported_as_lost_sessions() {
         "{report}"
     );
 }
+
+/// A private Redis Cluster of 3 masters with one replica each, on free loopback ports in a
+/// temporary directory (nodes time out after 1 s, so a failover takes a few seconds); every node
+/// is killed when this is dropped.
+struct PrivateCluster {
+    dir: tempfile::TempDir,
+    ports: Vec<u16>,
+    nodes: Vec<Option<tokio::process::Child>>,
+}
+
+impl PrivateCluster {
+    async fn start(test: &str) -> Option<PrivateCluster> {
+        let installed = tokio::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .await
+            .is_ok();
+        if !installed {
+            assert!(
+                !services::required(),
+                "{test}: redis-server is not installed"
+            );
+            println!("skipped {test}: redis-server is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<u16> = (0..6)
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            })
+            .collect();
+        let nodes = ports
+            .iter()
+            .map(|&port| Some(Self::node(dir.path(), port)))
+            .collect();
+        for &port in &ports {
+            wait_for(Duration::from_secs(20), "a cluster node", || async move {
+                cli(port, &["ping"]).await.as_deref() == Some("PONG")
+            })
+            .await;
+        }
+        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = tokio::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .await
+            .unwrap();
+        assert!(created.status.success(), "{created:?}");
+        let cluster = PrivateCluster { dir, ports, nodes };
+        cluster.wait_until_whole().await;
+        Some(cluster)
+    }
+
+    /// A node keeping its cluster config (`nodes.conf`) in its own directory, and no data.
+    fn node(dir: &std::path::Path, port: u16) -> tokio::process::Child {
+        let node_dir = dir.join(port.to_string());
+        std::fs::create_dir_all(&node_dir).unwrap();
+        tokio::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&node_dir)
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    }
+
+    fn urls(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Every slot served, by three masters each with a replica in sync.
+    async fn wait_until_whole(&self) {
+        let first = self.ports[0];
+        let second = self.ports[1];
+        wait_for(Duration::from_secs(60), "a whole cluster", || async move {
+            for port in [first, second] {
+                let info = cli(port, &["cluster", "info"]).await.unwrap_or_default();
+                let nodes = cli(port, &["cluster", "nodes"]).await.unwrap_or_default();
+                let healthy = |role: &str| {
+                    nodes
+                        .lines()
+                        .filter(|l| {
+                            l.contains(role) && !l.contains("fail") && l.contains(" connected")
+                        })
+                        .count()
+                };
+                if info.contains("cluster_state:ok")
+                    && healthy("master") == 3
+                    && healthy("slave") == 3
+                {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+    }
+
+    /// A node that is a master now.
+    async fn a_master(&self) -> usize {
+        for (index, &port) in self.ports.iter().enumerate() {
+            let info = cli(port, &["info", "replication"])
+                .await
+                .unwrap_or_default();
+            if info.contains("role:master") {
+                return index;
+            }
+        }
+        panic!("no master in the cluster");
+    }
+
+    /// Kills node `index` (SIGKILL), waits until the cluster has promoted its replica, then
+    /// restarts it empty on the same port: it rejoins as the new master's replica, as an
+    /// operator's restart would. Returns how long the promotion took after the kill.
+    async fn fail_over(&mut self, index: usize) -> Duration {
+        let mut node = self.nodes[index].take().unwrap();
+        let killed = Instant::now();
+        node.kill().await.unwrap();
+        let port = self.ports[index];
+        let witness = self.ports[(index + 1) % self.ports.len()];
+        wait_for(Duration::from_secs(60), "the promotion", || async move {
+            let nodes = cli(witness, &["cluster", "nodes"])
+                .await
+                .unwrap_or_default();
+            let info = cli(witness, &["cluster", "info"]).await.unwrap_or_default();
+            let victim_failed = nodes
+                .lines()
+                .any(|l| l.contains(&format!(":{port}@")) && l.contains("fail"));
+            victim_failed && info.contains("cluster_state:ok")
+        })
+        .await;
+        let promoted = killed.elapsed();
+        self.nodes[index] = Some(Self::node(self.dir.path(), port));
+        promoted
+    }
+}
+
+async fn cli(port: u16, args: &[&str]) -> Option<String> {
+    let out = tokio::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .await
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).replace('\r', ""))
+        .map(|s| s.trim().to_owned())
+}
+
+async fn wait_for<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} within {within:?}: no");
+}
+
+/// A soak on a Redis Cluster with replicas (every write waiting for its replica: `WAIT 1`) while
+/// one master is killed (SIGKILL) 3 s in and, once its replica is promoted, restarted empty (it
+/// rejoins as a replica): the store follows the promotion (the cluster client refreshes its slot
+/// map on the errors and on MOVED), the users see store errors meanwhile (writes to the shard
+/// wait for a replica until the restarted node has synced) and nothing else, and no acknowledged
+/// write is lost, crossed or mixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_through_a_cluster_master_failover_loses_and_crosses_nothing() {
+    let test = "soak_through_a_cluster_master_failover_loses_and_crosses_nothing";
+    let Some(mut cluster) = PrivateCluster::start(test).await else {
+        return;
+    };
+    let options = SoakOptions {
+        users: 8,
+        pairs: 2,
+        duration: Duration::from_secs(14),
+        errors_expected: true,
+        seed: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+        ..SoakOptions::default()
+    };
+    let store = StoreOptions {
+        url: Some(cluster.urls()),
+        timeout: Duration::from_secs(1),
+        ..StoreOptions::default()
+    };
+    let run = soak(StoreKind::RedisCluster, soak_config(), store, options, None);
+    let fail_over = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let victim = cluster.a_master().await;
+        let killed = Instant::now();
+        let promoted = cluster.fail_over(victim).await;
+        cluster.wait_until_whole().await;
+        (cluster.ports[victim], promoted, killed.elapsed())
+    };
+    let (run, (victim, promoted, whole)) = tokio::join!(run, fail_over);
+    let report = run.unwrap().report;
+    println!(
+        "{report}\nmaster :{victim} killed; its replica promoted after {promoted:?}, the \
+         restarted node in sync after {whole:?}"
+    );
+    assert!(report.errors > 0, "the failover went unnoticed: {report}");
+    assert!(report.passed(), "{report}");
+    assert!(report.final_check.live > 0, "{report}");
+    assert!(report.final_check.shared > 0, "{report}");
+}
