@@ -1,5 +1,6 @@
 //! Turning session data into the signed strings Django stores, and back.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +19,33 @@ pub const CORRUPTED_MESSAGE: &str = "Session data corrupted";
 
 /// The salt of the signed-cookie backend's tokens.
 pub const SIGNED_COOKIES_SALT: &str = "django.contrib.sessions.backends.signed_cookies";
+
+/// The serialization buffer a thread keeps between encodes, at most (a larger one, grown for a
+/// rare large session, is given back afterwards).
+const KEPT_BUFFER: usize = 1 << 20;
+
+thread_local! {
+    // Serializing into a buffer reused from encode to encode saves allocating and regrowing
+    // one per call; the signed string is built from it.
+    static SERIALIZED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's empty serialization buffer, or a fresh one if that is in use.
+fn with_buffer<R>(mut f: impl FnMut(&mut Vec<u8>) -> R) -> R {
+    let reused = SERIALIZED.try_with(|cell| {
+        let mut buffer = cell.try_borrow_mut().ok()?;
+        buffer.clear();
+        let result = f(&mut buffer);
+        if buffer.capacity() > KEPT_BUFFER {
+            *buffer = Vec::new();
+        }
+        Some(result)
+    });
+    match reused {
+        Ok(Some(result)) => result,
+        _ => f(&mut Vec::new()),
+    }
+}
 
 /// Encodes and decodes session data with the configured serializer, secret keys and salt.
 ///
@@ -141,15 +169,17 @@ impl SessionCodec {
         compress: bool,
         unix_seconds: Option<i64>,
     ) -> Result<String, Error> {
-        let serialized = self.serializer.dumps_dict(data)?;
-        Ok(match (self.write, &self.legacy) {
-            (WriteFormat::LegacySession, Some(keys)) => {
-                legacy::encode_session(&serialized, &keys.secret, &keys.key_salt)
-            }
-            _ => match unix_seconds {
-                Some(ts) => self.signer.sign_object_at(&serialized, compress, ts),
-                None => self.signer.sign_object(&serialized, compress),
-            },
+        with_buffer(|serialized| {
+            self.serializer.dumps_dict_into(data, serialized)?;
+            Ok(match (self.write, &self.legacy) {
+                (WriteFormat::LegacySession, Some(keys)) => {
+                    legacy::encode_session(serialized, &keys.secret, &keys.key_salt)
+                }
+                _ => match unix_seconds {
+                    Some(ts) => self.signer.sign_object_at(serialized, compress, ts),
+                    None => self.signer.sign_object(serialized, compress),
+                },
+            })
         })
     }
 

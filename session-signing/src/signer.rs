@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::algorithm::{Algorithm, KeyedMac};
-use crate::compress::{compress_if_smaller, inflate_bounded};
+use crate::compress::{compressed_if_smaller, inflate_bounded};
 use crate::encoding::{b62_decode, b62_encode, b64_decode, b64_encode_into, constant_time_eq};
 use crate::{Error, SecretKey};
 
@@ -278,9 +278,11 @@ impl Signer {
     /// base64 of its zlib compression when `compress` is set and compression saves at least two
     /// bytes.
     pub fn sign_object(&self, serialized: &[u8], compress: bool) -> String {
-        let mut text = String::with_capacity(self.signed_len(encoded_len(serialized.len())));
-        push_payload(serialized, compress, &mut text);
-        self.append_signature(text)
+        with_payload(serialized, compress, |payload, dot| {
+            let mut text = String::with_capacity(self.signed_len(payload_len(payload, dot)));
+            push_payload(payload, dot, &mut text);
+            self.append_signature(text)
+        })
     }
 
     /// Django's `Signer.unsign_object`: verifies, then returns the serializer bytes (inflated if
@@ -318,20 +320,28 @@ fn is_unsafe_separator(sep: &str) -> bool {
         .all(|b| matches!(b, b'A'..=b'z' | b'0'..=b'9' | b'-' | b'='))
 }
 
-/// Unpadded base64 length of `n` bytes.
-fn encoded_len(n: usize) -> usize {
-    (n * 4).div_ceil(3) + 1
+/// Hands `f` the bytes `sign_object` encodes and whether they are compressed: the zlib
+/// compression of `serialized` when `compress` is set and that saves at least two bytes (still in
+/// the compressor's buffer, so it is never copied), else `serialized` itself.
+fn with_payload<R>(serialized: &[u8], compress: bool, mut f: impl FnMut(&[u8], bool) -> R) -> R {
+    if compress && let Some(result) = compressed_if_smaller(serialized, |c| f(c, true)) {
+        return result;
+    }
+    f(serialized, false)
 }
 
-/// Appends the payload of `sign_object` to `out`.
-fn push_payload(serialized: &[u8], compress: bool, out: &mut String) {
-    if compress && let Some(compressed) = compress_if_smaller(serialized) {
+/// Length of the payload `push_payload` writes: unpadded base64, after the dot if any.
+fn payload_len(bytes: &[u8], dot: bool) -> usize {
+    usize::from(dot) + (bytes.len() * 4).div_ceil(3)
+}
+
+/// Appends the payload of `sign_object` to `out`: `.` + base64 when compressed.
+fn push_payload(bytes: &[u8], dot: bool, out: &mut String) {
+    if dot {
         // The dot is signed along with the data, so nobody can flip a payload to "compressed".
         out.push('.');
-        b64_encode_into(&compressed, out);
-        return;
     }
-    b64_encode_into(serialized, out);
+    b64_encode_into(bytes, out);
 }
 
 /// Reverses [`push_payload`]: strips the `.` marker, base64-decodes, inflates within the limit.
@@ -499,11 +509,14 @@ impl TimestampSigner {
 
     /// [`TimestampSigner::sign_object`] as if at `unix_seconds`.
     pub fn sign_object_at(&self, serialized: &[u8], compress: bool, unix_seconds: i64) -> String {
-        let capacity = self.signer.signed_len(encoded_len(serialized.len()) + 16);
-        let mut text = String::with_capacity(capacity);
-        push_payload(serialized, compress, &mut text);
-        self.push_timestamp(unix_seconds, &mut text);
-        self.signer.append_signature(text)
+        with_payload(serialized, compress, |payload, dot| {
+            // A timestamp is at most 12 characters (an i64 in base 62, with its sign).
+            let capacity = self.signer.signed_len(payload_len(payload, dot) + 1 + 12);
+            let mut text = String::with_capacity(capacity);
+            push_payload(payload, dot, &mut text);
+            self.push_timestamp(unix_seconds, &mut text);
+            self.signer.append_signature(text)
+        })
     }
 
     /// Django's `unsign_object`: verifies signature and age, then returns the serializer bytes,
