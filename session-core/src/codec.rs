@@ -209,15 +209,18 @@ impl SessionCodec {
             max_decompressed_size: self.max_decompressed_size,
             now: Some(now),
         };
-        let serialized = match self.signer.unsign_object(session_data, &options) {
-            Ok(bytes) => bytes,
+        // The verified bytes are parsed where they were decoded, never copied out.
+        match self
+            .signer
+            .unsign_object_with(session_data, &options, |bytes| self.deserialize_dict(bytes))
+        {
+            Ok(parsed) => parsed,
             Err(current) => match self.legacy_decode(session_data) {
                 // Django 3.1/3.2 fell back to the legacy format after any failure.
-                Some(bytes) => bytes,
-                None => return Err(current.into()),
+                Some(bytes) => self.deserialize_dict(&bytes),
+                None => Err(current.into()),
             },
-        };
-        self.deserialize_dict(&serialized)
+        }
     }
 
     fn legacy_decode(&self, session_data: &str) -> Option<Vec<u8>> {

@@ -11,6 +11,7 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 use zlib_rs::{Inflate, InflateFlush};
 
 use crate::Error;
+use crate::encoding::b64_decode_into;
 
 /// CPython's `zlib.compress` default (`Z_DEFAULT_COMPRESSION`).
 const LEVEL: u32 = 6;
@@ -57,6 +58,8 @@ impl Deflater {
 struct Inflater {
     state: Inflate,
     scratch: Vec<u8>,
+    /// Where a payload is base64-decoded before it is inflated (or handed over as it is).
+    decoded: Vec<u8>,
 }
 
 impl Inflater {
@@ -64,8 +67,62 @@ impl Inflater {
         Inflater {
             state: Inflate::new(true, WINDOW_BITS),
             scratch: Vec::new(),
+            decoded: Vec::new(),
         }
     }
+
+    /// Gives back buffers grown for a rare large value.
+    fn trim(&mut self) {
+        if self.scratch.len() > KEPT_SCRATCH {
+            self.scratch = Vec::new();
+        }
+        if self.decoded.capacity() > KEPT_SCRATCH {
+            self.decoded = Vec::new();
+        }
+    }
+}
+
+/// Decodes a `sign_object` payload (`.` + base64 of a zlib stream, or base64 of the bytes) in
+/// this thread's buffers and hands the bytes to `f` without copying them out; inflating is
+/// bounded by `limit` as in [`inflate_bounded`].
+pub(crate) fn with_payload_bytes<R>(
+    payload: &str,
+    limit: usize,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, Error> {
+    // `with_reused` may need to call its closure on a fresh state instead, so `f` travels in
+    // an `Option` and is taken by whichever call runs.
+    let mut f = Some(f);
+    with_reused(&INFLATE, Inflater::new, |inflater| {
+        let result = decode_payload_in(inflater, payload, limit)
+            .map(|bytes| f.take().map(|f| f(bytes)).ok_or(Error::Decompression));
+        inflater.trim();
+        result.and_then(|r| r)
+    })
+}
+
+fn decode_payload_in<'a>(
+    inflater: &'a mut Inflater,
+    payload: &str,
+    limit: usize,
+) -> Result<&'a [u8], Error> {
+    let (compressed, text) = match payload.strip_prefix('.') {
+        Some(text) => (true, text),
+        None => (false, payload),
+    };
+    inflater.decoded.clear();
+    b64_decode_into(text, &mut inflater.decoded)?;
+    if !compressed {
+        // Uncompressed data is never larger than the token itself, so no bound is needed.
+        return Ok(&inflater.decoded);
+    }
+    let Inflater {
+        state,
+        scratch,
+        decoded,
+    } = inflater;
+    let len = inflate_len(state, scratch, decoded, limit)?;
+    Ok(scratch.get(..len).unwrap_or_default())
 }
 
 /// Runs `f` on this thread's reusable state, or on a fresh one if that is unavailable (during
@@ -137,9 +194,7 @@ fn deflate_within(
 pub(crate) fn inflate_bounded(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
     with_reused(&INFLATE, Inflater::new, |inflater| {
         let result = inflate_within(inflater, compressed, limit);
-        if inflater.scratch.len() > KEPT_SCRATCH {
-            inflater.scratch = Vec::new();
-        }
+        inflater.trim();
         result
     })
 }
@@ -149,7 +204,23 @@ fn inflate_within(
     compressed: &[u8],
     limit: usize,
 ) -> Result<Vec<u8>, Error> {
-    let Inflater { state, scratch } = inflater;
+    let len = inflate_len(
+        &mut inflater.state,
+        &mut inflater.scratch,
+        compressed,
+        limit,
+    )?;
+    Ok(inflater.scratch.get(..len).unwrap_or_default().to_vec())
+}
+
+/// Inflates `compressed` into the start of `scratch` (grown as needed, never past `limit + 1`
+/// bytes) and returns the inflated length.
+fn inflate_len(
+    state: &mut Inflate,
+    scratch: &mut Vec<u8>,
+    compressed: &[u8],
+    limit: usize,
+) -> Result<usize, Error> {
     state.reset(true);
     // Holding one byte more than the limit is how "too large" is noticed.
     let hard_cap = limit.saturating_add(1);
@@ -178,7 +249,7 @@ fn inflate_within(
             return Err(Error::DecompressedTooLarge { limit });
         }
         if status == zlib_rs::Status::StreamEnd {
-            return Ok(scratch.get(..written).unwrap_or_default().to_vec());
+            return Ok(written);
         }
         if written == room {
             // Grow geometrically but never past the cap, so a bomb cannot make us allocate

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::algorithm::{Algorithm, KeyedMac};
-use crate::compress::{compressed_if_smaller, inflate_bounded};
+use crate::compress::{compressed_if_smaller, inflate_bounded, with_payload_bytes};
 use crate::encoding::{b62_decode, b62_encode, b64_decode, b64_encode_into, constant_time_eq};
 use crate::{Error, SecretKey};
 
@@ -531,6 +531,28 @@ impl TimestampSigner {
         let payload = self.unsign_at(signed, options.max_age, now)?;
         decode_payload(payload, options.max_decompressed_size)
     }
+
+    /// [`unsign_object`](Self::unsign_object), handing the serializer bytes to `f` instead of
+    /// returning them: they stay in this thread's decoding buffers, which saves allocating and
+    /// copying them (the session codec parses them right there).
+    ///
+    /// # Errors
+    /// As [`unsign_object`](Self::unsign_object); `f` is only called on success.
+    pub fn unsign_object_with<R>(
+        &self,
+        signed: &str,
+        options: &UnsignOptions,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Error> {
+        let now = match (options.max_age, options.now) {
+            (_, Some(now)) => now,
+            (Some(_), None) => SystemTime::now(),
+            // The time is irrelevant without a max age.
+            (None, None) => UNIX_EPOCH,
+        };
+        let payload = self.unsign_at(signed, options.max_age, now)?;
+        with_payload_bytes(payload, options.max_decompressed_size, f)
+    }
 }
 
 impl fmt::Debug for TimestampSigner {
@@ -588,6 +610,70 @@ pub fn loads(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsign_object_with_sees_exactly_what_unsign_object_returns() {
+        let signer = TimestampSigner::new(SecretKey::from("k")).with_salt("s");
+        let options = UnsignOptions::default();
+        let json = br#"{"cart":[1,2,3,4,5,6,7,8,9,10,1,2,3,4,5,6,7,8,9,10,1,2,3,4,5,6]}"#;
+        for (bytes, compress) in [(&json[..], true), (&json[..], false), (&b"{}"[..], true)] {
+            let token = signer.sign_object(bytes, compress);
+            assert_eq!(token.starts_with('.'), compress && bytes.len() > 2);
+            let returned = signer.unsign_object(&token, &options).ok();
+            let seen = signer
+                .unsign_object_with(&token, &options, <[u8]>::to_vec)
+                .ok();
+            assert_eq!(returned.as_deref(), Some(bytes));
+            assert_eq!(seen, returned);
+        }
+    }
+
+    #[test]
+    fn unsign_object_with_calls_nothing_on_failure_and_keeps_the_bound() {
+        let signer = TimestampSigner::new(SecretKey::from("k"));
+        let token = signer.sign_object(&[b'a'; 10_000], true);
+        let tight = UnsignOptions {
+            max_decompressed_size: 9_999,
+            ..UnsignOptions::default()
+        };
+        let mut called = false;
+        let result = signer.unsign_object_with(&token, &tight, |_| called = true);
+        assert!(matches!(
+            result,
+            Err(Error::DecompressedTooLarge { limit: 9_999 })
+        ));
+        let tampered = token.replacen('.', ".e", 1);
+        let result = signer.unsign_object_with(&tampered, &UnsignOptions::default(), |_| {
+            called = true;
+        });
+        assert!(result.is_err_and(|e| e.is_bad_signature()));
+        assert!(!called);
+        let exact = UnsignOptions {
+            max_decompressed_size: 10_000,
+            ..UnsignOptions::default()
+        };
+        assert_eq!(
+            signer.unsign_object_with(&token, &exact, <[u8]>::len).ok(),
+            Some(10_000)
+        );
+    }
+
+    #[test]
+    fn unsign_object_with_may_be_nested() {
+        // Decoding inside the callback (which borrows this thread's buffers) falls back to
+        // fresh buffers and still gives the right bytes.
+        let signer = TimestampSigner::new(SecretKey::from("k"));
+        let outer = signer.sign_object(&b"outer ".repeat(50), true);
+        let inner = signer.sign_object(&b"inner ".repeat(50), true);
+        let options = UnsignOptions::default();
+        let both = signer.unsign_object_with(&outer, &options, |outer_bytes| {
+            let inner_bytes = signer.unsign_object_with(&inner, &options, <[u8]>::to_vec);
+            (outer_bytes.to_vec(), inner_bytes.ok())
+        });
+        let (outer_bytes, inner_bytes) = both.unwrap_or_default();
+        assert_eq!(outer_bytes, b"outer ".repeat(50));
+        assert_eq!(inner_bytes, Some(b"inner ".repeat(50)));
+    }
 
     #[test]
     fn unsafe_separators_follow_djangos_regex() {

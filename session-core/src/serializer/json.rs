@@ -426,7 +426,11 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
+        // Skip the run of characters that stand for themselves, eight bytes at a time.
+        i += plain_run::<true>(&bytes[i..]);
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         if b < 0x80 {
             let escape = ESCAPES[b as usize];
             if escape == 0 {
@@ -489,7 +493,9 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 /// assert_eq!(dict["a"], Value::from(3i64));
 /// ```
 pub fn from_slice(bytes: &[u8]) -> Result<Value, SerializerError> {
-    parse(bytes, true)
+    // Stored sessions are ASCII (Django writes nothing else): checking the whole input once
+    // lets every string be taken from it without checking each one again.
+    parse(bytes, std::str::from_utf8(bytes).ok(), true)
 }
 
 /// Parses JSON text with Python's `json.loads` rules, reading non-ASCII characters as the Unicode
@@ -505,7 +511,7 @@ pub fn from_str(text: &str) -> Result<Value, SerializerError> {
             "Unexpected UTF-8 BOM (decode using utf-8-sig)",
         ));
     }
-    parse(text.as_bytes(), false)
+    parse(text.as_bytes(), Some(text), false)
 }
 
 /// The parser's working stacks, kept per thread between documents so that parsing one does
@@ -524,10 +530,11 @@ thread_local! {
     static STACKS: std::cell::RefCell<Stacks> = std::cell::RefCell::new(Stacks::default());
 }
 
-fn parse(input: &[u8], latin1: bool) -> Result<Value, SerializerError> {
+fn parse(input: &[u8], text: Option<&str>, latin1: bool) -> Result<Value, SerializerError> {
     let run = |stacks: &mut Stacks| {
         let mut parser = Parser {
             input,
+            text,
             pos: 0,
             latin1,
             scratch: std::mem::take(&mut stacks.scratch),
@@ -567,6 +574,9 @@ fn malformed(offset: usize, reason: impl Into<String>) -> SerializerError {
 
 struct Parser<'a> {
     input: &'a [u8],
+    /// The input as text, when it is valid UTF-8 (always for [`from_str`], nearly always for
+    /// stored bytes): plain runs are then sliced from it without checking them again.
+    text: Option<&'a str>,
     pos: usize,
     /// Whether bytes >= 0x80 are latin-1 characters (stored bytes) or UTF-8 (a `&str`).
     latin1: bool,
@@ -726,8 +736,14 @@ impl Parser<'_> {
         let rest = &self.input[self.pos..];
         let plain = plain_ascii_run(rest);
         if rest.get(plain) == Some(&b'"') {
+            let run = self.pos..self.pos + plain;
             self.pos += plain + 1;
-            return ascii_string(&rest[..plain]).ok_or_else(|| malformed(start, "invalid string"));
+            let string = match self.text {
+                // The run is ASCII, so its ends are character boundaries.
+                Some(text) => text.get(run).map(str::to_owned),
+                None => ascii_string(&rest[..plain]),
+            };
+            return string.ok_or_else(|| malformed(start, "invalid string"));
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(&rest[..plain]);
@@ -935,13 +951,15 @@ fn lone_surrogate(offset: usize, unit: u32) -> SerializerError {
 }
 
 /// Length of the run of plain string characters at the start of `bytes`: printable ASCII other
-/// than `"` and `\`. Strings Django writes are nearly always one such run, so this is the
-/// parser's inner loop; it tests eight bytes at a time.
-fn plain_ascii_run(bytes: &[u8]) -> usize {
+/// than `"` and `\` (and, with `DEL_TOO`, other than DEL, which Python escapes on output but
+/// reads as itself). Strings Django writes are nearly always one such run, so this is the inner
+/// loop of both reading and writing; it tests eight bytes at a time.
+fn plain_run<const DEL_TOO: bool>(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     const QUOTES: u64 = ONES * b'"' as u64;
     const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    const DELS: u64 = ONES * 0x7f;
     const SPACES: u64 = ONES * 0x20;
     let mut done = 0;
     while let Some(chunk) = bytes.get(done..).and_then(<[u8]>::first_chunk::<8>) {
@@ -951,11 +969,15 @@ fn plain_ascii_run(bytes: &[u8]) -> usize {
         // Per byte, the high bit ends up set where the byte is zero (after the XORs: a quote
         // or backslash), below 0x20, or at least 0x80. Borrows can only mark bytes above a
         // marked one, so the lowest mark is exact.
-        let marks = (quotes.wrapping_sub(ONES) & !quotes
+        let mut marks = quotes.wrapping_sub(ONES) & !quotes
             | backslashes.wrapping_sub(ONES) & !backslashes
             | word.wrapping_sub(SPACES) & !word
-            | word)
-            & HIGH;
+            | word;
+        if DEL_TOO {
+            let dels = word ^ DELS;
+            marks |= dels.wrapping_sub(ONES) & !dels;
+        }
+        marks &= HIGH;
         if marks != 0 {
             return done + (marks.trailing_zeros() / 8) as usize;
         }
@@ -963,8 +985,15 @@ fn plain_ascii_run(bytes: &[u8]) -> usize {
     }
     done + bytes[done..]
         .iter()
-        .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
+        .position(|&b| {
+            b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b) || (DEL_TOO && b == 0x7f)
+        })
         .unwrap_or(bytes.len() - done)
+}
+
+/// [`plain_run`] for reading: DEL is plain.
+fn plain_ascii_run(bytes: &[u8]) -> usize {
+    plain_run::<false>(bytes)
 }
 
 /// A `String` of bytes already known to be ASCII.
@@ -1034,6 +1063,13 @@ mod tests {
         }
         // Bytes just inside the plain range are plain: space, '!', '#', '[', ']', '~', DEL.
         assert_eq!(plain_ascii_run(b" !#[]~\x7f ok"), 10);
+        // Writing also stops at DEL, which Python escapes.
+        for at in 0..20 {
+            let mut bytes = vec![b'a'; 24];
+            bytes[at] = 0x7f;
+            assert_eq!(plain_run::<true>(&bytes), at);
+            assert_eq!(plain_run::<false>(&bytes), 24);
+        }
     }
 
     #[test]
@@ -1129,6 +1165,33 @@ mod tests {
             dumps(&Value::from(s)),
             r#""a\"b\\c\n\r\t\b\f\u0001\u007f/<>&'\u00e9\u2019\ud83d\ude00""#
         );
+    }
+
+    #[test]
+    fn long_strings_escape_at_every_position_like_python() {
+        // Python: json.dumps(s) for a plain run with one special character at each position.
+        let specials = [
+            ('"', "\\\""),
+            ('\\', "\\\\"),
+            ('\n', "\\n"),
+            ('\u{1}', "\\u0001"),
+            ('\u{7f}', "\\u007f"),
+            ('é', "\\u00e9"),
+            ('😀', "\\ud83d\\ude00"),
+        ];
+        for at in 0..20 {
+            for (special, escaped) in specials {
+                let mut s: String = "abcdefghijklmnopqrst".into();
+                s.insert(at, special);
+                let expected = format!(
+                    "\"{}{escaped}{}\"",
+                    &"abcdefghijklmnopqrst"[..at],
+                    &"abcdefghijklmnopqrst"[at..]
+                );
+                assert_eq!(dumps(&Value::from(s.as_str())), expected);
+                assert_eq!(from_slice(expected.as_bytes()).unwrap(), Value::from(s));
+            }
+        }
     }
 
     #[test]
