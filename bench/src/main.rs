@@ -24,6 +24,7 @@
 //! `$SESSION_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`); every table, schema and key made is
 //! uniquely named and removed afterwards.
 
+mod allocs;
 mod codec;
 mod http;
 mod machine;
@@ -36,6 +37,10 @@ mod table;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+
+/// Counts allocations per operation for the codec rows (off, and nearly free, otherwise).
+#[global_allocator]
+static ALLOCATOR: allocs::Counting = allocs::Counting;
 
 /// The error type of the harness: anything that stops a benchmark, with its message.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -110,7 +115,8 @@ enum What {
     Http,
     /// Run one operation in a loop and nothing else, for a profiler such as callgrind.
     Profile {
-        /// `encode`, `decode` (our codec), `store-ours` / `store-tower` (memory store round
+        /// `encode`, `decode` (our codec), `encode-floor`, `decode-floor`, `decode-parse-floor`
+        /// (the codec floors), `store-ours` / `store-tower` (memory store round
         /// trips), `pg-ours` / `pg-tower` / `pg-floor` (PostgreSQL round trips, one at a time),
         /// `http-ours` / `http-tower` / `http-bare` (in-process requests through the axum routers
         /// over memory stores).
@@ -256,16 +262,21 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
     let load_start = machine::load_average();
     let machine = machine::Machine::detect();
     let mut rows = Vec::new();
+    let mut parse_floors = Vec::new();
     let mut notes = Vec::new();
 
     if wants(What::Codec) {
-        let (codec_rows, django) = codec::run(&payload::all(), cli.runs, cli.codec_seconds)?;
-        rows.extend(codec_rows);
+        let report = codec::run(&payload::all(), cli.runs, cli.codec_seconds)?;
+        rows.extend(report.rows);
+        parse_floors.extend(report.parse_floors);
         notes.push(format!(
-            "codec: {django}; one figure = calls in ~{} s; floor = zlib level 6 (kept when \
-             shorter) + HMAC-SHA256 of the serialized bytes, no JSON/base64/timestamp; \
-             tower-sessions = rmp-serde of its Record, unsigned (for information)",
-            cli.codec_seconds
+            "codec: {}; one figure = calls in ~{} s; floor = C zlib level 6 (kept when \
+             shorter) + HMAC-SHA256 of the serialized bytes to encode, HMAC check + zlib-rs \
+             inflate to decode, no JSON/base64/timestamp; floor+parse = that decode floor plus \
+             parsing the JSON into the fastest Rust parser's own document (here: {}); \
+             tower-sessions = rmp-serde of its Record, unsigned (for information); allocs = \
+             allocation calls per operation (CPython's are not counted)",
+            report.django, cli.codec_seconds, report.parsers
         ));
     }
     if wants(What::Store) {
@@ -360,7 +371,7 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
         println!("- {note}");
     }
     println!();
-    print!("{}", table::render(&rows));
+    print!("{}", table::render(&rows, &parse_floors));
     Ok(())
 }
 

@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::algorithm::{Algorithm, KeyedMac};
 use crate::compress::{compressed_if_smaller, inflate_bounded, with_payload_bytes};
-use crate::encoding::{b62_decode, b62_encode, b64_decode, b64_encode_into, constant_time_eq};
+use crate::encoding::{
+    b62_decode, b62_encode, b64_decode, b64_encode_into, b64_encode_slice, constant_time_eq,
+};
 use crate::{Error, SecretKey};
 
 /// Default salt of [`Signer`] (Django's `"<module>.<ClassName>"`).
@@ -240,11 +242,9 @@ impl Signer {
     pub fn unsign<'a>(&self, signed: &'a str) -> Result<&'a str, Error> {
         let sep = self.inner.config.sep.as_str();
         let (value, signature) =
-            signed
-                .rsplit_once(sep)
-                .ok_or_else(|| Error::MissingSeparator {
-                    sep: sep.to_owned(),
-                })?;
+            rsplit_at_separator(signed, sep).ok_or_else(|| Error::MissingSeparator {
+                sep: sep.to_owned(),
+            })?;
         if self.verifies(value.as_bytes(), signature.as_bytes()) {
             Ok(value)
         } else {
@@ -255,7 +255,8 @@ impl Signer {
     fn verifies(&self, value: &[u8], signature: &[u8]) -> bool {
         let current = (self.inner.config.algorithm, self.inner.macs.as_slice());
         let legacy = (Algorithm::Sha1, self.inner.legacy_macs.as_slice());
-        let mut expected = String::with_capacity(Algorithm::Sha512.signature_len());
+        // Room for the longest signature (SHA-512: 86 characters), on the stack.
+        let mut expected = [0u8; 88];
         for (algorithm, macs) in [current, legacy] {
             // A signature of the wrong length cannot match any key of this algorithm; lengths
             // are public, so skipping the HMACs leaks nothing.
@@ -263,9 +264,11 @@ impl Signer {
                 continue;
             }
             for mac in macs {
-                expected.clear();
-                b64_encode_into(mac.digest(&[value]).as_slice(), &mut expected);
-                if constant_time_eq(expected.as_bytes(), signature) {
+                let digest = mac.digest(&[value]);
+                let Some(len) = b64_encode_slice(digest.as_slice(), &mut expected) else {
+                    continue;
+                };
+                if constant_time_eq(expected.get(..len).unwrap_or_default(), signature) {
                     return true;
                 }
             }
@@ -310,6 +313,16 @@ fn debug_config(config: &Config, mut out: fmt::DebugStruct<'_, '_>) -> fmt::Resu
         .field("algorithm", &config.algorithm)
         .field("legacy_sha1", &config.legacy_sha1)
         .finish()
+}
+
+/// `text.rsplit_once(sep)`, searching for a one-character separator (the default `:`) as a
+/// `char`, which is a plain backwards byte scan rather than a substring search.
+fn rsplit_at_separator<'a>(text: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    let mut chars = sep.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => text.rsplit_once(c),
+        _ => text.rsplit_once(sep),
+    }
 }
 
 /// Django's `_SEP_UNSAFE.match(sep)` with the regex `^[A-z0-9-_=]*$`.
@@ -483,8 +496,7 @@ impl TimestampSigner {
         now: SystemTime,
     ) -> Result<&'a str, Error> {
         let result = self.signer.unsign(signed)?;
-        let (value, timestamp) = result
-            .rsplit_once(self.signer.separator())
+        let (value, timestamp) = rsplit_at_separator(result, self.signer.separator())
             .ok_or(Error::MalformedTimestamp)?;
         let timestamp = b62_decode(timestamp)?;
         if let Some(max_age) = max_age {

@@ -983,12 +983,27 @@ fn plain_run<const DEL_TOO: bool>(bytes: &[u8]) -> usize {
         }
         done += 8;
     }
+    // The last few bytes (all of a short string): one table lookup each.
+    let table = if DEL_TOO { &PLAIN_OUT } else { &PLAIN_IN };
     done + bytes[done..]
         .iter()
-        .position(|&b| {
-            b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b) || (DEL_TOO && b == 0x7f)
-        })
+        .position(|&b| !table[usize::from(b)])
         .unwrap_or(bytes.len() - done)
+}
+
+/// Which bytes [`plain_run`] passes over: printable ASCII but `"` and `\`, and DEL when
+/// reading (`PLAIN_IN`) but not when writing (`PLAIN_OUT`).
+static PLAIN_IN: [bool; 256] = plain_table(false);
+static PLAIN_OUT: [bool; 256] = plain_table(true);
+
+const fn plain_table(del_too: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0x20;
+    while b < 0x80 {
+        table[b] = !(b == b'"' as usize || b == b'\\' as usize || (del_too && b == 0x7f));
+        b += 1;
+    }
+    table
 }
 
 /// [`plain_run`] for reading: DEL is plain.
