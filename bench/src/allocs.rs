@@ -83,7 +83,7 @@ mod tests {
         assert_eq!(none, 0.0);
         let two = per_call(10, || {
             let a = std::hint::black_box(vec![1u8; 10]);
-            let b = std::hint::black_box(String::from("x").repeat(3));
+            let b = std::hint::black_box("x".repeat(3));
             drop((a, b));
         });
         assert_eq!(two, 2.0);

@@ -38,6 +38,9 @@ pub trait Serializer: Send + Sync + fmt::Debug {
     ///
     /// The provided implementation appends what `dumps_dict` returns; a serializer that can
     /// write into the buffer directly should override it.
+    ///
+    /// # Errors
+    /// As [`dumps_dict`](Self::dumps_dict).
     fn dumps_dict_into(&self, dict: &Dict, out: &mut Vec<u8>) -> Result<(), SerializerError> {
         out.extend_from_slice(&self.dumps_dict(dict)?);
         Ok(())
