@@ -9,9 +9,10 @@
 //!
 //! - **codec**: encode/decode per second of ~100 B, ~2 KB and ~32 KB session dicts: our
 //!   `SessionCodec` (JSON, signed, compressed when shorter) against Django's `signing.dumps`/`loads`
-//!   in CPython (`bench/django_codec.py`, in a virtualenv it creates) and the floor (bare
-//!   HMAC-SHA256 + zlib of the same bytes). tower-sessions' column holds its record encoding
-//!   (MessagePack, unsigned), for information.
+//!   in CPython (`bench/django_codec.py`, in a virtualenv it creates), the floor (bare
+//!   HMAC-SHA256 + zlib of the same bytes) and, for decoding, the floor plus a parse with the
+//!   fastest Rust JSON parser; allocations per operation are counted too. tower-sessions' column
+//!   holds its record encoding (MessagePack, unsigned), for information.
 //! - **store**: load + modify + save round trips per second at each concurrency, for memory, Redis
 //!   and PostgreSQL: our stores against tower-sessions' matching stores and the backend's floor
 //!   (a locked map of bytes; `redis-benchmark` GET+SET; the bare SQL statements through sqlx).
