@@ -1,6 +1,7 @@
 //! Encode and decode throughput: our `SessionCodec` (Django's `signing.dumps(..., compress=True)`
-//! with the JSON serializer), Django itself in CPython, the bare HMAC-SHA256 + zlib floor, and
-//! tower-sessions' record encoding for information.
+//! with the JSON serializer), Django itself in CPython, the bare HMAC-SHA256 + zlib floor, that
+//! floor plus a JSON parse with the fastest Rust parser (for decoding), and tower-sessions'
+//! record encoding for information. Allocations per operation are counted too.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,22 +11,26 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Compress, Compression, FlushCompress, Status};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use session_core::{SessionCodec, SessionConfig};
 use sha2::Sha256;
 
 use crate::BoxError;
+use crate::allocs;
 use crate::payload::Payload;
 use crate::stats::{Better, Runs, Unit};
-use crate::table::{Peer, Row};
+use crate::table::{ParseFloor, Peer, Row};
 
 /// The secret both sides sign with (a typical 50-character Django `SECRET_KEY`).
 pub const SECRET: &str = "django-insecure-4v+3x$k2!q9z7m@p1w8r#t5y6u0i_o-benchmark";
 
 /// The instant the byte-identity check signs at, on both sides.
 const FIXED_TIMESTAMP: i64 = 1_700_000_000;
+
+/// Calls averaged for an allocation count.
+const ALLOCATION_CALLS: u32 = 64;
 
 /// Calls `op` repeatedly for `duration` and returns calls per second.
 pub fn rate(duration: Duration, mut op: impl FnMut()) -> f64 {
@@ -49,12 +54,15 @@ pub fn rate(duration: Duration, mut op: impl FnMut()) -> f64 {
 
 /// The floor: what signing and compressing the same serialized bytes costs with nothing else
 /// (no serializer, no base64, no timestamp): zlib at level 6 kept only when it saves two bytes
-/// (Django's rule), then an HMAC-SHA256. The zlib states and the HMAC key schedule are made once
-/// and reused, as the best implementation would.
+/// (Django's rule), then an HMAC-SHA256; reading verifies the HMAC and inflates with the
+/// fastest inflate we know (zlib-rs) into a reused buffer, handing the bytes over without a
+/// copy. The zlib states, the buffer and the HMAC key schedule are made once and reused, as the
+/// best implementation would.
 struct Floor {
     mac: Hmac<Sha256>,
     deflate: RefCell<Compress>,
-    inflate: RefCell<Decompress>,
+    inflate: RefCell<zlib_rs::Inflate>,
+    scratch: RefCell<Vec<u8>>,
 }
 
 impl Floor {
@@ -64,7 +72,8 @@ impl Floor {
         Ok(Floor {
             mac,
             deflate: RefCell::new(Compress::new(Compression::new(6), true)),
-            inflate: RefCell::new(Decompress::new(true)),
+            inflate: RefCell::new(zlib_rs::Inflate::new(true, 15)),
+            scratch: RefCell::new(Vec::new()),
         })
     }
 
@@ -83,38 +92,134 @@ impl Floor {
         (is_compressed, body, mac.finalize().into_bytes().to_vec())
     }
 
-    /// Verifies the tag, then inflates the body when it is compressed.
-    fn decode(&self, is_compressed: bool, body: &[u8], tag: &[u8]) -> Option<Vec<u8>> {
+    /// Verifies the tag, inflates the body when it is compressed, and hands the bytes to `f`.
+    fn decode_with<R>(
+        &self,
+        is_compressed: bool,
+        body: &[u8],
+        tag: &[u8],
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Option<R> {
         let mut mac = self.mac.clone();
         mac.update(body);
         mac.verify_slice(tag).ok()?;
+        let mut scratch = self.scratch.borrow_mut();
         if !is_compressed {
-            return Some(body.to_vec());
+            scratch.clear();
+            scratch.extend_from_slice(body);
+            return Some(f(&mut scratch));
+        }
+        if scratch.len() < body.len() * 8 {
+            scratch.resize(body.len() * 8, 0);
         }
         let mut inflate = self.inflate.borrow_mut();
         inflate.reset(true);
-        let mut out = Vec::with_capacity(body.len() * 4);
+        let mut written = 0;
         loop {
             let consumed = usize::try_from(inflate.total_in()).ok()?;
+            let before = inflate.total_out();
             let status = inflate
-                .decompress_vec(&body[consumed..], &mut out, FlushDecompress::None)
+                .decompress(
+                    &body[consumed..],
+                    &mut scratch[written..],
+                    zlib_rs::InflateFlush::NoFlush,
+                )
                 .ok()?;
-            if status == Status::StreamEnd {
-                return Some(out);
+            written += usize::try_from(inflate.total_out() - before).ok()?;
+            if status == zlib_rs::Status::StreamEnd {
+                return Some(f(&mut scratch[..written]));
             }
-            if out.len() == out.capacity() {
-                out.reserve(out.capacity());
-            } else if consumed == body.len() {
+            if written == scratch.len() {
+                let grown = scratch.len() * 2;
+                scratch.resize(grown, 0);
+            } else if usize::try_from(inflate.total_in()).ok()? == body.len() {
                 return None;
+            }
+        }
+    }
+
+    /// [`decode_with`](Self::decode_with) returning the bytes.
+    fn decode(&self, is_compressed: bool, body: &[u8], tag: &[u8]) -> Option<Vec<u8>> {
+        self.decode_with(is_compressed, body, tag, |bytes| bytes.to_vec())
+    }
+}
+
+/// The JSON parsers the parse floor may use, each into its own document type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parser {
+    /// `sonic_rs::Value` (SIMD parser, arena-backed document).
+    Sonic,
+    /// `simd_json::BorrowedValue` (parses in place; strings without escapes borrow the input).
+    SimdJson,
+    /// `serde_json::Value` (with `preserve_order`, so an `IndexMap` per object, like ours).
+    SerdeJson,
+}
+
+impl Parser {
+    const ALL: [Parser; 3] = [Parser::Sonic, Parser::SimdJson, Parser::SerdeJson];
+
+    fn name(self) -> &'static str {
+        match self {
+            Parser::Sonic => "sonic-rs Value",
+            Parser::SimdJson => "simd-json BorrowedValue",
+            Parser::SerdeJson => "serde_json Value",
+        }
+    }
+
+    /// Parses and drops the document (dropping is part of the work, as for ours); `false` when
+    /// the bytes are not JSON.
+    fn parse(self, bytes: &mut [u8]) -> bool {
+        match self {
+            Parser::Sonic => black_box(sonic_rs::from_slice::<sonic_rs::Value>(bytes)).is_ok(),
+            Parser::SimdJson => black_box(simd_json::to_borrowed_value(bytes)).is_ok(),
+            Parser::SerdeJson => {
+                black_box(serde_json::from_slice::<serde_json::Value>(bytes)).is_ok()
             }
         }
     }
 }
 
-/// Figures for one payload.
+/// The parser the floor+parse column uses for `token`'s payload: the fastest here.
+fn fastest_parser(
+    floor: &Floor,
+    stored: &(bool, Vec<u8>, Vec<u8>),
+    label: &str,
+) -> Result<Parser, BoxError> {
+    let (is_compressed, body, tag) = stored;
+    let mut best: Option<(Parser, f64)> = None;
+    let mut report = Vec::new();
+    for parser in Parser::ALL {
+        if floor.decode_with(*is_compressed, body, tag, |bytes| parser.parse(bytes)) != Some(true) {
+            return Err(format!("{label}: {} does not parse the payload", parser.name()).into());
+        }
+        let per_second = rate(Duration::from_millis(300), || {
+            black_box(
+                floor.decode_with(*is_compressed, black_box(body), tag, |bytes| {
+                    parser.parse(bytes)
+                }),
+            );
+        });
+        report.push(format!("{} {per_second:.0}/s", parser.name()));
+        if best.is_none_or(|(_, rate)| per_second > rate) {
+            best = Some((parser, per_second));
+        }
+    }
+    eprintln!(
+        "codec {label}: inflate + HMAC + parse with {}",
+        report.join(", ")
+    );
+    best.map(|(parser, _)| parser)
+        .ok_or_else(|| "no JSON parser to measure".into())
+}
+
+/// Figures for one payload: ours, the floor, tower-sessions (and for decoding, floor+parse).
 struct Measured {
     encode: [Runs; 3],
-    decode: [Runs; 3],
+    decode: [Runs; 4],
+    /// Allocations per call, in the same order.
+    encode_allocs: [f64; 3],
+    decode_allocs: [f64; 4],
+    parser: Parser,
 }
 
 /// What `django_codec.py` reports.
@@ -191,12 +296,21 @@ fn tower_record(payload: &Payload) -> Result<tower_sessions::session::Record, Bo
     })
 }
 
-/// Measures every payload and returns the codec rows plus a line naming Django's version.
-pub fn run(
-    payloads: &[Payload],
-    runs: usize,
-    seconds: f64,
-) -> Result<(Vec<Row>, String), BoxError> {
+/// What the codec comparison produced: its rows, the floor+parse figures of the decode rows,
+/// and notes for the table's header (Django's version, the parsers used).
+pub struct Report {
+    /// Throughput and allocation rows.
+    pub rows: Vec<Row>,
+    /// The floor+parse column.
+    pub parse_floors: Vec<ParseFloor>,
+    /// Django's and CPython's versions.
+    pub django: String,
+    /// Which parser the floor+parse column used for each payload.
+    pub parsers: String,
+}
+
+/// Measures every payload.
+pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, BoxError> {
     let codec = SessionCodec::new(&SessionConfig::new(SECRET))?;
     let floor = Floor::new()?;
     let duration = Duration::from_secs_f64(seconds);
@@ -208,8 +322,9 @@ pub fn run(
             return Err(format!("{}: our codec does not round-trip", payload.label).into());
         }
         let raw = payload.json();
-        let (is_compressed, body, tag) = floor.encode(&raw);
-        if floor.decode(is_compressed, &body, &tag).as_deref() != Some(raw.as_slice()) {
+        let stored = floor.encode(&raw);
+        let (is_compressed, body, tag) = &stored;
+        if floor.decode(*is_compressed, body, tag).as_deref() != Some(raw.as_slice()) {
             return Err(format!("{}: the floor does not round-trip", payload.label).into());
         }
         let record = tower_record(payload)?;
@@ -226,60 +341,121 @@ pub fn run(
             },
             packed.len(),
         );
+        let parser = fastest_parser(&floor, &stored, payload.label)?;
 
-        let mut m = Measured {
-            encode: Default::default(),
-            decode: Default::default(),
-        };
-        // Alternate implementations run by run, so drifting load affects all alike.
-        for _ in 0..runs {
-            m.encode[0].push(rate(duration, || {
+        let mut ops_encode: [Box<dyn FnMut() + '_>; 3] = [
+            Box::new(|| {
                 black_box(codec.encode(black_box(dict)).ok());
-            }));
-            m.decode[0].push(rate(duration, || {
-                black_box(codec.decode(black_box(&token)));
-            }));
-            m.encode[1].push(rate(duration, || {
+            }),
+            Box::new(|| {
                 black_box(floor.encode(black_box(&raw)));
-            }));
-            m.decode[1].push(rate(duration, || {
-                black_box(floor.decode(is_compressed, black_box(&body), &tag));
-            }));
-            m.encode[2].push(rate(duration, || {
+            }),
+            Box::new(|| {
                 black_box(rmp_serde::to_vec(black_box(&record)).ok());
-            }));
-            m.decode[2].push(rate(duration, || {
+            }),
+        ];
+        let mut ops_decode: [Box<dyn FnMut() + '_>; 4] = [
+            Box::new(|| {
+                black_box(codec.decode(black_box(&token)));
+            }),
+            Box::new(|| {
+                black_box(
+                    floor.decode_with(*is_compressed, black_box(body), tag, |b| black_box(b.len())),
+                );
+            }),
+            Box::new(|| {
                 black_box(
                     rmp_serde::from_slice::<tower_sessions::session::Record>(black_box(&packed))
                         .ok(),
                 );
-            }));
+            }),
+            Box::new(|| {
+                black_box(
+                    floor.decode_with(*is_compressed, black_box(body), tag, |b| parser.parse(b)),
+                );
+            }),
+        ];
+        let mut m = Measured {
+            encode: Default::default(),
+            decode: Default::default(),
+            encode_allocs: [0.0; 3],
+            decode_allocs: [0.0; 4],
+            parser,
+        };
+        for (count, op) in m.encode_allocs.iter_mut().zip(ops_encode.iter_mut()) {
+            *count = allocs::per_call(ALLOCATION_CALLS, op);
         }
+        for (count, op) in m.decode_allocs.iter_mut().zip(ops_decode.iter_mut()) {
+            *count = allocs::per_call(ALLOCATION_CALLS, op);
+        }
+        // Alternate implementations run by run, so drifting load affects all alike.
+        for _ in 0..runs {
+            for (runs, op) in m.encode.iter_mut().zip(ops_encode.iter_mut()) {
+                runs.push(rate(duration, op));
+            }
+            for (runs, op) in m.decode.iter_mut().zip(ops_decode.iter_mut()) {
+                runs.push(rate(duration, op));
+            }
+        }
+        drop((ops_encode, ops_decode));
         measured.push(m);
     }
 
     eprintln!("codec: timing Django in CPython ({runs} runs of ~{seconds} s per figure)");
     let report = django(payloads, &codec, runs, seconds)?;
     let mut rows = Vec::new();
+    let mut parse_floors = Vec::new();
+    let mut parsers = Vec::new();
     for (payload, m) in payloads.iter().zip(measured) {
         let result = report
             .results
             .iter()
             .find(|r| r.label == payload.label)
             .ok_or_else(|| format!("django_codec.py reported nothing for {}", payload.label))?;
+        parsers.push(format!("{} {}", payload.label, m.parser.name()));
         let [ours_enc, floor_enc, tower_enc] = m.encode;
-        let [ours_dec, floor_dec, tower_dec] = m.decode;
-        for (op, ours, floor, tower, django) in [
-            ("encode", ours_enc, floor_enc, tower_enc, &result.encode),
-            ("decode", ours_dec, floor_dec, tower_dec, &result.decode),
+        let [ours_dec, floor_dec, tower_dec, parse_dec] = m.decode;
+        let [ours_enc_n, floor_enc_n, tower_enc_n] = m.encode_allocs;
+        let [ours_dec_n, floor_dec_n, tower_dec_n, parse_dec_n] = m.decode_allocs;
+        let once = |v: f64| {
+            let mut runs = Runs::new();
+            runs.push(v);
+            runs
+        };
+        for (op, ours, floor, tower, django, parse) in [
+            (
+                "encode",
+                ours_enc,
+                floor_enc,
+                tower_enc,
+                &result.encode,
+                None,
+            ),
+            (
+                "decode",
+                ours_dec,
+                floor_dec,
+                tower_dec,
+                &result.decode,
+                Some(parse_dec),
+            ),
         ] {
             let mut django_runs = Runs::new();
             for v in django {
                 django_runs.push(*v);
             }
+            let case = format!("{op} {}", payload.label);
+            if let Some(runs) = parse {
+                parse_floors.push(ParseFloor {
+                    section: "codec",
+                    case: case.clone(),
+                    unit: "ops/s",
+                    runs,
+                });
+            }
             rows.push(Row {
                 section: "codec",
-                case: format!("{op} {}", payload.label),
+                case,
                 unit: "ops/s",
                 format: Unit::PerSecond,
                 better: Better::Higher,
@@ -290,9 +466,78 @@ pub fn run(
                 floor: Some(floor),
             });
         }
+        for (op, ours, floor, tower, parse) in [
+            ("encode", ours_enc_n, floor_enc_n, tower_enc_n, None),
+            (
+                "decode",
+                ours_dec_n,
+                floor_dec_n,
+                tower_dec_n,
+                Some(parse_dec_n),
+            ),
+        ] {
+            let case = format!("{op} {}", payload.label);
+            if let Some(n) = parse {
+                parse_floors.push(ParseFloor {
+                    section: "codec",
+                    case: case.clone(),
+                    unit: "allocs",
+                    runs: once(n),
+                });
+            }
+            rows.push(Row {
+                section: "codec",
+                case,
+                unit: "allocs",
+                format: Unit::Count,
+                better: Better::Lower,
+                peer: Peer::Django,
+                ours: once(ours),
+                tower: Some(once(tower)),
+                // CPython's allocations are not counted here.
+                django: None,
+                floor: Some(once(floor)),
+            });
+        }
     }
-    let versions = format!("Django {} on CPython {}", report.django, report.python);
-    Ok((rows, versions))
+    Ok(Report {
+        rows,
+        parse_floors,
+        django: format!("Django {} on CPython {}", report.django, report.python),
+        parsers: parsers.join(", "),
+    })
+}
+
+/// The floors of `profile encode-floor`, `decode-floor` and `decode-parse-floor` (which parses
+/// with the fastest parser for the payload).
+pub fn profile_floor(op: &str, payload: &Payload, iterations: u64) -> Result<(), BoxError> {
+    let floor = Floor::new()?;
+    let raw = payload.json();
+    let stored = floor.encode(&raw);
+    let parser = if op == "decode-parse-floor" {
+        Some(fastest_parser(&floor, &stored, payload.label)?)
+    } else {
+        None
+    };
+    let (is_compressed, body, tag) = &stored;
+    for _ in 0..iterations {
+        match (op, parser) {
+            ("encode-floor", _) => {
+                black_box(floor.encode(black_box(&raw)));
+            }
+            (_, Some(parser)) => {
+                black_box(
+                    floor.decode_with(*is_compressed, black_box(body), tag, |b| parser.parse(b)),
+                );
+            }
+            _ => {
+                black_box(
+                    floor.decode_with(*is_compressed, black_box(body), tag, |b| black_box(b.len())),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -305,7 +550,15 @@ mod tests {
         for payload in crate::payload::all() {
             let raw = payload.json();
             let (compressed, body, mut tag) = floor.encode(&raw);
-            assert_eq!(floor.decode(compressed, &body, &tag), Some(raw));
+            assert_eq!(floor.decode(compressed, &body, &tag), Some(raw.clone()));
+            for parser in Parser::ALL {
+                assert_eq!(
+                    floor.decode_with(compressed, &body, &tag, |b| parser.parse(b)),
+                    Some(true),
+                    "{}",
+                    parser.name()
+                );
+            }
             tag[0] ^= 1;
             assert_eq!(floor.decode(compressed, &body, &tag), None);
         }

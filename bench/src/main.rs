@@ -9,9 +9,10 @@
 //!
 //! - **codec**: encode/decode per second of ~100 B, ~2 KB and ~32 KB session dicts: our
 //!   `SessionCodec` (JSON, signed, compressed when shorter) against Django's `signing.dumps`/`loads`
-//!   in CPython (`bench/django_codec.py`, in a virtualenv it creates) and the floor (bare
-//!   HMAC-SHA256 + zlib of the same bytes). tower-sessions' column holds its record encoding
-//!   (MessagePack, unsigned), for information.
+//!   in CPython (`bench/django_codec.py`, in a virtualenv it creates), the floor (bare
+//!   HMAC-SHA256 + zlib of the same bytes) and, for decoding, the floor plus a parse with the
+//!   fastest Rust JSON parser; allocations per operation are counted too. tower-sessions' column
+//!   holds its record encoding (MessagePack, unsigned), for information.
 //! - **store**: load + modify + save round trips per second at each concurrency, for memory, Redis
 //!   and PostgreSQL: our stores against tower-sessions' matching stores and the backend's floor
 //!   (a locked map of bytes; `redis-benchmark` GET+SET; the bare SQL statements through sqlx).
@@ -24,6 +25,7 @@
 //! `$SESSION_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`); every table, schema and key made is
 //! uniquely named and removed afterwards.
 
+mod allocs;
 mod codec;
 mod http;
 mod machine;
@@ -36,6 +38,10 @@ mod table;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+
+/// Counts allocations per operation for the codec rows (off, and nearly free, otherwise).
+#[global_allocator]
+static ALLOCATOR: allocs::Counting = allocs::Counting;
 
 /// The error type of the harness: anything that stops a benchmark, with its message.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -110,7 +116,8 @@ enum What {
     Http,
     /// Run one operation in a loop and nothing else, for a profiler such as callgrind.
     Profile {
-        /// `encode`, `decode` (our codec), `store-ours` / `store-tower` (memory store round
+        /// `encode`, `decode` (our codec), `encode-floor`, `decode-floor`, `decode-parse-floor`
+        /// (the codec floors), `store-ours` / `store-tower` (memory store round
         /// trips), `pg-ours` / `pg-tower` / `pg-floor` (PostgreSQL round trips, one at a time),
         /// `http-ours` / `http-tower` / `http-bare` (in-process requests through the axum routers
         /// over memory stores).
@@ -256,16 +263,21 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
     let load_start = machine::load_average();
     let machine = machine::Machine::detect();
     let mut rows = Vec::new();
+    let mut parse_floors = Vec::new();
     let mut notes = Vec::new();
 
     if wants(What::Codec) {
-        let (codec_rows, django) = codec::run(&payload::all(), cli.runs, cli.codec_seconds)?;
-        rows.extend(codec_rows);
+        let report = codec::run(&payload::all(), cli.runs, cli.codec_seconds)?;
+        rows.extend(report.rows);
+        parse_floors.extend(report.parse_floors);
         notes.push(format!(
-            "codec: {django}; one figure = calls in ~{} s; floor = zlib level 6 (kept when \
-             shorter) + HMAC-SHA256 of the serialized bytes, no JSON/base64/timestamp; \
-             tower-sessions = rmp-serde of its Record, unsigned (for information)",
-            cli.codec_seconds
+            "codec: {}; one figure = calls in ~{} s; floor = C zlib level 6 (kept when \
+             shorter) + HMAC-SHA256 of the serialized bytes to encode, HMAC check + zlib-rs \
+             inflate to decode, no JSON/base64/timestamp; floor+parse = that decode floor plus \
+             parsing the JSON into the fastest Rust parser's own document (here: {}); \
+             tower-sessions = rmp-serde of its Record, unsigned (for information); allocs = \
+             allocation calls per operation (CPython's are not counted)",
+            report.django, cli.codec_seconds, report.parsers
         ));
     }
     if wants(What::Store) {
@@ -360,7 +372,7 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
         println!("- {note}");
     }
     println!();
-    print!("{}", table::render(&rows));
+    print!("{}", table::render(&rows, &parse_floors));
     Ok(())
 }
 

@@ -27,6 +27,9 @@ const SESSIONS: usize = 64;
 pub async fn run(op: &str, payload: &Payload, iterations: u64) -> Result<(), BoxError> {
     match op {
         "encode" | "decode" => codec(op, payload, iterations),
+        "encode-floor" | "decode-floor" | "decode-parse-floor" => {
+            crate::codec::profile_floor(op, payload, iterations)
+        }
         "store-ours" => {
             let ours = Arc::new(Ours::new(MemoryStore::new(), payload, SESSIONS).await?);
             store_loop(&ours, iterations).await

@@ -64,6 +64,8 @@ pub enum Unit {
     PerSecond,
     /// Milliseconds.
     Millis,
+    /// A count per operation (allocations), printed with at most one decimal.
+    Count,
 }
 
 /// A compact human form of one figure: `12.3k`, `1.25M`, `842`, `3.41 ms`.
@@ -80,6 +82,13 @@ pub fn format_value(value: f64, unit: Unit) -> String {
                 format!("{:.2}k", value / 1e3)
             } else {
                 format!("{value:.0}")
+            }
+        }
+        Unit::Count => {
+            if value.fract() == 0.0 {
+                format!("{value:.0}")
+            } else {
+                format!("{value:.1}")
             }
         }
         Unit::Millis => {
@@ -114,6 +123,10 @@ impl fmt::Display for Figure {
     /// `median (min–max)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.runs.median(), self.runs.range()) {
+            // Counts do not vary run to run; a range would only repeat the figure.
+            (Some(median), Some((low, high))) if self.unit == Unit::Count && low == high => {
+                f.write_str(&format_value(median, self.unit))
+            }
             (Some(median), Some((low, high))) => {
                 let strip = |s: String| s.trim_end_matches(" ms").to_owned();
                 write!(
@@ -176,6 +189,10 @@ mod tests {
         assert_eq!(figure.to_string(), "12.0k (11.9k–12.5k)");
         let latency = Figure::new(runs(&[1.5, 1.25, 2.0]), Unit::Millis);
         assert_eq!(latency.to_string(), "1.50 ms (1.25–2.00)");
+        let count = Figure::new(runs(&[9.0, 9.0]), Unit::Count);
+        assert_eq!(count.to_string(), "9");
+        let uneven = Figure::new(runs(&[2.5, 3.5]), Unit::Count);
+        assert_eq!(uneven.to_string(), "3 (2.5–3.5)");
     }
 
     #[test]

@@ -61,8 +61,23 @@ fn cell(runs: Option<&Runs>, format: Unit) -> String {
     }
 }
 
-/// The table as Markdown (it reads as plain text in a terminal too).
-pub fn render(rows: &[Row]) -> String {
+/// A second floor for some rows: the bare floor plus the work a complete implementation cannot
+/// skip either (for decoding: parsing the JSON with the fastest Rust parser).
+#[derive(Debug, Clone)]
+pub struct ParseFloor {
+    /// The row it belongs to: its `section`, `case` and `unit`.
+    pub section: &'static str,
+    /// As [`Row::case`].
+    pub case: String,
+    /// As [`Row::unit`].
+    pub unit: &'static str,
+    /// The figures.
+    pub runs: Runs,
+}
+
+/// The table as Markdown (it reads as plain text in a terminal too). `parse_floors` fills the
+/// `floor+parse` column of the rows they name; other rows show a dash there.
+pub fn render(rows: &[Row], parse_floors: &[ParseFloor]) -> String {
     let header = [
         "what",
         "case",
@@ -71,8 +86,10 @@ pub fn render(rows: &[Row]) -> String {
         "tower-sessions",
         "Django 5.2",
         "floor",
+        "floor+parse",
         "us vs peer",
         "% of floor",
+        "% of floor+parse",
     ];
     let mut lines = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
     for row in rows {
@@ -92,6 +109,13 @@ pub fn render(rows: &[Row]) -> String {
             .as_ref()
             .and_then(|floor| advantage(&row.ours, floor, row.better))
             .map_or("–".to_owned(), |a| format!("{:.0}%", a * 100.0));
+        let parse_floor = parse_floors
+            .iter()
+            .find(|p| p.section == row.section && p.case == row.case && p.unit == row.unit)
+            .map(|p| &p.runs);
+        let of_parse_floor = parse_floor
+            .and_then(|floor| advantage(&row.ours, floor, row.better))
+            .map_or("–".to_owned(), |a| format!("{:.0}%", a * 100.0));
         lines.push(vec![
             row.section.to_owned(),
             row.case.clone(),
@@ -100,8 +124,10 @@ pub fn render(rows: &[Row]) -> String {
             cell(row.tower.as_ref(), row.format),
             cell(row.django.as_ref(), row.format),
             cell(row.floor.as_ref(), row.format),
+            cell(parse_floor, row.format),
             vs_peer,
             of_floor,
+            of_parse_floor,
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
@@ -165,12 +191,37 @@ mod tests {
 
     #[test]
     fn rendered_rows_show_ratio_and_floor_share() {
-        let table = render(&[row(&[2000.0], &[1000.0])]);
+        let table = render(&[row(&[2000.0], &[1000.0])], &[]);
         assert!(table.contains("2.00× t-s"), "{table}");
         assert!(table.contains("50%"), "{table}");
         assert!(
             table.contains("| –"),
             "the missing Django figure prints as a dash: {table}"
         );
+    }
+
+    #[test]
+    fn a_parse_floor_fills_its_own_row_only() {
+        let rows = [row(&[2000.0], &[1000.0]), {
+            let mut other = row(&[3000.0], &[1000.0]);
+            other.case = "memory c=16".into();
+            other
+        }];
+        let floors = [ParseFloor {
+            section: "store",
+            case: "memory c=16".into(),
+            unit: "rt/s",
+            runs: runs(&[3750.0]),
+        }];
+        let table = render(&rows, &floors);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].contains("floor+parse"), "{table}");
+        let last_cell = |line: &str| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            cells[cells.len() - 2].to_owned()
+        };
+        assert_eq!(last_cell(lines[2]), "–", "{table}");
+        assert!(lines[3].contains("3.75k"), "{table}");
+        assert_eq!(last_cell(lines[3]), "80%", "{table}");
     }
 }

@@ -71,7 +71,7 @@ fn raw(case: &Json) -> Vec<u8> {
 
 fn data(case: &Json) -> Dict {
     match JsonSerializer
-        .loads(case["data_json"].as_str().unwrap().as_bytes())
+        .loads_text(case["data_json"].as_str().unwrap())
         .unwrap()
     {
         Value::Dict(d) => d,

@@ -1,5 +1,6 @@
 //! Turning session data into the signed strings Django stores, and back.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +19,33 @@ pub const CORRUPTED_MESSAGE: &str = "Session data corrupted";
 
 /// The salt of the signed-cookie backend's tokens.
 pub const SIGNED_COOKIES_SALT: &str = "django.contrib.sessions.backends.signed_cookies";
+
+/// The serialization buffer a thread keeps between encodes, at most (a larger one, grown for a
+/// rare large session, is given back afterwards).
+const KEPT_BUFFER: usize = 1 << 20;
+
+thread_local! {
+    // Serializing into a buffer reused from encode to encode saves allocating and regrowing
+    // one per call; the signed string is built from it.
+    static SERIALIZED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's empty serialization buffer, or a fresh one if that is in use.
+fn with_buffer<R>(mut f: impl FnMut(&mut Vec<u8>) -> R) -> R {
+    let reused = SERIALIZED.try_with(|cell| {
+        let mut buffer = cell.try_borrow_mut().ok()?;
+        buffer.clear();
+        let result = f(&mut buffer);
+        if buffer.capacity() > KEPT_BUFFER {
+            *buffer = Vec::new();
+        }
+        Some(result)
+    });
+    match reused {
+        Ok(Some(result)) => result,
+        _ => f(&mut Vec::new()),
+    }
+}
 
 /// Encodes and decodes session data with the configured serializer, secret keys and salt.
 ///
@@ -156,15 +184,17 @@ impl SessionCodec {
         compress: bool,
         unix_seconds: Option<i64>,
     ) -> Result<String, Error> {
-        let serialized = self.serializer.dumps_dict(data)?;
-        Ok(match (self.write, &self.legacy) {
-            (WriteFormat::LegacySession, Some(keys)) => {
-                legacy::encode_session(&serialized, &keys.secret, &keys.key_salt)
-            }
-            _ => match unix_seconds {
-                Some(ts) => self.signer.sign_object_at(&serialized, compress, ts),
-                None => self.signer.sign_object(&serialized, compress),
-            },
+        with_buffer(|serialized| {
+            self.serializer.dumps_dict_into(data, serialized)?;
+            Ok(match (self.write, &self.legacy) {
+                (WriteFormat::LegacySession, Some(keys)) => {
+                    legacy::encode_session(serialized, &keys.secret, &keys.key_salt)
+                }
+                _ => match unix_seconds {
+                    Some(ts) => self.signer.sign_object_at(serialized, compress, ts),
+                    None => self.signer.sign_object(serialized, compress),
+                },
+            })
         })
     }
 
@@ -184,7 +214,10 @@ impl SessionCodec {
     /// malformed; [`Error::Serializer`] / [`Error::NotADict`] when the payload is not a session
     /// dict.
     pub fn try_decode(&self, session_data: &str, max_age: Option<Duration>) -> Result<Dict, Error> {
-        self.try_decode_at(session_data, max_age, SystemTime::now())
+        // The clock matters only for an age check; reading it costs a measurable share of
+        // decoding a small session.
+        let now = max_age.map_or(SystemTime::UNIX_EPOCH, |_| SystemTime::now());
+        self.try_decode_at(session_data, max_age, now)
     }
 
     /// [`try_decode`](Self::try_decode) with an explicit clock, for reproducible age checks.
@@ -202,15 +235,18 @@ impl SessionCodec {
             max_decompressed_size: self.max_decompressed_size,
             now: Some(now),
         };
-        let serialized = match self.signer.unsign_object(session_data, &options) {
-            Ok(bytes) => bytes,
+        // The verified bytes are parsed where they were decoded, never copied out.
+        match self
+            .signer
+            .unsign_object_with(session_data, &options, |bytes| self.deserialize_dict(bytes))
+        {
+            Ok(parsed) => parsed,
             Err(current) => match self.legacy_decode(session_data) {
                 // Django 3.1/3.2 fell back to the legacy format after any failure.
-                Some(bytes) => bytes,
-                None => return Err(current.into()),
+                Some(bytes) => self.deserialize_dict(&bytes),
+                None => Err(current.into()),
             },
-        };
-        self.deserialize_dict(&serialized)
+        }
     }
 
     fn legacy_decode(&self, session_data: &str) -> Option<Vec<u8>> {

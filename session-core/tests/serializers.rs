@@ -477,3 +477,27 @@ fn binary_serializers_refuse_text_and_say_which_function_to_use() {
         assert!(err.to_string().contains("loads_stored_bytes"), "{err}");
     }
 }
+
+#[test]
+fn dumps_dict_into_appends_exactly_what_dumps_dict_returns() {
+    use session_core::serializer::SerializerName;
+    let mut dict = Dict::new();
+    dict.insert("name".into(), Value::from("Zoë \"quoted\""));
+    dict.insert("n".into(), Value::from(12_345_678_901_234_567_890u64));
+    dict.insert("ratio".into(), Value::from(0.1));
+    dict.insert(
+        "items".into(),
+        Value::from(vec![Value::Null, Value::from(true)]),
+    );
+    for name in [
+        SerializerName::Json,
+        SerializerName::MsgPack,
+        SerializerName::Pickle,
+    ] {
+        let serializer = name.serializer();
+        let mut out = b"kept".to_vec();
+        serializer.dumps_dict_into(&dict, &mut out).unwrap();
+        assert_eq!(out[..4], *b"kept", "{name}");
+        assert_eq!(out[4..], serializer.dumps_dict(&dict).unwrap(), "{name}");
+    }
+}

@@ -1,30 +1,128 @@
 //! zlib compression as `sign_object` uses it, and bounded decompression.
+//!
+//! Two implementations, each where it is best: deflate is CPython's C zlib (flate2's `zlib`
+//! backend), the only one whose bytes match Django's; inflate is zlib-rs, which reads the same
+//! streams (inflating is deterministic: a valid stream has one meaning) and does it faster.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Compress, Compression, FlushCompress, Status};
+use zlib_rs::{Inflate, InflateFlush};
 
 use crate::Error;
+use crate::encoding::b64_decode_into;
 
 /// CPython's `zlib.compress` default (`Z_DEFAULT_COMPRESSION`).
 const LEVEL: u32 = 6;
+
+/// CPython's `zlib.decompress` default window (`MAX_WBITS`), with the zlib wrapper.
+const WINDOW_BITS: u8 = 15;
+
+/// The inflate output buffer a thread keeps between calls, at most (bigger ones, grown for a
+/// rare large value, are given back afterwards).
+const KEPT_SCRATCH: usize = 1 << 20;
 
 thread_local! {
     // A fresh deflate state means ~260 KiB allocated and faulted in per call, which made
     // signing a 50-byte session take longer than a 2 KiB one; a fresh inflate state dominated
     // reading a small one. One reusable state of each per thread (reset before each use)
     // avoids that.
-    static DEFLATE: RefCell<Compress> = RefCell::new(new_deflate());
-    static INFLATE: RefCell<Decompress> = RefCell::new(new_inflate());
+    static DEFLATE: RefCell<Deflater> = RefCell::new(Deflater::new());
+    static INFLATE: RefCell<Inflater> = RefCell::new(Inflater::new());
 }
 
 fn new_deflate() -> Compress {
     Compress::new(Compression::new(LEVEL), true)
 }
 
-fn new_inflate() -> Decompress {
-    Decompress::new(true)
+/// A deflate state and the buffer it writes into, reused from call to call (deflate writes into
+/// spare capacity, so the buffer is never zeroed).
+struct Deflater {
+    state: Compress,
+    out: Vec<u8>,
+}
+
+impl Deflater {
+    fn new() -> Self {
+        Deflater {
+            state: new_deflate(),
+            out: Vec::new(),
+        }
+    }
+}
+
+/// An inflate state and the buffer it writes into. The buffer is initialised once and reused,
+/// so inflating costs one exact-size copy of the output rather than zeroing or regrowing a
+/// fresh buffer each time.
+struct Inflater {
+    state: Inflate,
+    scratch: Vec<u8>,
+    /// Where a payload is base64-decoded before it is inflated (or handed over as it is).
+    decoded: Vec<u8>,
+}
+
+impl Inflater {
+    fn new() -> Self {
+        Inflater {
+            state: Inflate::new(true, WINDOW_BITS),
+            scratch: Vec::new(),
+            decoded: Vec::new(),
+        }
+    }
+
+    /// Gives back buffers grown for a rare large value.
+    fn trim(&mut self) {
+        if self.scratch.len() > KEPT_SCRATCH {
+            self.scratch = Vec::new();
+        }
+        if self.decoded.capacity() > KEPT_SCRATCH {
+            self.decoded = Vec::new();
+        }
+    }
+}
+
+/// Decodes a `sign_object` payload (`.` + base64 of a zlib stream, or base64 of the bytes) in
+/// this thread's buffers and hands the bytes to `f` without copying them out; inflating is
+/// bounded by `limit` as in [`inflate_bounded`].
+pub(crate) fn with_payload_bytes<R>(
+    payload: &str,
+    limit: usize,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, Error> {
+    // `with_reused` may need to call its closure on a fresh state instead, so `f` travels in
+    // an `Option` and is taken by whichever call runs.
+    let mut f = Some(f);
+    with_reused(&INFLATE, Inflater::new, |inflater| {
+        let result = decode_payload_in(inflater, payload, limit)
+            .map(|bytes| f.take().map(|f| f(bytes)).ok_or(Error::Decompression));
+        inflater.trim();
+        result.and_then(|r| r)
+    })
+}
+
+fn decode_payload_in<'a>(
+    inflater: &'a mut Inflater,
+    payload: &str,
+    limit: usize,
+) -> Result<&'a [u8], Error> {
+    let (compressed, text) = match payload.strip_prefix('.') {
+        Some(text) => (true, text),
+        None => (false, payload),
+    };
+    inflater.decoded.clear();
+    b64_decode_into(text, &mut inflater.decoded)?;
+    if !compressed {
+        // Uncompressed data is never larger than the token itself, so no bound is needed.
+        return Ok(&inflater.decoded);
+    }
+    let Inflater {
+        state,
+        scratch,
+        decoded,
+    } = inflater;
+    let len = inflate_len(state, scratch, decoded, limit)?;
+    Ok(scratch.get(..len).unwrap_or_default())
 }
 
 /// Runs `f` on this thread's reusable state, or on a fresh one if that is unavailable (during
@@ -32,84 +130,135 @@ fn new_inflate() -> Decompress {
 fn with_reused<T: 'static, R>(
     key: &'static LocalKey<RefCell<T>>,
     fresh: fn() -> T,
-    f: impl Fn(&mut T) -> R,
+    mut f: impl FnMut(&mut T) -> R,
 ) -> R {
-    key.try_with(|cell| match cell.try_borrow_mut() {
-        Ok(mut state) => f(&mut state),
-        Err(_) => f(&mut fresh()),
-    })
-    .unwrap_or_else(|_| f(&mut fresh()))
+    let reused = key.try_with(|cell| cell.try_borrow_mut().ok().map(|mut state| f(&mut state)));
+    match reused {
+        Ok(Some(result)) => result,
+        _ => f(&mut fresh()),
+    }
 }
 
 /// Django's rule: compress with `zlib.compress` (level 6, zlib wrapper) and keep the result only
-/// if it saves at least two bytes (`len(c) < len(data) - 1`). Returns `None` when the raw data
-/// should be used.
+/// if it saves at least two bytes (`len(c) < len(data) - 1`). Hands the compressed bytes to `f`
+/// (they stay in this thread's buffer), or returns `None` when the raw data should be used.
 ///
 /// Uses the C zlib (flate2 feature `zlib`), whose output is byte-identical to CPython's.
-pub(crate) fn compress_if_smaller(data: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn compressed_if_smaller<R>(data: &[u8], mut f: impl FnMut(&[u8]) -> R) -> Option<R> {
     let max_len = data.len().checked_sub(2)?;
-    with_reused(&DEFLATE, new_deflate, |deflate| {
-        deflate_within(deflate, data, max_len)
+    with_reused(&DEFLATE, Deflater::new, |deflater| {
+        let Deflater { state, out } = deflater;
+        let result = deflate_within(state, out, data, max_len)
+            .and_then(|len| out.get(..len))
+            .map(&mut f);
+        if out.len() > KEPT_SCRATCH {
+            *out = Vec::new();
+        }
+        result
     })
 }
 
-/// Compresses `data` in one `Z_FINISH` call, as CPython does, into at most `max_len` bytes.
-/// Running out of room means compression does not pay, which also ends the work early for
-/// incompressible data.
-fn deflate_within(deflate: &mut Compress, data: &[u8], max_len: usize) -> Option<Vec<u8>> {
+/// [`compressed_if_smaller`], copied out.
+#[cfg(test)]
+fn compress_if_smaller(data: &[u8]) -> Option<Vec<u8>> {
+    compressed_if_smaller(data, <[u8]>::to_vec)
+}
+
+/// Compresses `data` in one `Z_FINISH` call, as CPython does, into the first `max_len` bytes of
+/// `out` (grown, zero-filled, if shorter); returns the compressed length, or `None` if it does
+/// not fit. Running out of room means compression does not pay, which also ends the work early
+/// for incompressible data.
+fn deflate_within(
+    deflate: &mut Compress,
+    out: &mut Vec<u8>,
+    data: &[u8],
+    max_len: usize,
+) -> Option<usize> {
     deflate.reset();
-    let mut out = Vec::with_capacity(max_len);
-    match deflate.compress_vec(data, &mut out, FlushCompress::Finish) {
-        Ok(Status::StreamEnd) if out.len() <= max_len => Some(out),
+    if out.len() < max_len {
+        out.resize(max_len, 0);
+    }
+    let room = out.get_mut(..max_len)?;
+    match deflate.compress(data, room, FlushCompress::Finish) {
+        Ok(Status::StreamEnd) => usize::try_from(deflate.total_out()).ok(),
         _ => None,
     }
 }
 
 /// Inflates a zlib stream, failing with [`Error::DecompressedTooLarge`] as soon as the output
-/// exceeds `limit` bytes. The output buffer never grows past `limit + 1` bytes, however well
-/// the input compresses.
+/// exceeds `limit` bytes. No buffer ever grows past `limit + 1` bytes, however well the input
+/// compresses.
 ///
 /// Like CPython's `zlib.decompress`, bytes after the end of the stream are ignored, and a
 /// truncated or corrupt stream (bad checksum included) is an error.
 pub(crate) fn inflate_bounded(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
-    with_reused(&INFLATE, new_inflate, |inflate| {
-        inflate_within(inflate, compressed, limit)
+    with_reused(&INFLATE, Inflater::new, |inflater| {
+        let result = inflate_within(inflater, compressed, limit);
+        inflater.trim();
+        result
     })
 }
 
 fn inflate_within(
-    inflate: &mut Decompress,
+    inflater: &mut Inflater,
     compressed: &[u8],
     limit: usize,
 ) -> Result<Vec<u8>, Error> {
-    inflate.reset(true);
+    let len = inflate_len(
+        &mut inflater.state,
+        &mut inflater.scratch,
+        compressed,
+        limit,
+    )?;
+    Ok(inflater.scratch.get(..len).unwrap_or_default().to_vec())
+}
+
+/// Inflates `compressed` into the start of `scratch` (grown as needed, never past `limit + 1`
+/// bytes) and returns the inflated length.
+fn inflate_len(
+    state: &mut Inflate,
+    scratch: &mut Vec<u8>,
+    compressed: &[u8],
+    limit: usize,
+) -> Result<usize, Error> {
+    state.reset(true);
     // Holding one byte more than the limit is how "too large" is noticed.
     let hard_cap = limit.saturating_add(1);
-    // Session payloads typically inflate 2-10x; start at 4x.
-    let initial = compressed.len().saturating_mul(4).max(64).min(hard_cap);
-    let mut out = Vec::with_capacity(initial);
+    // Session payloads typically inflate 2-10x; have room for 8x from the start.
+    let wanted = compressed.len().saturating_mul(8).max(64).min(hard_cap);
+    if scratch.len() < wanted {
+        scratch.resize(wanted, 0);
+    }
+    let mut consumed = 0;
+    let mut written = 0;
     loop {
-        let before = (inflate.total_in(), inflate.total_out());
-        let consumed = usize::try_from(before.0).unwrap_or(usize::MAX);
+        let room = scratch.len().min(hard_cap);
         let input = compressed.get(consumed..).unwrap_or_default();
-        let status = inflate
-            .decompress_vec(input, &mut out, FlushDecompress::None)
+        let before = (state.total_in(), state.total_out());
+        let output = scratch.get_mut(written..room).unwrap_or_default();
+        let status = state
+            .decompress(input, output, InflateFlush::NoFlush)
             .map_err(|_| Error::Decompression)?;
-        if out.len() > limit {
+        let progress = (
+            usize::try_from(state.total_in() - before.0).unwrap_or(usize::MAX),
+            usize::try_from(state.total_out() - before.1).unwrap_or(usize::MAX),
+        );
+        consumed = consumed.saturating_add(progress.0);
+        written = written.saturating_add(progress.1);
+        if written > limit {
             return Err(Error::DecompressedTooLarge { limit });
         }
-        if status == Status::StreamEnd {
-            return Ok(out);
+        if status == zlib_rs::Status::StreamEnd {
+            return Ok(written);
         }
-        if out.len() == out.capacity() {
+        if written == room {
             // Grow geometrically but never past the cap, so a bomb cannot make us allocate
             // twice the limit the way Vec's doubling would.
-            let target = out.capacity().saturating_mul(2).min(hard_cap);
-            out.reserve_exact(target - out.len());
+            let target = room.saturating_mul(2).min(hard_cap);
+            scratch.resize(target, 0);
             continue;
         }
-        let stalled = (inflate.total_in(), inflate.total_out()) == before;
-        if stalled || input.is_empty() {
+        if progress == (0, 0) || consumed >= compressed.len() {
             // Room left for output but no more input: the stream ends before its trailer.
             return Err(Error::Decompression);
         }
@@ -148,11 +297,23 @@ mod tests {
         for input in inputs {
             let reused = compress_if_smaller(input);
             let again = compress_if_smaller(input);
-            let fresh = deflate_within(&mut new_deflate(), input, input.len() - 2);
+            let mut buffer = Vec::new();
+            let fresh = deflate_within(&mut new_deflate(), &mut buffer, input, input.len() - 2)
+                .map(|len| buffer[..len].to_vec());
             assert_eq!(reused, fresh);
             assert_eq!(again, fresh);
             assert_eq!(fresh.as_deref(), Some(zlib(input).as_slice()));
         }
+    }
+
+    #[test]
+    fn a_bigger_buffer_left_by_a_previous_call_does_not_change_the_decision() {
+        assert!(compress_if_smaller(&[b'x'; 50_000]).is_some());
+        assert!(compress_if_smaller(b"\"aaaaaaaaaaa\"").is_none()); // 13 -> 12
+        assert_eq!(
+            compress_if_smaller(b"\"aaaaaaaaaaaa\"").map(|c| c.len()),
+            Some(12)
+        );
     }
 
     #[test]
@@ -289,8 +450,61 @@ mod tests {
     fn inflate_never_reserves_more_than_the_limit() {
         let data = vec![b'z'; 300_000];
         let compressed = zlib(&data);
-        let out = inflate_bounded(&compressed, 300_000).unwrap_or_default();
+        let mut inflater = Inflater::new();
+        let out = inflate_within(&mut inflater, &compressed, 300_000).unwrap_or_default();
         assert_eq!(out.len(), 300_000);
         assert!(out.capacity() <= 300_001, "capacity {}", out.capacity());
+        assert!(
+            inflater.scratch.len() <= 300_001,
+            "scratch {}",
+            inflater.scratch.len()
+        );
+        // A bomb: the buffer stops one byte past the limit.
+        let bomb = zlib(&vec![b'z'; 5_000_000]);
+        assert!(matches!(
+            inflate_within(&mut inflater, &bomb, 1_000_000),
+            Err(Error::DecompressedTooLarge { limit: 1_000_000 })
+        ));
+        assert!(
+            inflater.scratch.len() <= 1_000_001,
+            "scratch {}",
+            inflater.scratch.len()
+        );
+    }
+
+    #[test]
+    fn a_thread_keeps_a_modest_buffer_after_a_large_value() {
+        let big = zlib(&vec![b'q'; 2 * KEPT_SCRATCH]);
+        assert_eq!(
+            inflate_bounded(&big, 4 * KEPT_SCRATCH)
+                .map(|d| d.len())
+                .ok(),
+            Some(2 * KEPT_SCRATCH)
+        );
+        let kept = INFLATE.with(|cell| cell.borrow().scratch.len());
+        assert!(kept <= KEPT_SCRATCH, "kept {kept}");
+        let small = b"small small small small".repeat(4);
+        assert_eq!(inflate_bounded(&zlib(&small), 1 << 20).ok(), Some(small));
+    }
+
+    #[test]
+    fn inflate_reads_every_stream_the_c_zlib_writes_at_every_level() {
+        let data: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| format!("{{\"k{}\":{}}},", i % 97, i * 7).into_bytes())
+            .collect();
+        for level in 0..=9 {
+            let mut encoder = ZlibEncoder::new(Vec::new(), Compression::new(level));
+            assert!(encoder.write_all(&data).is_ok());
+            let compressed = encoder.finish().unwrap_or_default();
+            assert_eq!(
+                inflate_bounded(&compressed, data.len()).ok().as_deref(),
+                Some(data.as_slice()),
+                "level {level}"
+            );
+            assert!(matches!(
+                inflate_bounded(&compressed, data.len() - 1),
+                Err(Error::DecompressedTooLarge { .. })
+            ));
+        }
     }
 }

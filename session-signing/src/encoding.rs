@@ -36,6 +36,19 @@ pub fn b64_decode(s: &str) -> Result<Vec<u8>, Error> {
         .map_err(|_| Error::MalformedPayload)
 }
 
+/// Unpadded URL-safe base64 of `bytes` into `out`; the encoded length, or `None` if `out` is
+/// too short.
+pub(crate) fn b64_encode_slice(bytes: &[u8], out: &mut [u8]) -> Option<usize> {
+    URL_SAFE_NO_PAD.encode_slice(bytes, out).ok()
+}
+
+/// [`b64_decode`], appending to `out` (which a caller can reuse).
+pub(crate) fn b64_decode_into(s: &str, out: &mut Vec<u8>) -> Result<(), Error> {
+    URL_SAFE_NO_PAD
+        .decode_vec(s, out)
+        .map_err(|_| Error::MalformedPayload)
+}
+
 /// Base62-encodes an integer the way Django encodes timestamps: `0` is `"0"`, negatives get a
 /// leading `-`, most significant digit first, no padding.
 pub fn b62_encode(n: i64) -> String {

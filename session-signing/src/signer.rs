@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::algorithm::{Algorithm, KeyedMac};
-use crate::compress::{compress_if_smaller, inflate_bounded};
-use crate::encoding::{b62_decode, b62_encode, b64_decode, b64_encode_into, constant_time_eq};
+use crate::compress::{compressed_if_smaller, inflate_bounded, with_payload_bytes};
+use crate::encoding::{
+    b62_decode, b62_encode, b64_decode, b64_encode_into, b64_encode_slice, constant_time_eq,
+};
 use crate::{Error, SecretKey};
 
 /// Default salt of [`Signer`] (Django's `"<module>.<ClassName>"`).
@@ -240,11 +242,9 @@ impl Signer {
     pub fn unsign<'a>(&self, signed: &'a str) -> Result<&'a str, Error> {
         let sep = self.inner.config.sep.as_str();
         let (value, signature) =
-            signed
-                .rsplit_once(sep)
-                .ok_or_else(|| Error::MissingSeparator {
-                    sep: sep.to_owned(),
-                })?;
+            rsplit_at_separator(signed, sep).ok_or_else(|| Error::MissingSeparator {
+                sep: sep.to_owned(),
+            })?;
         if self.verifies(value.as_bytes(), signature.as_bytes()) {
             Ok(value)
         } else {
@@ -255,7 +255,8 @@ impl Signer {
     fn verifies(&self, value: &[u8], signature: &[u8]) -> bool {
         let current = (self.inner.config.algorithm, self.inner.macs.as_slice());
         let legacy = (Algorithm::Sha1, self.inner.legacy_macs.as_slice());
-        let mut expected = String::with_capacity(Algorithm::Sha512.signature_len());
+        // Room for the longest signature (SHA-512: 86 characters), on the stack.
+        let mut expected = [0u8; 88];
         for (algorithm, macs) in [current, legacy] {
             // A signature of the wrong length cannot match any key of this algorithm; lengths
             // are public, so skipping the HMACs leaks nothing.
@@ -263,9 +264,11 @@ impl Signer {
                 continue;
             }
             for mac in macs {
-                expected.clear();
-                b64_encode_into(mac.digest(&[value]).as_slice(), &mut expected);
-                if constant_time_eq(expected.as_bytes(), signature) {
+                let digest = mac.digest(&[value]);
+                let Some(len) = b64_encode_slice(digest.as_slice(), &mut expected) else {
+                    continue;
+                };
+                if constant_time_eq(expected.get(..len).unwrap_or_default(), signature) {
                     return true;
                 }
             }
@@ -278,9 +281,11 @@ impl Signer {
     /// base64 of its zlib compression when `compress` is set and compression saves at least two
     /// bytes.
     pub fn sign_object(&self, serialized: &[u8], compress: bool) -> String {
-        let mut text = String::with_capacity(self.signed_len(encoded_len(serialized.len())));
-        push_payload(serialized, compress, &mut text);
-        self.append_signature(text)
+        with_payload(serialized, compress, |payload, dot| {
+            let mut text = String::with_capacity(self.signed_len(payload_len(payload, dot)));
+            push_payload(payload, dot, &mut text);
+            self.append_signature(text)
+        })
     }
 
     /// Django's `Signer.unsign_object`: verifies, then returns the serializer bytes (inflated if
@@ -310,6 +315,16 @@ fn debug_config(config: &Config, mut out: fmt::DebugStruct<'_, '_>) -> fmt::Resu
         .finish()
 }
 
+/// `text.rsplit_once(sep)`, searching for a one-character separator (the default `:`) as a
+/// `char`, which is a plain backwards byte scan rather than a substring search.
+fn rsplit_at_separator<'a>(text: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    let mut chars = sep.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => text.rsplit_once(c),
+        _ => text.rsplit_once(sep),
+    }
+}
+
 /// Django's `_SEP_UNSAFE.match(sep)` with the regex `^[A-z0-9-_=]*$`.
 fn is_unsafe_separator(sep: &str) -> bool {
     // Python's `$` also matches just before a final newline, so "abc\n" is unsafe as well.
@@ -318,20 +333,28 @@ fn is_unsafe_separator(sep: &str) -> bool {
         .all(|b| matches!(b, b'A'..=b'z' | b'0'..=b'9' | b'-' | b'='))
 }
 
-/// Unpadded base64 length of `n` bytes.
-fn encoded_len(n: usize) -> usize {
-    (n * 4).div_ceil(3) + 1
+/// Hands `f` the bytes `sign_object` encodes and whether they are compressed: the zlib
+/// compression of `serialized` when `compress` is set and that saves at least two bytes (still in
+/// the compressor's buffer, so it is never copied), else `serialized` itself.
+fn with_payload<R>(serialized: &[u8], compress: bool, mut f: impl FnMut(&[u8], bool) -> R) -> R {
+    if compress && let Some(result) = compressed_if_smaller(serialized, |c| f(c, true)) {
+        return result;
+    }
+    f(serialized, false)
 }
 
-/// Appends the payload of `sign_object` to `out`.
-fn push_payload(serialized: &[u8], compress: bool, out: &mut String) {
-    if compress && let Some(compressed) = compress_if_smaller(serialized) {
+/// Length of the payload `push_payload` writes: unpadded base64, after the dot if any.
+fn payload_len(bytes: &[u8], dot: bool) -> usize {
+    usize::from(dot) + (bytes.len() * 4).div_ceil(3)
+}
+
+/// Appends the payload of `sign_object` to `out`: `.` + base64 when compressed.
+fn push_payload(bytes: &[u8], dot: bool, out: &mut String) {
+    if dot {
         // The dot is signed along with the data, so nobody can flip a payload to "compressed".
         out.push('.');
-        b64_encode_into(&compressed, out);
-        return;
     }
-    b64_encode_into(serialized, out);
+    b64_encode_into(bytes, out);
 }
 
 /// Reverses [`push_payload`]: strips the `.` marker, base64-decodes, inflates within the limit.
@@ -473,8 +496,7 @@ impl TimestampSigner {
         now: SystemTime,
     ) -> Result<&'a str, Error> {
         let result = self.signer.unsign(signed)?;
-        let (value, timestamp) = result
-            .rsplit_once(self.signer.separator())
+        let (value, timestamp) = rsplit_at_separator(result, self.signer.separator())
             .ok_or(Error::MalformedTimestamp)?;
         let timestamp = b62_decode(timestamp)?;
         if let Some(max_age) = max_age {
@@ -499,11 +521,14 @@ impl TimestampSigner {
 
     /// [`TimestampSigner::sign_object`] as if at `unix_seconds`.
     pub fn sign_object_at(&self, serialized: &[u8], compress: bool, unix_seconds: i64) -> String {
-        let capacity = self.signer.signed_len(encoded_len(serialized.len()) + 16);
-        let mut text = String::with_capacity(capacity);
-        push_payload(serialized, compress, &mut text);
-        self.push_timestamp(unix_seconds, &mut text);
-        self.signer.append_signature(text)
+        with_payload(serialized, compress, |payload, dot| {
+            // A timestamp is at most 12 characters (an i64 in base 62, with its sign).
+            let capacity = self.signer.signed_len(payload_len(payload, dot) + 1 + 12);
+            let mut text = String::with_capacity(capacity);
+            push_payload(payload, dot, &mut text);
+            self.push_timestamp(unix_seconds, &mut text);
+            self.signer.append_signature(text)
+        })
     }
 
     /// Django's `unsign_object`: verifies signature and age, then returns the serializer bytes,
@@ -517,6 +542,28 @@ impl TimestampSigner {
         };
         let payload = self.unsign_at(signed, options.max_age, now)?;
         decode_payload(payload, options.max_decompressed_size)
+    }
+
+    /// [`unsign_object`](Self::unsign_object), handing the serializer bytes to `f` instead of
+    /// returning them: they stay in this thread's decoding buffers, which saves allocating and
+    /// copying them (the session codec parses them right there).
+    ///
+    /// # Errors
+    /// As [`unsign_object`](Self::unsign_object); `f` is only called on success.
+    pub fn unsign_object_with<R>(
+        &self,
+        signed: &str,
+        options: &UnsignOptions,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Error> {
+        let now = match (options.max_age, options.now) {
+            (_, Some(now)) => now,
+            (Some(_), None) => SystemTime::now(),
+            // The time is irrelevant without a max age.
+            (None, None) => UNIX_EPOCH,
+        };
+        let payload = self.unsign_at(signed, options.max_age, now)?;
+        with_payload_bytes(payload, options.max_decompressed_size, f)
     }
 }
 
@@ -575,6 +622,70 @@ pub fn loads(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsign_object_with_sees_exactly_what_unsign_object_returns() {
+        let signer = TimestampSigner::new(SecretKey::from("k")).with_salt("s");
+        let options = UnsignOptions::default();
+        let json = br#"{"cart":[1,2,3,4,5,6,7,8,9,10,1,2,3,4,5,6,7,8,9,10,1,2,3,4,5,6]}"#;
+        for (bytes, compress) in [(&json[..], true), (&json[..], false), (&b"{}"[..], true)] {
+            let token = signer.sign_object(bytes, compress);
+            assert_eq!(token.starts_with('.'), compress && bytes.len() > 2);
+            let returned = signer.unsign_object(&token, &options).ok();
+            let seen = signer
+                .unsign_object_with(&token, &options, <[u8]>::to_vec)
+                .ok();
+            assert_eq!(returned.as_deref(), Some(bytes));
+            assert_eq!(seen, returned);
+        }
+    }
+
+    #[test]
+    fn unsign_object_with_calls_nothing_on_failure_and_keeps_the_bound() {
+        let signer = TimestampSigner::new(SecretKey::from("k"));
+        let token = signer.sign_object(&[b'a'; 10_000], true);
+        let tight = UnsignOptions {
+            max_decompressed_size: 9_999,
+            ..UnsignOptions::default()
+        };
+        let mut called = false;
+        let result = signer.unsign_object_with(&token, &tight, |_| called = true);
+        assert!(matches!(
+            result,
+            Err(Error::DecompressedTooLarge { limit: 9_999 })
+        ));
+        let tampered = token.replacen('.', ".e", 1);
+        let result = signer.unsign_object_with(&tampered, &UnsignOptions::default(), |_| {
+            called = true;
+        });
+        assert!(result.is_err_and(|e| e.is_bad_signature()));
+        assert!(!called);
+        let exact = UnsignOptions {
+            max_decompressed_size: 10_000,
+            ..UnsignOptions::default()
+        };
+        assert_eq!(
+            signer.unsign_object_with(&token, &exact, <[u8]>::len).ok(),
+            Some(10_000)
+        );
+    }
+
+    #[test]
+    fn unsign_object_with_may_be_nested() {
+        // Decoding inside the callback (which borrows this thread's buffers) falls back to
+        // fresh buffers and still gives the right bytes.
+        let signer = TimestampSigner::new(SecretKey::from("k"));
+        let outer = signer.sign_object(&b"outer ".repeat(50), true);
+        let inner = signer.sign_object(&b"inner ".repeat(50), true);
+        let options = UnsignOptions::default();
+        let both = signer.unsign_object_with(&outer, &options, |outer_bytes| {
+            let inner_bytes = signer.unsign_object_with(&inner, &options, <[u8]>::to_vec);
+            (outer_bytes.to_vec(), inner_bytes.ok())
+        });
+        let (outer_bytes, inner_bytes) = both.unwrap_or_default();
+        assert_eq!(outer_bytes, b"outer ".repeat(50));
+        assert_eq!(inner_bytes, Some(b"inner ".repeat(50)));
+    }
 
     #[test]
     fn unsafe_separators_follow_djangos_regex() {

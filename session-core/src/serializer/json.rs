@@ -38,6 +38,10 @@ impl Serializer for JsonSerializer {
         dict_to_vec(dict)
     }
 
+    fn dumps_dict_into(&self, dict: &Dict, out: &mut Vec<u8>) -> Result<(), SerializerError> {
+        write_dict(out, dict, 0)
+    }
+
     fn dumps(&self, value: &Value) -> Result<Vec<u8>, SerializerError> {
         to_vec(value)
     }
@@ -426,7 +430,11 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
+        // Skip the run of characters that stand for themselves, eight bytes at a time.
+        i += plain_run::<true>(&bytes[i..]);
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         if b < 0x80 {
             let escape = ESCAPES[b as usize];
             if escape == 0 {
@@ -489,15 +497,9 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 /// assert_eq!(dict["a"], Value::from(3i64));
 /// ```
 pub fn from_slice(bytes: &[u8]) -> Result<Value, SerializerError> {
-    Parser {
-        input: bytes,
-        pos: 0,
-        latin1: true,
-        scratch: Vec::new(),
-        items: Vec::new(),
-        entries: Vec::new(),
-    }
-    .parse_document()
+    // Stored sessions are ASCII (Django writes nothing else): checking the whole input once
+    // lets every string be taken from it without checking each one again.
+    parse(bytes, std::str::from_utf8(bytes).ok(), true)
 }
 
 /// Parses JSON text with Python's `json.loads` rules, reading non-ASCII characters as the Unicode
@@ -513,15 +515,57 @@ pub fn from_str(text: &str) -> Result<Value, SerializerError> {
             "Unexpected UTF-8 BOM (decode using utf-8-sig)",
         ));
     }
-    Parser {
-        input: text.as_bytes(),
-        pos: 0,
-        latin1: false,
-        scratch: Vec::new(),
-        items: Vec::new(),
-        entries: Vec::new(),
+    parse(text.as_bytes(), Some(text), false)
+}
+
+/// The parser's working stacks, kept per thread between documents so that parsing one does
+/// not regrow them from nothing (they are empty between documents; only their room is kept).
+#[derive(Default)]
+struct Stacks {
+    scratch: Vec<u8>,
+    items: Vec<Value>,
+    entries: Vec<(String, Value)>,
+}
+
+/// Stacks larger than this (in entries) are given back after a document rather than kept.
+const KEPT_STACK: usize = 4096;
+
+thread_local! {
+    static STACKS: std::cell::RefCell<Stacks> = std::cell::RefCell::new(Stacks::default());
+}
+
+fn parse(input: &[u8], text: Option<&str>, latin1: bool) -> Result<Value, SerializerError> {
+    let run = |stacks: &mut Stacks| {
+        let mut parser = Parser {
+            input,
+            text,
+            pos: 0,
+            latin1,
+            scratch: std::mem::take(&mut stacks.scratch),
+            items: std::mem::take(&mut stacks.items),
+            entries: std::mem::take(&mut stacks.entries),
+        };
+        let result = parser.parse_document();
+        // A failed parse leaves partial containers behind; clear them before keeping the room.
+        parser.items.clear();
+        parser.entries.clear();
+        parser.scratch.clear();
+        if parser.items.capacity() <= KEPT_STACK && parser.entries.capacity() <= KEPT_STACK {
+            stacks.items = parser.items;
+            stacks.entries = parser.entries;
+        }
+        if parser.scratch.capacity() <= KEPT_STACK * 16 {
+            stacks.scratch = parser.scratch;
+        }
+        result
+    };
+    // Re-entry cannot happen (parsing calls nothing outside this module); if the thread-local
+    // is gone (thread teardown), fresh stacks do the same work.
+    let reused = STACKS.try_with(|cell| cell.try_borrow_mut().ok().map(|mut s| run(&mut s)));
+    match reused {
+        Ok(Some(result)) => result,
+        _ => run(&mut Stacks::default()),
     }
-    .parse_document()
 }
 
 fn malformed(offset: usize, reason: impl Into<String>) -> SerializerError {
@@ -534,6 +578,9 @@ fn malformed(offset: usize, reason: impl Into<String>) -> SerializerError {
 
 struct Parser<'a> {
     input: &'a [u8],
+    /// The input as text, when it is valid UTF-8 (always for [`from_str`], nearly always for
+    /// stored bytes): plain runs are then sliced from it without checking them again.
+    text: Option<&'a str>,
     pos: usize,
     /// Whether bytes >= 0x80 are latin-1 characters (stored bytes) or UTF-8 (a `&str`).
     latin1: bool,
@@ -548,7 +595,7 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn parse_document(mut self) -> Result<Value, SerializerError> {
+    fn parse_document(&mut self) -> Result<Value, SerializerError> {
         self.skip_ws();
         let value = self.parse_value(0)?;
         self.skip_ws();
@@ -689,18 +736,18 @@ impl Parser<'_> {
 
     /// Parses a string body; `self.pos` is just past the opening quote at `start`.
     fn parse_string(&mut self, start: usize) -> Result<String, SerializerError> {
-        // Fast path: plain ASCII up to the closing quote needs no copying through `scratch`.
+        // Fast path: plain ASCII up to the closing quote is copied straight into its `String`.
         let rest = &self.input[self.pos..];
-        let plain = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
-            .ok_or_else(|| malformed(start, "Unterminated string starting at"))?;
-        if rest[plain] == b'"' {
-            let text = &rest[..plain];
+        let plain = plain_ascii_run(rest);
+        if rest.get(plain) == Some(&b'"') {
+            let run = self.pos..self.pos + plain;
             self.pos += plain + 1;
-            // All bytes are ASCII, so this is valid UTF-8.
-            return String::from_utf8(text.to_vec())
-                .map_err(|_| malformed(start, "invalid string"));
+            let string = match self.text {
+                // The run is ASCII, so its ends are character boundaries.
+                Some(text) => text.get(run).map(str::to_owned),
+                None => ascii_string(&rest[..plain]),
+            };
+            return string.ok_or_else(|| malformed(start, "invalid string"));
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(&rest[..plain]);
@@ -727,17 +774,22 @@ impl Parser<'_> {
                     self.scratch.push(0x80 | (b & 0x3f));
                     self.pos += 1;
                 }
-                _ => {
-                    // ASCII, or (in UTF-8 mode) a byte of a valid UTF-8 sequence: copy the run.
-                    let run_end = self.input[self.pos..]
+                0x80.. => {
+                    // UTF-8 mode: the input is a `&str`, so this starts a valid sequence; copy
+                    // the run of non-ASCII bytes.
+                    let run = self.input[self.pos..]
                         .iter()
-                        .position(|&c| {
-                            c == b'"' || c == b'\\' || c < 0x20 || (self.latin1 && c >= 0x80)
-                        })
-                        .map_or(self.input.len(), |n| self.pos + n);
+                        .position(|&c| c < 0x80)
+                        .unwrap_or(self.input.len() - self.pos);
                     self.scratch
-                        .extend_from_slice(&self.input[self.pos..run_end]);
-                    self.pos = run_end;
+                        .extend_from_slice(&self.input[self.pos..self.pos + run]);
+                    self.pos += run;
+                }
+                _ => {
+                    let run = plain_ascii_run(&self.input[self.pos..]);
+                    self.scratch
+                        .extend_from_slice(&self.input[self.pos..self.pos + run]);
+                    self.pos += run;
                 }
             }
         }
@@ -902,6 +954,72 @@ fn lone_surrogate(offset: usize, unit: u32) -> SerializerError {
     )
 }
 
+/// Length of the run of plain string characters at the start of `bytes`: printable ASCII other
+/// than `"` and `\` (and, with `DEL_TOO`, other than DEL, which Python escapes on output but
+/// reads as itself). Strings Django writes are nearly always one such run, so this is the inner
+/// loop of both reading and writing; it tests eight bytes at a time.
+fn plain_run<const DEL_TOO: bool>(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    const DELS: u64 = ONES * 0x7f;
+    const SPACES: u64 = ONES * 0x20;
+    let mut done = 0;
+    while let Some(chunk) = bytes.get(done..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(*chunk);
+        let quotes = word ^ QUOTES;
+        let backslashes = word ^ BACKSLASHES;
+        // Per byte, the high bit ends up set where the byte is zero (after the XORs: a quote
+        // or backslash), below 0x20, or at least 0x80. Borrows can only mark bytes above a
+        // marked one, so the lowest mark is exact.
+        let mut marks = quotes.wrapping_sub(ONES) & !quotes
+            | backslashes.wrapping_sub(ONES) & !backslashes
+            | word.wrapping_sub(SPACES) & !word
+            | word;
+        if DEL_TOO {
+            let dels = word ^ DELS;
+            marks |= dels.wrapping_sub(ONES) & !dels;
+        }
+        marks &= HIGH;
+        if marks != 0 {
+            return done + (marks.trailing_zeros() / 8) as usize;
+        }
+        done += 8;
+    }
+    // The last few bytes (all of a short string): one table lookup each.
+    let table = if DEL_TOO { &PLAIN_OUT } else { &PLAIN_IN };
+    done + bytes[done..]
+        .iter()
+        .position(|&b| !table[usize::from(b)])
+        .unwrap_or(bytes.len() - done)
+}
+
+/// Which bytes [`plain_run`] passes over: printable ASCII but `"` and `\`, and DEL when
+/// reading (`PLAIN_IN`) but not when writing (`PLAIN_OUT`).
+static PLAIN_IN: [bool; 256] = plain_table(false);
+static PLAIN_OUT: [bool; 256] = plain_table(true);
+
+const fn plain_table(del_too: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0x20;
+    while b < 0x80 {
+        table[b] = !(b == b'"' as usize || b == b'\\' as usize || (del_too && b == 0x7f));
+        b += 1;
+    }
+    table
+}
+
+/// [`plain_run`] for reading: DEL is plain.
+fn plain_ascii_run(bytes: &[u8]) -> usize {
+    plain_run::<false>(bytes)
+}
+
+/// A `String` of bytes already known to be ASCII.
+fn ascii_string(bytes: &[u8]) -> Option<String> {
+    std::str::from_utf8(bytes).ok().map(str::to_owned)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -933,6 +1051,87 @@ mod tests {
         };
         assert_eq!(dumps(&value), r#"{"k":999}"#);
         assert!(dict.capacity() < 100, "capacity {}", dict.capacity());
+    }
+
+    #[test]
+    fn the_plain_run_stops_exactly_at_the_first_special_byte_wherever_it_is() {
+        let reference = |bytes: &[u8]| {
+            bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
+                .unwrap_or(bytes.len())
+        };
+        let specials = [b'"', b'\\', 0x00, 0x1f, 0x80, 0xff, b'\n'];
+        for len in 0..40 {
+            let plain: Vec<u8> = (0..len).map(|i| b' ' + (i * 7 % 95) as u8).collect();
+            let plain: Vec<u8> = plain
+                .into_iter()
+                .map(|b| if b == b'"' || b == b'\\' { b'x' } else { b })
+                .collect();
+            assert_eq!(plain_ascii_run(&plain), len, "{plain:?}");
+            for at in 0..len {
+                for special in specials {
+                    let mut bytes = plain.clone();
+                    bytes[at] = special;
+                    // A second special byte later must not matter.
+                    bytes.push(b'"');
+                    assert_eq!(plain_ascii_run(&bytes), at, "{bytes:?}");
+                    assert_eq!(plain_ascii_run(&bytes), reference(&bytes));
+                }
+            }
+        }
+        // Bytes just inside the plain range are plain: space, '!', '#', '[', ']', '~', DEL.
+        assert_eq!(plain_ascii_run(b" !#[]~\x7f ok"), 10);
+        // Writing also stops at DEL, which Python escapes.
+        for at in 0..20 {
+            let mut bytes = vec![b'a'; 24];
+            bytes[at] = 0x7f;
+            assert_eq!(plain_run::<true>(&bytes), at);
+            assert_eq!(plain_run::<false>(&bytes), 24);
+        }
+    }
+
+    #[test]
+    fn strings_mixing_plain_runs_escapes_and_non_ascii_read_like_python() {
+        // Python: json.loads(text) for each.
+        let cases: [(&str, &str); 6] = [
+            (r#""abcdefghijklmnop\"q\\r""#, "abcdefghijklmnop\"q\\r"),
+            (
+                r#""\u00e9t\u00e9 long enough for two words""#,
+                "été long enough for two words",
+            ),
+            (r#""x\ud83d\ude00y\n""#, "x😀y\n"),
+            (r#""0123456789\/0123456789""#, "0123456789/0123456789"),
+            (r#""\t""#, "\t"),
+            (r#""""#, ""),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                from_slice(text.as_bytes()).unwrap(),
+                Value::from(expected),
+                "{text}"
+            );
+            assert_eq!(from_str(text).unwrap(), Value::from(expected), "{text}");
+        }
+        // Non-ASCII runs between plain runs: latin-1 for stored bytes, UTF-8 for text.
+        let long = "plain words, then ünïcödé, then plain again and a quote \\\" end";
+        let text = format!("\"{long}\"");
+        assert_eq!(
+            from_str(&text).unwrap(),
+            Value::from(long.replace("\\\"", "\""))
+        );
+        let latin1: Vec<u8> = b"\"caf\xe9 au lait, cr\xe8me br\xfbl\xe9e\"".to_vec();
+        assert_eq!(
+            from_slice(&latin1).unwrap(),
+            Value::from("café au lait, crème brûlée")
+        );
+        // A control character inside a long plain run is refused where it is.
+        let err = from_slice(b"\"abcdefghij\x01klm\"").unwrap_err();
+        assert!(
+            matches!(err, SerializerError::Malformed { offset: 11, .. }),
+            "{err:?}"
+        );
+        assert!(from_slice(b"\"abcdefghijklmnopqrstuvwxyz").is_err());
     }
 
     #[test]
@@ -985,6 +1184,33 @@ mod tests {
             dumps(&Value::from(s)),
             r#""a\"b\\c\n\r\t\b\f\u0001\u007f/<>&'\u00e9\u2019\ud83d\ude00""#
         );
+    }
+
+    #[test]
+    fn long_strings_escape_at_every_position_like_python() {
+        // Python: json.dumps(s) for a plain run with one special character at each position.
+        let specials = [
+            ('"', "\\\""),
+            ('\\', "\\\\"),
+            ('\n', "\\n"),
+            ('\u{1}', "\\u0001"),
+            ('\u{7f}', "\\u007f"),
+            ('é', "\\u00e9"),
+            ('😀', "\\ud83d\\ude00"),
+        ];
+        for at in 0..20 {
+            for (special, escaped) in specials {
+                let mut s: String = "abcdefghijklmnopqrst".into();
+                s.insert(at, special);
+                let expected = format!(
+                    "\"{}{escaped}{}\"",
+                    &"abcdefghijklmnopqrst"[..at],
+                    &"abcdefghijklmnopqrst"[at..]
+                );
+                assert_eq!(dumps(&Value::from(s.as_str())), expected);
+                assert_eq!(from_slice(expected.as_bytes()).unwrap(), Value::from(s));
+            }
+        }
     }
 
     #[test]

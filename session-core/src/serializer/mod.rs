@@ -33,6 +33,19 @@ pub trait Serializer: Send + Sync + fmt::Debug {
     /// Serializes a session dict (the hot path: no clone into a [`Value`] needed).
     fn dumps_dict(&self, dict: &Dict) -> Result<Vec<u8>, SerializerError>;
 
+    /// [`dumps_dict`](Self::dumps_dict), appending to `out` instead, so that a caller can reuse
+    /// one buffer (the codec does). On error `out` may hold part of the output.
+    ///
+    /// The provided implementation appends what `dumps_dict` returns; a serializer that can
+    /// write into the buffer directly should override it.
+    ///
+    /// # Errors
+    /// As [`dumps_dict`](Self::dumps_dict).
+    fn dumps_dict_into(&self, dict: &Dict, out: &mut Vec<u8>) -> Result<(), SerializerError> {
+        out.extend_from_slice(&self.dumps_dict(dict)?);
+        Ok(())
+    }
+
     /// Serializes any value.
     fn dumps(&self, value: &Value) -> Result<Vec<u8>, SerializerError>;
 
