@@ -77,7 +77,7 @@ async fn postgres(op: &str, payload: &Payload, iterations: u64) -> Result<(), Bo
             let tower = Arc::new(Tower::new(store, payload, SESSIONS).await?);
             return store_loop(&tower, iterations).await;
         }
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = session_db::PgStore::pool_options(&url)
             .max_connections(1)
             .connect(&url)
             .await?;
