@@ -112,6 +112,7 @@ enum What {
     Profile {
         /// `encode`, `decode` (our codec), `store-ours` / `store-tower` (memory store round
         /// trips), `pg-ours` / `pg-tower` / `pg-floor` (PostgreSQL round trips, one at a time),
+        /// `redis-ours` / `redis-tower` (Redis round trips, one at a time),
         /// `http-ours` / `http-tower` / `http-bare` (in-process requests through the axum routers
         /// over memory stores).
         op: String,
