@@ -119,6 +119,7 @@ enum What {
         /// `encode`, `decode` (our codec), `encode-floor`, `decode-floor`, `decode-parse-floor`
         /// (the codec floors), `store-ours` / `store-tower` (memory store round
         /// trips), `pg-ours` / `pg-tower` / `pg-floor` (PostgreSQL round trips, one at a time),
+        /// `redis-ours` / `redis-tower` (Redis round trips, one at a time),
         /// `http-ours` / `http-tower` / `http-bare` (in-process requests through the axum routers
         /// over memory stores).
         op: String,

@@ -53,6 +53,7 @@ pub async fn run(op: &str, payload: &Payload, iterations: u64) -> Result<(), Box
             requests(router, &their_cookies(&tower), iterations).await
         }
         "pg-ours" | "pg-tower" | "pg-floor" => postgres(op, payload, iterations).await,
+        "redis-ours" | "redis-tower" => redis(op, payload, iterations).await,
         "http-bare" => {
             let router = axum::Router::new().route("/", axum::routing::get(bare_handler));
             requests(router, &["unused=1".to_owned()], iterations).await
@@ -80,7 +81,7 @@ async fn postgres(op: &str, payload: &Payload, iterations: u64) -> Result<(), Bo
             let tower = Arc::new(Tower::new(store, payload, SESSIONS).await?);
             return store_loop(&tower, iterations).await;
         }
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = session_db::PgStore::pool_options(&url)
             .max_connections(1)
             .connect(&url)
             .await?;
@@ -110,6 +111,34 @@ async fn postgres(op: &str, payload: &Payload, iterations: u64) -> Result<(), Bo
     )))
     .execute(&pool)
     .await?;
+    result
+}
+
+/// Round trips one at a time on Redis (`$SESSION_BENCH_REDIS_URL` or the default), under a key
+/// prefix made for the run; the sessions are deleted after it.
+async fn redis(op: &str, payload: &Payload, iterations: u64) -> Result<(), BoxError> {
+    use session_cache::{Cache, CacheStore, RedisCache};
+    use tower_sessions_redis_store::fred::prelude::{Client, ClientLike, Config as FredConfig};
+    let url = std::env::var("SESSION_BENCH_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    if op == "redis-tower" {
+        let client = Client::new(FredConfig::from_url(&url)?, None, None, None);
+        client.init().await?;
+        let store = tower_sessions_redis_store::RedisStore::new(client);
+        let tower = Arc::new(Tower::new(store, payload, SESSIONS).await?);
+        let result = store_loop(&tower, iterations).await;
+        tower.clean_up().await?;
+        return result;
+    }
+    let cache = RedisCache::connect(&url).await?;
+    let prefix = crate::store::unique_name();
+    let store = CacheStore::new(
+        Cache::new(cache).with_key_prefix(prefix),
+        &crate::store::config(),
+    )?;
+    let ours = Arc::new(Ours::new(store, payload, SESSIONS).await?);
+    let result = store_loop(&ours, iterations).await;
+    ours.clean_up().await?;
     result
 }
 

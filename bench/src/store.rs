@@ -3,7 +3,8 @@
 //!
 //! Every worker task loops on its own session (so saves never queue on one row or key), loading
 //! it, incrementing its `visits` counter and saving it with a fresh two-week expiry, through the
-//! store trait of each library: what a request that changes its session costs the store.
+//! store trait of each library: what a request that changes its session costs the store. Ours
+//! goes through `load_shared`/`save_shared`, the calls our `Session` handle makes.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,7 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use session_core::{Dict, SaveMode, SessionConfig, SessionKey, SessionRecord, SessionStore};
+use session_core::{
+    Dict, SaveMode, SessionConfig, SessionKey, SessionRecord, SessionStore, SharedRecord,
+};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
@@ -132,19 +135,23 @@ impl<S: SessionStore> Ours<S> {
 
 impl<S: SessionStore + 'static> RoundTrip for Ours<S> {
     async fn round_trip(&self, worker: usize) -> Result<(), BoxError> {
+        // What a `Session` does on a request that changes its data: load shared, change
+        // copy-on-write, hand the changed data back.
         let key = &self.keys[worker];
         let mut data = self
             .store
-            .load(key)
+            .load_shared(key)
             .await?
             .ok_or("a benchmark session vanished")?;
-        bump(&mut data);
-        let record = SessionRecord {
-            data: &data,
+        bump(Arc::make_mut(&mut data));
+        let record = SharedRecord {
+            data,
             expires_at: two_weeks_from_now(),
             expiry_age: TWO_WEEKS,
         };
-        self.store.save(key, record, SaveMode::Update).await?;
+        self.store
+            .save_shared(key, record, SaveMode::Update)
+            .await?;
         Ok(())
     }
 }
@@ -446,12 +453,15 @@ pub fn unique_name() -> String {
 }
 
 /// PostgreSQL: our `PgStore` (Django's `django_session` table) against tower-sessions'
-/// `PostgresStore` (its own schema and table), on pools of the same size.
+/// `PostgresStore` (its own schema and table), on pools of the same size. The floor runs on our
+/// pool.
 pub async fn postgres(options: &Options) -> Result<Vec<crate::table::Row>, BoxError> {
     use tower_sessions_sqlx_store::sqlx as sqlx08;
     let sessions = options.sessions();
     let name = unique_name();
-    let pool = sqlx::postgres::PgPoolOptions::new()
+    // Each library's pool as its documentation builds it, sized alike: ours from the settings
+    // `PgStore::connect` uses, tower-sessions' from sqlx's defaults.
+    let pool = session_db::PgStore::pool_options(&options.postgres_url)
         .max_connections(options.pg_pool)
         .connect(&options.postgres_url)
         .await

@@ -1,6 +1,7 @@
 //! Session keys: validated on the way in, generated from the OS CSPRNG.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::Error;
 
@@ -22,8 +23,10 @@ pub const GENERATED_KEY_LEN: usize = 32;
 /// signed session data itself.
 ///
 /// A key is a bearer credential, so `Debug` shows only its first four characters.
+// Shared, not boxed: a key is cloned several times per request (the session, the store's answer,
+// the cookie), and a clone should not allocate.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SessionKey(Box<str>);
+pub struct SessionKey(Arc<str>);
 
 impl SessionKey {
     /// The shortest valid key (Django's rule).
@@ -42,7 +45,7 @@ impl SessionKey {
     pub fn new(key: impl Into<String>) -> Result<Self, Error> {
         let key = key.into();
         if Self::is_valid(&key) {
-            Ok(SessionKey(key.into_boxed_str()))
+            Ok(SessionKey(Arc::from(key)))
         } else {
             Err(Error::InvalidSessionKey { len: key.len() })
         }
@@ -68,7 +71,7 @@ impl SessionKey {
                 }
             }
         }
-        Ok(SessionKey(key.into_boxed_str()))
+        Ok(SessionKey(Arc::from(key)))
     }
 
     /// Whether `key` satisfies the validity rule.

@@ -57,7 +57,9 @@ pub use expiry::Expiry;
 pub use key::{GENERATED_KEY_LEN, KEY_ALPHABET, SessionKey, redact};
 pub use memory::MemoryStore;
 pub use session::{CREATE_ATTEMPTS, Session, TEST_COOKIE_NAME, TEST_COOKIE_VALUE};
-pub use store::{ClearExpired, KeyKind, LoadedRecord, SaveMode, SessionRecord, SessionStore};
+pub use store::{
+    ClearExpired, KeyKind, LoadedRecord, SaveMode, SessionRecord, SessionStore, SharedRecord,
+};
 pub use value::{Dict, Int, Value};
 
 /// Re-exported so users name one crate for secrets and algorithms.

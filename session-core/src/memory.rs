@@ -1,18 +1,20 @@
 //! An in-process store: the embedded default and the store tests use.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::store::{ClearExpired, SaveMode, SessionRecord, SessionStore};
+use crate::store::{ClearExpired, SaveMode, SessionRecord, SessionStore, SharedRecord};
 use crate::value::Dict;
 use crate::{Error, SessionKey};
 
 /// Sessions kept in this process's memory, with their expiry honoured.
 ///
-/// Data is kept as values (no encoding), so it is fast, but it is lost when the process exits and is
+/// Data is kept as values (no encoding, no signing: nothing else reads it), shared with the
+/// sessions that load it: a [`Session`](crate::Session) loads it as a reference-count bump, copies
+/// it only when it changes it, and hands the changed data over on save. So it is fast, but it is lost when the process exits and is
 /// not shared between processes: use it for tests, demos and single-process services. Expired
 /// records are never returned; they are dropped by [`clear_expired`](SessionStore::clear_expired)
 /// and whenever a save finds one in its way. For a bounded in-process cache, see `session-cache`.
@@ -23,7 +25,7 @@ pub struct MemoryStore {
 
 #[derive(Debug)]
 struct Stored {
-    data: Dict,
+    data: Arc<Dict>,
     expires_at: OffsetDateTime,
 }
 
@@ -44,6 +46,44 @@ impl MemoryStore {
         self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn get_live(&self, key: &SessionKey) -> Option<Arc<Dict>> {
+        let now = OffsetDateTime::now_utc();
+        self.records()
+            .get(key)
+            .filter(|stored| stored.is_live(now))
+            .map(|stored| Arc::clone(&stored.data))
+    }
+
+    fn put(
+        &self,
+        key: &SessionKey,
+        data: Arc<Dict>,
+        expires_at: OffsetDateTime,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        let now = OffsetDateTime::now_utc();
+        let mut records = self.records();
+        let stored = Stored { data, expires_at };
+        if let Some(held) = records.get_mut(key) {
+            let live = held.is_live(now);
+            match mode {
+                SaveMode::MustCreate if live => return Err(Error::CreateConflict),
+                SaveMode::Update if !live => return Err(Error::SessionDeleted),
+                _ => {}
+            }
+            // The replaced data is dropped after the lock: freeing a large dict need not hold up
+            // every other session.
+            let replaced = std::mem::replace(held, stored);
+            drop(records);
+            drop(replaced);
+        } else if mode == SaveMode::Update {
+            return Err(Error::SessionDeleted);
+        } else {
+            records.insert(key.clone(), stored);
+        }
+        Ok(key.clone())
+    }
+
     /// How many records are held, live or expired.
     pub fn len(&self) -> usize {
         self.records().len()
@@ -58,12 +98,11 @@ impl MemoryStore {
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
-        let now = OffsetDateTime::now_utc();
-        Ok(self
-            .records()
-            .get(key)
-            .filter(|stored| stored.is_live(now))
-            .map(|stored| stored.data.clone()))
+        Ok(self.get_live(key).map(Arc::unwrap_or_clone))
+    }
+
+    async fn load_shared(&self, key: &SessionKey) -> Result<Option<Arc<Dict>>, Error> {
+        Ok(self.get_live(key))
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
@@ -77,22 +116,16 @@ impl SessionStore for MemoryStore {
         record: SessionRecord<'_>,
         mode: SaveMode,
     ) -> Result<SessionKey, Error> {
-        let now = OffsetDateTime::now_utc();
-        let mut records = self.records();
-        let live = records.get(key).is_some_and(|s| s.is_live(now));
-        match mode {
-            SaveMode::MustCreate if live => return Err(Error::CreateConflict),
-            SaveMode::Update if !live => return Err(Error::SessionDeleted),
-            _ => {}
-        }
-        records.insert(
-            key.clone(),
-            Stored {
-                data: record.data.clone(),
-                expires_at: record.expires_at,
-            },
-        );
-        Ok(key.clone())
+        self.put(key, Arc::new(record.data.clone()), record.expires_at, mode)
+    }
+
+    async fn save_shared(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        self.put(key, record.data, record.expires_at, mode)
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {

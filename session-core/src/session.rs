@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::expiry::{EXPIRY_KEY, Expiry};
 use crate::serializer::SerializerError;
-use crate::store::{KeyKind, SaveMode, SessionRecord, SessionStore};
+use crate::store::{KeyKind, SaveMode, SessionStore, SharedRecord};
 use crate::value::{Dict, MAX_DEPTH, Value, from_value, to_value};
 use crate::{Error, SessionCodec, SessionConfig, SessionKey};
 
@@ -121,6 +121,12 @@ impl Session {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The store as a trait object: calling through `Arc<dyn SessionStore>` itself would go through
+    /// the `Arc` forwarding impl and box every call's future twice.
+    fn backend(&self) -> &dyn SessionStore {
+        &*self.inner.store
+    }
+
     /// The store this session reads and writes.
     pub fn store(&self) -> &Arc<dyn SessionStore> {
         &self.inner.store
@@ -185,19 +191,20 @@ impl Session {
                 }
             };
             if let Some(key) = key {
+                // Shared with the store where it keeps values: copied only if changed.
                 let loaded = match &key {
-                    None => Some(Dict::new()),
-                    Some(key) => self.inner.store.load(key).await?,
+                    None => Some(Arc::default()),
+                    Some(key) => self.backend().load_shared(key).await?,
                 };
                 let mut state = self.state();
                 if state.cache.is_none() {
-                    state.cache = Some(Arc::new(match loaded {
+                    state.cache = Some(match loaded {
                         Some(data) => data,
                         None => {
                             self.forget_missing_key(&mut state, key.as_ref());
-                            Dict::new()
+                            Arc::default()
                         }
-                    }));
+                    });
                 }
             }
         }
@@ -206,7 +213,7 @@ impl Session {
 
     /// What Django's backends do when a key loads nothing.
     fn forget_missing_key(&self, state: &mut State, key: Option<&SessionKey>) {
-        match self.inner.store.key_kind() {
+        match self.backend().key_kind() {
             // The key names nothing: drop it so the next save makes a fresh one.
             KeyKind::Random => {
                 if state.key.as_ref() == key {
@@ -463,12 +470,12 @@ impl Session {
         let now = OffsetDateTime::now_utc();
         let expiry = stored_expiry(&data);
         let cookie_age = self.inner.config.cookie_age;
-        let record = SessionRecord {
-            data: &data,
+        let record = SharedRecord {
             expires_at: expiry.date(now, cookie_age),
             expiry_age: expiry.age(now, cookie_age),
+            data,
         };
-        let held = self.inner.store.save(&key, record, mode).await?;
+        let held = self.backend().save_shared(&key, record, mode).await?;
         self.state().key = Some(held);
         Ok(())
     }
@@ -509,8 +516,8 @@ impl Session {
         let Some(key) = self.key() else {
             return Ok(());
         };
-        self.inner.store.delete(&key).await?;
-        if self.inner.store.key_kind() == KeyKind::SignedData {
+        self.backend().delete(&key).await?;
+        if self.backend().key_kind() == KeyKind::SignedData {
             let mut state = self.state();
             state.key = None;
             state.cache = Some(Arc::default());
@@ -545,7 +552,7 @@ impl Session {
         if let Some(old) = old
             && self.key().as_ref() != Some(&old)
         {
-            self.inner.store.delete(&old).await?;
+            self.backend().delete(&old).await?;
         }
         Ok(())
     }
@@ -559,7 +566,7 @@ impl Session {
         let Some(key) = self.key() else {
             return Ok(Dict::new());
         };
-        match self.inner.store.load(&key).await? {
+        match self.backend().load(&key).await? {
             Some(data) => Ok(data),
             None => {
                 self.forget_missing_key(&mut self.state(), Some(&key));

@@ -1,6 +1,7 @@
 //! The storage interface every backend implements.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -32,6 +33,31 @@ pub struct SessionRecord<'a> {
     pub expires_at: OffsetDateTime,
     /// Whole seconds from now until `expires_at` (may be zero or negative: already expired).
     pub expiry_age: i64,
+}
+
+/// A [`SessionRecord`] that holds its data by reference count rather than by borrow: what the
+/// [`Session`](crate::Session) handle saves through [`SessionStore::save_shared`], so a store that
+/// keeps values rather than bytes ([`MemoryStore`](crate::MemoryStore)) keeps this very data
+/// instead of a copy of it.
+#[derive(Debug, Clone)]
+pub struct SharedRecord {
+    /// The session data, including `_session_expiry` when one is set.
+    pub data: Arc<Dict>,
+    /// When the record expires server-side.
+    pub expires_at: OffsetDateTime,
+    /// Whole seconds from now until `expires_at` (may be zero or negative: already expired).
+    pub expiry_age: i64,
+}
+
+impl SharedRecord {
+    /// The same record, borrowed: what [`SessionStore::save`] takes.
+    pub fn as_record(&self) -> SessionRecord<'_> {
+        SessionRecord {
+            data: &self.data,
+            expires_at: self.expires_at,
+            expiry_age: self.expiry_age,
+        }
+    }
 }
 
 /// A loaded record with its server-side expiry, when the store knows it.
@@ -93,6 +119,14 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         }))
     }
 
+    /// [`load`](Self::load), with the data behind a reference count. The
+    /// [`Session`](crate::Session) handle loads through this, and changes its data copy-on-write,
+    /// so a store that keeps values ([`MemoryStore`](crate::MemoryStore)) overrides it to hand out
+    /// what it holds without copying it. The default wraps what `load` returns.
+    async fn load_shared(&self, key: &SessionKey) -> Result<Option<Arc<Dict>>, Error> {
+        Ok(self.load(key).await?.map(Arc::new))
+    }
+
     /// Whether a record exists under `key` (Django's db backend counts expired, uncleared rows).
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error>;
 
@@ -105,6 +139,19 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         record: SessionRecord<'_>,
         mode: SaveMode,
     ) -> Result<SessionKey, Error>;
+
+    /// [`save`](Self::save), handing over the data behind a reference count. The
+    /// [`Session`](crate::Session) handle saves through this; a store that keeps values overrides
+    /// it to keep `record.data` itself rather than a copy. The default saves
+    /// [`record.as_record()`](SharedRecord::as_record), with the same rules as `save`.
+    async fn save_shared(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        self.save(key, record.as_record(), mode).await
+    }
 
     /// Removes the record under `key`; absent records are not an error.
     async fn delete(&self, key: &SessionKey) -> Result<(), Error>;
@@ -119,13 +166,17 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
 }
 
 #[async_trait]
-impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
+impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
     async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
         (**self).load(key).await
     }
 
     async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         (**self).load_with_expiry(key).await
+    }
+
+    async fn load_shared(&self, key: &SessionKey) -> Result<Option<Arc<Dict>>, Error> {
+        (**self).load_shared(key).await
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
@@ -139,6 +190,15 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
         mode: SaveMode,
     ) -> Result<SessionKey, Error> {
         (**self).save(key, record, mode).await
+    }
+
+    async fn save_shared(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        (**self).save_shared(key, record, mode).await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {

@@ -414,3 +414,74 @@ async fn deleting_a_data_keyed_session_empties_it_as_django_does() {
     assert!(session.is_empty());
     assert!(session.modified());
 }
+
+/// A memory-store record holding `visits = 1`, and its key.
+async fn stored_visit(store: &Arc<MemoryStore>) -> SessionKey {
+    let session = Session::new(store.clone(), config(), None);
+    session.insert("visits", &1).await.unwrap();
+    session.save().await.unwrap();
+    session.key().unwrap()
+}
+
+#[tokio::test]
+async fn the_memory_store_shares_its_data_with_sessions_instead_of_copying_it() {
+    let store = Arc::new(MemoryStore::new());
+    let key = stored_visit(&store).await;
+
+    let first = store.load_shared(&key).await.unwrap().unwrap();
+    let second = store.load_shared(&key).await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first, &second), "a load is a reference count");
+
+    // A session's save hands its data over: the store keeps that very dict.
+    let session = Session::new(store.clone(), config(), Some(key.as_str()));
+    session.insert("visits", &2).await.unwrap();
+    session.save().await.unwrap();
+    let saved = session.data().await.unwrap();
+    let stored = store.load_shared(&key).await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&saved, &stored), "a save is a reference count");
+    // What was handed out before is untouched.
+    assert_eq!(first.get("visits"), Some(&Value::from(1)));
+}
+
+#[tokio::test]
+async fn changing_a_loaded_session_changes_the_stored_data_only_when_saved() {
+    let store = Arc::new(MemoryStore::new());
+    let key = stored_visit(&store).await;
+    let session = Session::new(store.clone(), config(), Some(key.as_str()));
+    let before = session.data().await.unwrap();
+
+    session.insert("visits", &2).await.unwrap();
+    session.insert("cart", &["tea"]).await.unwrap();
+    session.remove("visits").await.unwrap();
+    let stored = store.load(&key).await.unwrap().unwrap();
+    assert_eq!(stored.get("visits"), Some(&Value::from(1)));
+    assert!(!stored.contains_key("cart"));
+    assert_eq!(
+        *before, stored,
+        "the snapshot taken before the changes keeps them out"
+    );
+
+    session.save().await.unwrap();
+    let stored = store.load(&key).await.unwrap().unwrap();
+    assert_eq!(stored.get("visits"), None);
+    assert_eq!(stored.get("cart"), Some(&Value::List(vec!["tea".into()])));
+    assert_eq!(*before, {
+        let mut first = Dict::new();
+        first.insert("visits".into(), Value::from(1));
+        first
+    });
+}
+
+#[tokio::test]
+async fn stores_without_shared_calls_get_the_default_ones_through_load_and_save() {
+    // `Counting` implements only `load` and `save`: a session still reads and writes through them.
+    let store = Arc::new(Counting::default());
+    let session = Session::new(store.clone(), config(), None);
+    session.insert("a", &1).await.unwrap();
+    session.save().await.unwrap();
+    let key = session.key().unwrap();
+    let again = Session::new(store.clone(), config(), Some(key.as_str()));
+    assert_eq!(again.get::<i64>("a").await.unwrap(), Some(1));
+    assert_eq!(store.loads.load(Ordering::SeqCst), 1);
+    assert_eq!(store.saves.load(Ordering::SeqCst), 1);
+}

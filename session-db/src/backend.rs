@@ -2,6 +2,7 @@
 //! and how DDL runs. Everything else (SQL shape, session semantics) is shared by the store.
 
 use std::future::Future;
+use std::time::Duration;
 
 use sqlx::pool::PoolOptions;
 use sqlx::{Pool, SqlStr};
@@ -98,9 +99,10 @@ pub mod sealed {
         /// What kind of failure an error is.
         fn classify(error: &sqlx::Error) -> ErrorClass;
 
-        /// Pool settings for a URL: sqlx's, unless the database needs others.
+        /// Pool settings for a URL: [`session_pool_options`](super::session_pool_options),
+        /// unless the database needs others.
         fn pool_options(_url: &str) -> PoolOptions<Self> {
-            PoolOptions::new()
+            super::session_pool_options()
         }
 
         /// Connection settings for a URL: what it says, plus the store's defaults.
@@ -110,6 +112,33 @@ pub mod sealed {
             url.parse()
         }
     }
+}
+
+/// A pooled connection used more recently than this is handed out without a ping.
+///
+/// HikariCP skips its liveness check within 500 ms of a connection's last use for the same
+/// reason: a connection that just answered a query is alive, and pinging it would cost a round
+/// trip on every acquire.
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_millis(500);
+
+/// sqlx's pool settings, except that a connection is pinged before it is handed out only when
+/// it has been idle longer than [`PING_IF_IDLE_FOR`].
+///
+/// sqlx pings every connection it hands out (`test_before_acquire`): one more round trip to the
+/// server for every statement run on the pool, which on a session load or save (one statement
+/// each) doubles the round trips. A connection that dies while in use still fails only the
+/// statement it was running, and is then discarded, as before.
+pub(crate) fn session_pool_options<DB: sqlx::Database>() -> PoolOptions<DB> {
+    PoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// `query` with `params` bound in order by the driver's `bind`.
@@ -447,7 +476,7 @@ mod sqlite {
         }
 
         fn pool_options(url: &str) -> sqlx::pool::PoolOptions<Sqlite> {
-            let options = sqlx::pool::PoolOptions::new();
+            let options = super::session_pool_options();
             if is_in_memory(url) {
                 // Each connection to an in-memory database is its own database: keep exactly one,
                 // forever, or sessions would vanish with a recycled connection.

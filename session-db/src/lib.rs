@@ -155,7 +155,7 @@ mod store;
 mod timestamp;
 
 pub use any::AnyDbStore;
-pub use backend::Backend;
+pub use backend::{Backend, PING_IF_IDLE_FOR};
 pub use error::DbError;
 pub use model::{ColumnType, ColumnValue, DjangoSession, ExtraColumn, SessionModel};
 pub use schema::{DEFAULT_TABLE, Dialect, MAX_KEY_CHARS, create_table_sql, django_index_name};

@@ -278,7 +278,27 @@ impl<B: Backend> DbStore<B, DjangoSession> {
         // matter, and the timeout keeps a stalled close from delaying the store.
         let _ = tokio::time::timeout(timeout, probe.close()).await;
         // Lazy: the probe has shown the URL works; the pool connects with the first query.
-        Ok(B::pool_options(url).connect_lazy_with(options))
+        Ok(Self::pool_options(url).connect_lazy_with(options))
+    }
+
+    /// The pool settings [`connect`](DbStore::connect) and [`connect_pool`](DbStore::connect_pool)
+    /// use for `url`: sqlx's, except that a pooled connection is pinged before it is handed out
+    /// only when it has been idle longer than [`PING_IF_IDLE_FOR`](crate::PING_IF_IDLE_FOR)
+    /// (sqlx pings every time: one more round trip per statement), and a single connection that
+    /// never expires for an in-memory SQLite database. Start from these to size the pool
+    /// yourself, then pass it to [`DbStore::new`].
+    ///
+    /// ```no_run
+    /// # async fn demo(config: &session_core::SessionConfig) -> Result<(), Box<dyn std::error::Error>> {
+    /// use session_db::PgStore;
+    ///
+    /// let url = "postgres://app@db.internal/site";
+    /// let pool = PgStore::pool_options(url).max_connections(32).connect(url).await?;
+    /// let store = PgStore::new(pool, config)?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn pool_options(url: &str) -> sqlx::pool::PoolOptions<B> {
+        B::pool_options(url)
     }
 }
 

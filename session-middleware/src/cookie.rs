@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use http::HeaderMap;
 use http::header::COOKIE;
@@ -63,28 +64,31 @@ pub fn parse_cookie(header: &str) -> Vec<(String, String)> {
 /// Several `Cookie` headers (HTTP/2 sends one per cookie) are joined with `"; "`, as ASGI servers
 /// do. Header bytes are read as Latin-1, as WSGI does, so no byte makes the header unreadable.
 pub fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    request_cookie_ref(headers, name).map(Cow::into_owned)
+}
+
+/// [`request_cookie`], borrowing the value from the header when it needs no unquoting and the
+/// request has one all-ASCII `Cookie` header (the usual case): this runs on every request.
+pub(crate) fn request_cookie_ref<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, str>> {
     let mut values = headers.get_all(COOKIE).iter();
     let first = values.next()?;
-    // One all-ASCII header (the usual case) reads the same as Latin-1: borrow it.
-    let joined: Cow<'_, str> = match (values.next(), first.to_str()) {
-        (None, Ok(text)) => Cow::Borrowed(text),
-        _ => {
-            let mut joined = String::new();
-            for (i, value) in headers.get_all(COOKIE).iter().enumerate() {
-                if i > 0 {
-                    joined.push_str("; ");
-                }
-                joined.extend(latin1(value.as_bytes()));
-            }
-            Cow::Owned(joined)
+    // One all-ASCII header reads the same as Latin-1: borrow it.
+    if let (None, Ok(text)) = (values.next(), first.to_str()) {
+        return cookie_value(text, name);
+    }
+    let mut joined = String::new();
+    for (i, value) in headers.get_all(COOKIE).iter().enumerate() {
+        if i > 0 {
+            joined.push_str("; ");
         }
-    };
-    cookie_value(&joined, name)
+        joined.extend(latin1(value.as_bytes()));
+    }
+    cookie_value(&joined, name).map(|value| Cow::Owned(value.into_owned()))
 }
 
 /// The value [`parse_cookie`] gives `name` (that of its last chunk), without building the whole
-/// list: this runs on every request.
-fn cookie_value(header: &str, name: &str) -> Option<String> {
+/// list.
+fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
     let mut found = None;
     for chunk in header.split(';') {
         let (chunk_name, value) = chunk.split_once('=').unwrap_or(("", chunk));
@@ -93,7 +97,7 @@ fn cookie_value(header: &str, name: &str) -> Option<String> {
             found = Some(value);
         }
     }
-    found.map(|value| unquote(value).into_owned())
+    found.map(unquote)
 }
 
 /// Python's `str.strip()`.
@@ -254,35 +258,43 @@ impl SetCookie<'_> {
     /// The header value, e.g.
     /// `sessionid=abc; expires=Tue, 28 Nov 2023 22:13:20 GMT; HttpOnly; Max-Age=1209600; Path=/`.
     pub fn render(&self) -> Result<String, Error> {
-        let mut out = format!("{}={}", self.name, quote(self.value)?);
-        let mut attribute = |name: &str, value: Option<&str>| {
+        let value = quote(self.value)?;
+        // Room for the usual attributes, so the string is allocated once.
+        let mut out = String::with_capacity(self.name.len() + value.len() + 128);
+        out.push_str(self.name);
+        out.push('=');
+        out.push_str(&value);
+        fn attribute(out: &mut String, name: &str, value: Option<&str>) {
             out.push_str("; ");
             out.push_str(name);
             if let Some(value) = value {
                 out.push('=');
                 out.push_str(value);
             }
-        };
+        }
         if let Some(domain) = present(self.domain) {
-            attribute("Domain", Some(domain));
+            attribute(&mut out, "Domain", Some(domain));
         }
         if let Some(expires) = present(self.expires.as_deref()) {
-            attribute("expires", Some(expires));
+            attribute(&mut out, "expires", Some(expires));
         }
         if self.http_only {
-            attribute("HttpOnly", None);
+            attribute(&mut out, "HttpOnly", None);
         }
         if let Some(max_age) = self.max_age {
-            attribute("Max-Age", Some(&max_age.to_string()));
+            attribute(&mut out, "Max-Age", None);
+            out.push('=');
+            // Writing to a String cannot fail; no temporary string for the number.
+            let _ = write!(out, "{max_age}");
         }
         if let Some(path) = present(self.path) {
-            attribute("Path", Some(path));
+            attribute(&mut out, "Path", Some(path));
         }
         if let Some(same_site) = present(self.same_site) {
-            attribute("SameSite", Some(same_site));
+            attribute(&mut out, "SameSite", Some(same_site));
         }
         if self.secure {
-            attribute("Secure", None);
+            attribute(&mut out, "Secure", None);
         }
         Ok(out)
     }
@@ -432,7 +444,11 @@ mod tests {
                     .into_iter()
                     .find(|(n, _)| n == name)
                     .map(|(_, v)| v);
-                assert_eq!(cookie_value(header, name), expected, "{header:?} {name:?}");
+                assert_eq!(
+                    cookie_value(header, name).map(Cow::into_owned),
+                    expected,
+                    "{header:?} {name:?}"
+                );
             }
         }
     }

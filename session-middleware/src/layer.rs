@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, SET_COOKIE};
+use http::header::{CONTENT_TYPE, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{Either, Full};
 use session_core::{SameSite, Session, SessionConfig, SessionStore};
@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::cookie::{EPOCH_HTTP_DATE, SetCookie, http_date, request_cookie};
+use crate::cookie::{EPOCH_HTTP_DATE, SetCookie, http_date, request_cookie_ref};
 use crate::error::{Error, SessionFailure};
 use crate::vary::patch_vary;
 
@@ -162,18 +162,20 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let shared = Arc::clone(&self.shared);
         // Django's process_request: nothing is loaded until the handler touches the session.
-        let cookie = request_cookie(request.headers(), &shared.config.cookie_name);
+        let cookie = request_cookie_ref(request.headers(), &shared.config.cookie_name);
+        let had_cookie = cookie.is_some();
         let session = Session::new(
             Arc::clone(&shared.store),
             Arc::clone(&shared.config),
             cookie.as_deref(),
         );
+        drop(cookie);
         request.extensions_mut().insert(session.clone());
         // Called here, not inside the future, so the readiness `poll_ready` reserved is used.
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
-            Ok(shared.finish(cookie.is_some(), &session, response).await)
+            Ok(shared.finish(had_cookie, &session, response).await)
         })
     }
 }
@@ -231,7 +233,7 @@ impl Shared {
                 http_only: false,
                 same_site,
             };
-            set_cookie(headers, name, &deletion.render()?)?;
+            set_cookie(headers, name, deletion.render()?)?;
             need_vary = true;
         } else if (modified || config.save_every_request) && !empty && status < 500 {
             // Django computes the expiry before checking the status; for a 5xx nothing is saved
@@ -262,7 +264,7 @@ impl Shared {
                 http_only: config.cookie_httponly,
                 same_site: config.cookie_samesite.map(|s| s.as_str()),
             };
-            set_cookie(headers, &config.cookie_name, &cookie.render()?)?;
+            set_cookie(headers, &config.cookie_name, cookie.render()?)?;
             // CVE-2026-35192: a cookie that is set must be varied on, even if the handler never
             // touched the session (save_every_request).
             need_vary = true;
@@ -270,7 +272,12 @@ impl Shared {
             need_vary = accessed;
         }
         if need_vary {
-            patch_vary(headers, &["Cookie"]);
+            if headers.contains_key(VARY) {
+                patch_vary(headers, &["Cookie"]);
+            } else {
+                // What `patch_vary` writes when there is nothing to merge, without building it.
+                headers.insert(VARY, HeaderValue::from_static("Cookie"));
+            }
         }
         Ok(())
     }
@@ -278,8 +285,10 @@ impl Shared {
 
 /// Adds the session cookie, replacing any `Set-Cookie` for the same name the handler wrote (Django
 /// keeps one cookie per name on a response, so the middleware's wins).
-fn set_cookie(headers: &mut HeaderMap, name: &str, rendered: &str) -> Result<(), Error> {
-    let value = HeaderValue::from_str(rendered).map_err(|_| Error::UnsendableCookieValue)?;
+fn set_cookie(headers: &mut HeaderMap, name: &str, rendered: String) -> Result<(), Error> {
+    // The rendered text becomes the header's bytes as it is, not copied.
+    let value = HeaderValue::from_maybe_shared(Bytes::from(rendered))
+        .map_err(|_| Error::UnsendableCookieValue)?;
     let same_name = |v: &HeaderValue| {
         let bytes = v.as_bytes();
         let end = bytes.iter().position(|&b| b == b'=').unwrap_or(bytes.len());

@@ -1,0 +1,79 @@
+//! The pool `DbStore::connect` builds (`DbStore::pool_options`): a connection is pinged before it
+//! is handed out only when it has been idle longer than `PING_IF_IDLE_FOR`, so a busy pool spends
+//! one round trip per statement, and a connection the server dropped while idle is still
+//! replaced before a statement runs on it. Needs `SESSION_TEST_POSTGRES_URL` (skipped without it,
+//! a failure with `SESSION_TEST_REQUIRE_SERVICES=1`).
+#![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use session_conformance::services;
+use session_core::{Dict, SaveMode, SessionConfig, SessionKey, SessionRecord, SessionStore, Value};
+use session_db::sqlx::{self, Connection as _};
+use session_db::{PING_IF_IDLE_FOR, PgStore};
+use time::OffsetDateTime;
+
+#[tokio::test]
+async fn the_pool_pings_only_connections_idle_for_a_while() {
+    let options = PgStore::pool_options("postgres://localhost/test");
+    assert!(!options.get_test_before_acquire());
+}
+
+#[tokio::test]
+async fn a_connection_the_server_dropped_while_idle_is_replaced_before_the_next_load() {
+    let test = "a_connection_the_server_dropped_while_idle_is_replaced_before_the_next_load";
+    let Some(url) = services::url_or_skip(services::POSTGRES_URL, test) else {
+        return;
+    };
+    // One connection, so the load must use the one that was killed (or its replacement).
+    let pool = PgStore::pool_options(&url)
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let table = services::unique_name("djs_pool");
+    let config = SessionConfig::new("django_tests_secret_key");
+    let store = PgStore::new(pool.clone(), &config)
+        .unwrap()
+        .with_table(&table)
+        .unwrap();
+    store.ensure_schema().await.unwrap();
+    let key = SessionKey::generate().unwrap();
+    let mut data = Dict::new();
+    data.insert("visits".into(), Value::from(1));
+    let record = SessionRecord {
+        data: &data,
+        expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        expiry_age: 3600,
+    };
+    store
+        .save(&key, record, SaveMode::MustCreate)
+        .await
+        .unwrap();
+
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(killed);
+    tokio::time::sleep(PING_IF_IDLE_FOR + Duration::from_millis(300)).await;
+
+    let loaded = store.load(&key).await;
+    let new_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP TABLE \"{table}\"")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(loaded.unwrap(), Some(data));
+    assert_ne!(new_pid, pid, "the dropped connection was replaced");
+}
