@@ -31,10 +31,22 @@ pub enum Error {
     Db(#[from] session_db::DbError),
 
     /// A cache store could not be built or failed.
-    #[cfg(any(feature = "redis", feature = "memory-cache", feature = "cached-db"))]
+    #[cfg(any(
+        feature = "redis",
+        feature = "memory-cache",
+        feature = "memcached",
+        feature = "cache-compression",
+        feature = "cached-db"
+    ))]
     #[cfg_attr(
         docsrs,
-        doc(cfg(any(feature = "redis", feature = "memory-cache", feature = "cached-db")))
+        doc(cfg(any(
+            feature = "redis",
+            feature = "memory-cache",
+            feature = "memcached",
+            feature = "cache-compression",
+            feature = "cached-db"
+        )))
     )]
     #[error(transparent)]
     Cache(#[from] session_cache::CacheError),

@@ -51,21 +51,51 @@ pub use session_db::SqliteStore;
 pub use session_db::{AnyDbStore, DbError, DbStore};
 
 /// Django's cache engine: Redis and an in-process cache (`session-cache`).
-#[cfg(any(feature = "redis", feature = "memory-cache", feature = "cached-db"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "memory-cache",
+    feature = "memcached",
+    feature = "cache-compression",
+    feature = "cached-db"
+))]
 #[cfg_attr(
     docsrs,
-    doc(cfg(any(feature = "redis", feature = "memory-cache", feature = "cached-db")))
+    doc(cfg(any(
+        feature = "redis",
+        feature = "memory-cache",
+        feature = "memcached",
+        feature = "cache-compression",
+        feature = "cached-db"
+    )))
 )]
 pub use session_cache as cache;
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub use session_cache::MemcachedCache;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use session_cache::RedisCache;
-#[cfg(any(feature = "redis", feature = "memory-cache", feature = "cached-db"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "memory-cache",
+    feature = "memcached",
+    feature = "cache-compression",
+    feature = "cached-db"
+))]
 #[cfg_attr(
     docsrs,
-    doc(cfg(any(feature = "redis", feature = "memory-cache", feature = "cached-db")))
+    doc(cfg(any(
+        feature = "redis",
+        feature = "memory-cache",
+        feature = "memcached",
+        feature = "cache-compression",
+        feature = "cached-db"
+    )))
 )]
 pub use session_cache::{Cache, CacheError, CacheStore};
+#[cfg(feature = "cache-compression")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache-compression")))]
+pub use session_cache::{CompressedCache, Compressor};
 #[cfg(feature = "memory-cache")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-cache")))]
 pub use session_cache::{MemoryBound, MemoryCache};

@@ -38,9 +38,21 @@ pub use crate::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use crate::RedisCache;
-#[cfg(any(feature = "redis", feature = "memory-cache", feature = "cached-db"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "memory-cache",
+    feature = "memcached",
+    feature = "cache-compression",
+    feature = "cached-db"
+))]
 #[cfg_attr(
     docsrs,
-    doc(cfg(any(feature = "redis", feature = "memory-cache", feature = "cached-db")))
+    doc(cfg(any(
+        feature = "redis",
+        feature = "memory-cache",
+        feature = "memcached",
+        feature = "cache-compression",
+        feature = "cached-db"
+    )))
 )]
 pub use crate::{Cache, CacheStore};
