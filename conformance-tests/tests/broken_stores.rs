@@ -303,7 +303,8 @@ async fn capabilities_turn_inapplicable_behaviours_into_reported_skips() {
 async fn an_unconfigured_service_is_reported_as_skipped() {
     use session_conformance::Fixture;
     let report =
-        session_conformance::run_all_with(|| async { Fixture::skip("NO_SUCH_URL is not set") }).await;
+        session_conformance::run_all_with(|| async { Fixture::skip("NO_SUCH_URL is not set") })
+            .await;
     if session_conformance::services::required() {
         assert_eq!(report.failed().len(), report.outcomes.len());
     } else {

@@ -4,8 +4,8 @@
 
 mod support;
 
-use session_conformance::{Capabilities, Fixture, session_conformance};
 use session_cache::{Cache, CacheStore};
+use session_conformance::{Capabilities, Fixture, session_conformance};
 use session_core::serializer::SerializerName;
 
 #[allow(dead_code)] // unused when no backend feature is on

@@ -9,8 +9,8 @@ mod support;
 
 use std::sync::Arc;
 
-use session_conformance::logs;
 use session_cache::{Cache, CacheError, CacheStore, Caches};
+use session_conformance::logs;
 use session_core::codec::{CORRUPTED_MESSAGE, SUSPICIOUS_SESSION_TARGET};
 use session_core::serializer::SerializerName;
 use session_core::{

@@ -12,9 +12,9 @@
 mod support;
 
 use base64::Engine;
-use session_conformance::logs;
 use serde_json::Value as Json;
 use session_cache::{Cache, CacheStore};
+use session_conformance::logs;
 use session_core::codec::{CORRUPTED_MESSAGE, SUSPICIOUS_SESSION_TARGET};
 use session_core::serializer::{JsonSerializer, PickleSerializer, Serializer, SerializerName};
 use session_core::value::dicts_identical;

@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use session_conformance::services;
 use session_cache::{Cache, CacheStore, RedisCache};
+use session_conformance::services;
 use session_core::{
     Dict, Error, SaveMode, Session, SessionKey, SessionRecord, SessionStore, Value,
 };

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use session_conformance::services;
 use session_cache::{Cache, CacheBackend, CacheError, RedisCache, Ttl};
+use session_conformance::services;
 
 #[tokio::test]
 async fn one_url_connects_to_a_single_server() {

@@ -4,9 +4,9 @@
 
 mod support;
 
-use session_conformance::{Capabilities, Fixture, services, session_conformance};
 use session_cache::{Cache, MemoryCache};
 use session_cached_db::CachedDbStore;
+use session_conformance::{Capabilities, Fixture, services, session_conformance};
 use session_core::MemoryStore;
 
 // The cache's whole-second lifetimes never show: an entry that expires early is read from the

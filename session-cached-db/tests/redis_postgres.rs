@@ -11,8 +11,8 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use session_conformance::services;
 use session_cached_db::CachedDbStore;
+use session_conformance::services;
 use session_core::{Expiry, Session, SessionKey, SessionStore, Value};
 use support::{Counting, PgTable, config};
 use time::{Duration, OffsetDateTime};

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, SystemTime};
 
-use session_conformance::services::{self, MYSQL_URL, POSTGRES_URL, REDIS_URL};
 use session_cache::{Cache, CacheStore, KeyFunction, RedisCache};
+use session_conformance::services::{self, MYSQL_URL, POSTGRES_URL, REDIS_URL};
 use session_core::serializer::SerializerName;
 use session_core::value::Dict;
 use session_core::{Expiry, Session, SessionConfig, SessionKey, SessionStore, Value};

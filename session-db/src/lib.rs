@@ -160,7 +160,9 @@ mod timestamp;
 pub use backend::Backend;
 pub use error::DbError;
 pub use model::{ColumnType, ColumnValue, DjangoSession, ExtraColumn, SessionModel};
-pub use schema::{DEFAULT_TABLE, Dialect, MAX_KEY_CHARS, create_table_sql, django_index_name};
+pub use schema::{
+    DEFAULT_TABLE, Dialect, MAX_KEY_CHARS, create_table_sql, django_index_name, is_identifier,
+};
 pub use store::{DEFAULT_CONNECT_TIMEOUT, DbStore, SchemaStatus, SessionRow};
 pub use timestamp::sqlite_text;
 

@@ -16,7 +16,11 @@ session_conformance!(file_rename_exchange, async {
 });
 
 session_conformance!(file_hard_link, async {
-    TempStore::new(&session_conformance::config(), Some(WriteStrategy::HardLink)).await
+    TempStore::new(
+        &session_conformance::config(),
+        Some(WriteStrategy::HardLink),
+    )
+    .await
 });
 
 session_conformance!(file_placeholder, async {

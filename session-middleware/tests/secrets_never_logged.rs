@@ -12,8 +12,8 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use session_conformance::logs;
 use http::StatusCode;
+use session_conformance::logs;
 use session_cookie::CookieStore;
 use session_core::serializer::SerializerName;
 use session_core::{

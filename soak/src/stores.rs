@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_conformance::services;
 use session_cache::{Cache, CacheStore, MemoryCache, RedisCache};
 use session_cached_db::CachedDbStore;
+use session_conformance::services;
 use session_core::{MemoryStore, SessionConfig, SessionStore};
 use session_db::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use session_db::sqlx::{AssertSqlSafe, raw_sql};

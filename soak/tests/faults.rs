@@ -18,12 +18,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use session_conformance::services;
 use djsession_soak::report::ViolationKind;
 use djsession_soak::{
     PrivatePostgres, PrivateRedis, PrivateServer, RestartPlan, ServerError, SoakError, SoakOptions,
     StoreKind, StoreOptions, engine, soak, soak_config, stores,
 };
+use session_conformance::services;
 use session_core::{
     Dict, Error, SaveMode, Session, SessionKey, SessionRecord, SessionStore, Value,
 };

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use session_conformance::services;
 use djsession_soak::report::ViolationKind;
 use djsession_soak::{Report, SoakOptions, StoreKind, StoreOptions, engine, soak, soak_config};
+use session_conformance::services;
 use session_core::{
     ClearExpired, Dict, Error, MemoryStore, SaveMode, SessionKey, SessionRecord, SessionStore,
 };

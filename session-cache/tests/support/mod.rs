@@ -3,10 +3,10 @@
 #![allow(dead_code)] // each test file uses a different part
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-#[cfg(feature = "redis")]
-use session_conformance::services;
 #[cfg(any(feature = "memory", feature = "redis"))]
 use session_cache::Cache;
+#[cfg(feature = "redis")]
+use session_conformance::services;
 
 /// A fresh in-process cache.
 #[cfg(feature = "memory")]

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use session_conformance::services;
 use session_cache::{Cache, CacheBackend, CacheError, MemoryCache, RedisCache, Ttl};
 use session_cached_db::CachedDbStore;
+use session_conformance::services;
 use session_core::{
     ClearExpired, Dict, Error, LoadedRecord, SaveMode, SessionConfig, SessionKey, SessionRecord,
     SessionStore, Value,
