@@ -2,6 +2,8 @@
 //! what django.contrib.auth 5.2 does (the table in the crate docs), over in-memory users and
 //! sessions.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::sync::Arc;
 
 use session_auth::password::{self, PasswordConfig, PasswordHasher};

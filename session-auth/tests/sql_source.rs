@@ -1,6 +1,8 @@
 //! SqlUserSource on SQLite, PostgreSQL and MySQL/MariaDB: Django's auth_user and a custom user
 //! model, each in a table of its own per test.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use session_auth::{AuthError, KeyKind, SqlUserSource, UserModel, UserPool, UserSource};
 use session_conformance::services;
 use sqlx::{AssertSqlSafe, Executor as _};
