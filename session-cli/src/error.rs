@@ -139,6 +139,21 @@ pub enum Error {
     #[error("could not start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
 
+    /// `whoami` without a user database.
+    #[error(
+        "whoami needs the user table: set USER_DATABASE_URL (or pass --user-database-url) to \
+         postgres://..., mysql://... or sqlite://path"
+    )]
+    MissingUserDatabaseUrl,
+
+    /// The session has no verified user (`whoami`).
+    #[error("{0}")]
+    NotLoggedIn(String),
+
+    /// Reading the session's user failed (`whoami`).
+    #[error("{0}")]
+    Auth(#[source] session_auth::AuthError),
+
     /// The value did not verify or decode.
     #[error("cannot decode: {reason}: {}", detail(.source))]
     Decode {
@@ -167,12 +182,15 @@ impl Error {
             | Error::MissingFilePath
             | Error::InvalidSessionKey
             | Error::Open { .. }
+            | Error::MissingUserDatabaseUrl
             | Error::Runtime(_) => 2,
             Error::Encode(_)
             | Error::MsgPackIntOutOfRange { .. }
             | Error::Decode { .. }
             | Error::NotFound { .. }
             | Error::Expired { .. }
+            | Error::NotLoggedIn(_)
+            | Error::Auth(_)
             | Error::Store(_) => 1,
         }
     }

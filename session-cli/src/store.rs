@@ -57,15 +57,8 @@ impl Db {
         config: &SessionConfig,
         now: OffsetDateTime,
     ) -> Result<Db, Error> {
-        let url = Self::url(args)?;
-        let query = url.split_once('?').map_or("", |(_, query)| query);
-        let chooses_mode = query.split('&').any(|pair| pair.starts_with("mode="));
-        if url.starts_with("sqlite:") && !url.contains(":memory:") && !chooses_mode {
-            let separator = if url.contains('?') { '&' } else { '?' };
-            let url = format!("{url}{separator}mode=ro");
-            return Self::open_url(&url, args, config, now).await;
-        }
-        Self::open_url(url, args, config, now).await
+        let url = read_only_url(Self::url(args)?);
+        Self::open_url(&url, args, config, now).await
     }
 
     fn url(args: &StoreArgs) -> Result<&str, Error> {
@@ -109,6 +102,15 @@ impl Db {
         }
     }
 
+    /// The store, to build sessions on.
+    pub(crate) fn into_store(self) -> std::sync::Arc<dyn session_core::SessionStore> {
+        match self {
+            Db::Postgres(store) => std::sync::Arc::new(store),
+            Db::MySql(store) => std::sync::Arc::new(store),
+            Db::Sqlite(store) => std::sync::Arc::new(store),
+        }
+    }
+
     /// The codec the rows are signed with.
     pub(crate) fn codec(&self) -> &session_core::SessionCodec {
         match self {
@@ -117,6 +119,19 @@ impl Db {
             Db::Sqlite(store) => store.codec(),
         }
     }
+}
+
+/// `url`, opened read-only if it is a SQLite file whose URL chooses no mode: inspecting a Django
+/// site's database must change nothing in it (not even its journal mode, which the stores would
+/// otherwise switch to WAL).
+pub(crate) fn read_only_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let chooses_mode = query.split('&').any(|pair| pair.starts_with("mode="));
+    if url.starts_with("sqlite:") && !url.contains(":memory:") && !chooses_mode {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        return format!("{url}{separator}mode=ro").into();
+    }
+    url.into()
 }
 
 async fn connect<B: Backend>(
@@ -174,6 +189,17 @@ async fn build_file(
             what: FILES,
             source: source.into(),
         })
+}
+
+/// The signed-cookie store, judging cookie ages at `now`.
+pub(crate) fn open_cookie(
+    config: &SessionConfig,
+    now: OffsetDateTime,
+) -> Result<session_cookie::CookieStore, Error> {
+    let now = std::time::SystemTime::from(now);
+    Ok(session_cookie::CookieStore::new(config)
+        .map_err(Error::Config)?
+        .with_clock(move || now))
 }
 
 /// The cache store on `--cache-url`, with the site's `KEY_PREFIX` and `VERSION`.
