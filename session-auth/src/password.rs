@@ -220,7 +220,12 @@ fn verify_blocking(
     }
     let hasher_changed = algorithm != PasswordHasher::Pbkdf2Sha256.algorithm();
     let must_update = must_update(encoded, config);
-    let correct = match djangohashers::check_password(password, encoded) {
+    let verified = if algorithm == PasswordHasher::Argon2.algorithm() {
+        verify_argon2(password, encoded)
+    } else {
+        djangohashers::check_password(password, encoded).map_err(|error| format!("{error:?}"))
+    };
+    let correct = match verified {
         Ok(correct) => correct,
         Err(error) => {
             tracing::warn!(
@@ -244,6 +249,43 @@ fn verify_blocking(
         correct,
         must_update,
     })
+}
+
+/// The most an Argon2 hash may ask for: stored hashes are data, and a corrupted or hostile one
+/// must not make a login allocate gigabytes or spin for minutes. Django's own are m=102400
+/// (100 MiB), t=2, p=8.
+const ARGON2_MAX_MEMORY_KIB: u32 = 1024 * 1024;
+const ARGON2_MAX_TIME: u32 = 64;
+const ARGON2_MAX_LANES: u32 = 64;
+
+/// Django's `Argon2PasswordHasher.verify`: argon2-cffi's `PasswordHasher().verify("$" + rest)`,
+/// i.e. the PHC string after the `argon2` prefix, any variant, standard base64 without padding.
+fn verify_argon2(password: &str, encoded: &str) -> Result<bool, String> {
+    let phc = encoded
+        .strip_prefix("argon2")
+        .ok_or_else(|| "not an argon2 hash".to_owned())?;
+    let params = phc
+        .split('$')
+        .find(|part| part.starts_with("m="))
+        .ok_or_else(|| "no m=,t=,p= parameters".to_owned())?;
+    for param in params.split(',') {
+        let (name, value) = param.split_once('=').unwrap_or((param, ""));
+        let value: u32 = value
+            .parse()
+            .map_err(|_| format!("parameter {name} is not a number"))?;
+        let limit = match name {
+            "m" => ARGON2_MAX_MEMORY_KIB,
+            "t" => ARGON2_MAX_TIME,
+            "p" => ARGON2_MAX_LANES,
+            _ => u32::MAX,
+        };
+        if value > limit {
+            return Err(format!(
+                "parameter {name}={value} is above the limit {limit}"
+            ));
+        }
+    }
+    argon2::verify_encoded(phc, password.as_bytes()).map_err(|error| error.to_string())
 }
 
 fn pbkdf2_parts(encoded: &str) -> Option<(u32, &str)> {
@@ -381,6 +423,14 @@ mod tests {
             let check = check_password("", encoded, &fast()).await.unwrap();
             assert!(!check.correct, "{encoded:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_argon2_hash_asking_for_gigabytes_is_refused_without_running() {
+        let config = PasswordConfig::default();
+        let hostile = "argon2$argon2id$v=19$m=4194304,t=2,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+        let check = check_password("x", hostile, &config).await.unwrap();
+        assert!(!check.correct);
     }
 
     #[test]
