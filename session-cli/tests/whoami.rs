@@ -166,6 +166,20 @@ async fn check_db_engine<B: Backend>(url: &str, user_url: &str, table: &str) {
     );
     refused(&whoami("nosuchsessionkey", &[]), "no user");
 
+    // A deleted user (ModelBackend.get_user finds nobody).
+    let carol_key = logged_in(
+        store.clone(),
+        KEY,
+        &User {
+            id: "3".into(),
+            password: "md5$s$carol".into(),
+            is_active: true,
+            backend: None,
+        },
+    )
+    .await;
+    refused(&whoami(&carol_key, &[]), "user \"3\" does not exist");
+
     users.set_password("1", "md5$s$changed").await.unwrap();
     refused(
         &whoami(&ada_key, &[]),
