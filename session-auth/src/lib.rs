@@ -142,6 +142,7 @@
 mod auth;
 mod config;
 mod error;
+pub mod everywhere;
 mod hash;
 mod memory;
 pub mod password;

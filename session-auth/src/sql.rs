@@ -163,7 +163,7 @@ impl From<sqlx::SqlitePool> for UserPool {
 }
 
 impl UserPool {
-    fn dialect(&self) -> Dialect {
+    pub(crate) fn dialect(&self) -> Dialect {
         match *self {
             #[cfg(feature = "postgres")]
             UserPool::Postgres(_) => Dialect::Postgres,
