@@ -74,6 +74,16 @@ pub enum Command {
     /// whose hash does not match; whoami only reports it. For --engine cookie, KEY is the
     /// cookie's value.
     Whoami(WhoamiArgs),
+    /// Log a user out everywhere: delete every live session of user ID and print how many were
+    /// removed (db engine).
+    ///
+    /// Sessions are found through --index-table (logins session-auth indexed) and by a scan that
+    /// verifies and decodes every live session (Django's logins are in no index): a read of the
+    /// whole table, in batches.
+    Revoke(UserSessionArgs),
+    /// Print the live sessions of user ID, one JSON line each: the key redacted, its
+    /// expire_date and when its data last changed (db engine). Found as `revoke` finds them.
+    List(UserSessionArgs),
     /// Print the session stored under SESSION_KEY as one line of JSON (for support and
     /// debugging).
     ///
@@ -226,6 +236,34 @@ pub struct WhoamiArgs {
     /// The users.
     #[command(flatten, next_help_heading = "Users")]
     pub users: UserArgs,
+}
+
+/// Options of `sessions revoke` and `sessions list`.
+#[derive(Debug, Clone, Args)]
+pub struct UserSessionArgs {
+    /// The user's primary key, as Django stores it in _auth_user_id.
+    #[arg(long, value_name = "ID")]
+    pub user: String,
+
+    /// The primary key's type.
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = UserKeyKind::Integer)]
+    pub user_key_kind: UserKeyKind,
+
+    /// The index table session-auth keeps of its logins (djsession_user_session), if any.
+    #[arg(long, value_name = "NAME")]
+    pub index_table: Option<String>,
+
+    /// Only the index: skip the scan of every live session (faster, but misses Django's logins).
+    #[arg(long, requires = "index_table")]
+    pub index_only: bool,
+
+    /// The store.
+    #[command(flatten, next_help_heading = "Store")]
+    pub store: StoreArgs,
+
+    /// The secret keys.
+    #[command(flatten, next_help_heading = "Keys")]
+    pub keys: KeyArgs,
 }
 
 /// Where the Django site's users are, and which authentication backends it uses.

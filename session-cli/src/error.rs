@@ -139,6 +139,13 @@ pub enum Error {
     #[error("could not start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
 
+    /// `revoke` / `list` on an engine they do not support.
+    #[error(
+        "revoke and list work on --engine db; with cached-db, deleting rows would leave their \
+         cached copies alive until they expire"
+    )]
+    UnsupportedEngine,
+
     /// `whoami` without a user database.
     #[error(
         "whoami needs the user table: set USER_DATABASE_URL (or pass --user-database-url) to \
@@ -183,6 +190,7 @@ impl Error {
             | Error::InvalidSessionKey
             | Error::Open { .. }
             | Error::MissingUserDatabaseUrl
+            | Error::UnsupportedEngine
             | Error::Runtime(_) => 2,
             Error::Encode(_)
             | Error::MsgPackIntOutOfRange { .. }

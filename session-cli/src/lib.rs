@@ -29,6 +29,7 @@
 //! |---|---|---|---|
 //! | `clearsessions` | db, cached-db (`--database-url`, `--table`), file (`--file-path`, `--cookie-name`, `--cookie-age`), cache (nothing to do) | `Removed N expired sessions.` | the store fails while clearing |
 //! | `show SESSION_KEY` | the same, and cache (`--cache-url`, `--cache-key-prefix`, `--cache-version`), and cookie (the key is the cookie) | the session as one line of JSON | no live session under the key, or its data does not verify |
+//! | `revoke --user ID` / `list --user ID` | db (`--index-table` for session-auth's index) | the number removed / one JSON line per session | the store fails |
 //! | `whoami KEY` | all of the above, plus the user table (`--user-database-url` / `USER_DATABASE_URL`, `--user-table`, `--user-key-column`, ...) | `{"user_id": "42", "backend": "...", "verified": true}` | no user, the session hash does not match (password changed), the user is inactive (ModelBackend) or gone |
 //!
 //! Databases: PostgreSQL, MySQL/MariaDB and SQLite, by the URL's scheme. Options that cannot work
@@ -71,6 +72,7 @@ mod encode;
 mod error;
 mod show;
 mod store;
+mod user_sessions;
 mod whoami;
 
 use std::io::Read;
@@ -78,13 +80,14 @@ use std::time::SystemTime;
 
 pub use args::{
     Backend, ClearArgs, Cli, CodecArgs, Command, DecodeArgs, EncodeArgs, Engine, KeyArgs,
-    SerializerArg, ShowArgs, StoreArgs, UserArgs, UserKeyKind, WhoamiArgs,
+    SerializerArg, ShowArgs, StoreArgs, UserArgs, UserKeyKind, UserSessionArgs, WhoamiArgs,
 };
 pub use clear::{NOTHING_STORED, NOTHING_TO_CLEAR, clearsessions, removed_message};
 pub use decode::decode;
 pub use encode::{encode, read_session};
 pub use error::{DecodeFailure, Error};
 pub use show::show;
+pub use user_sessions::{list, revoke};
 pub use whoami::whoami;
 
 /// The most `sessions encode` reads from stdin: 16 MiB. Larger input is refused rather than
@@ -105,6 +108,8 @@ pub fn run(cli: &Cli, input: impl Read, now: SystemTime) -> Result<String, Error
         Command::Encode(args) => encode(args, input),
         Command::Show(args) => runtime()?.block_on(show(args, now)),
         Command::Whoami(args) => runtime()?.block_on(whoami(args, now)),
+        Command::Revoke(args) => runtime()?.block_on(revoke(args, now)),
+        Command::List(args) => runtime()?.block_on(list(args, now)),
         Command::Clearsessions(args) => runtime()?.block_on(clearsessions(args, now)),
     }
 }

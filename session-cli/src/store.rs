@@ -102,6 +102,15 @@ impl Db {
         }
     }
 
+    /// The pool, for queries beyond the store's.
+    pub(crate) fn pool(&self) -> session_auth::UserPool {
+        match self {
+            Db::Postgres(store) => store.pool().clone().into(),
+            Db::MySql(store) => store.pool().clone().into(),
+            Db::Sqlite(store) => store.pool().clone().into(),
+        }
+    }
+
     /// The store, to build sessions on.
     pub(crate) fn into_store(self) -> std::sync::Arc<dyn session_core::SessionStore> {
         match self {

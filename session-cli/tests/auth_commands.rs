@@ -1,4 +1,4 @@
-//! End-to-end tests of `sessions whoami`: sessions logged in through session-auth (as Django
+//! End-to-end tests of `sessions whoami`, `revoke` and `list`: sessions logged in through session-auth (as Django
 //! logs them in) on the db, file and cookie engines, users in a SQLite auth_user table, and on
 //! PostgreSQL and MySQL/MariaDB when `SESSION_TEST_*_URL` name them.
 
@@ -264,4 +264,50 @@ fn whoami_without_a_user_database_is_a_usage_error() {
     );
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("USER_DATABASE_URL"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn revoke_and_list_a_users_sessions_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("site.db").display());
+    let config = SessionConfig::new(KEY);
+    let store = session_db::SqliteStore::connect(&url, &config)
+        .await
+        .unwrap();
+    store.ensure_schema().await.unwrap();
+    let store: Arc<dyn SessionStore> = Arc::new(store);
+    let ada = User {
+        id: "1".into(),
+        password: "md5$s$ada".into(),
+        is_active: true,
+        backend: None,
+    };
+    let bob = User {
+        id: "2".into(),
+        ..ada.clone()
+    };
+    for user in [&ada, &ada, &ada, &bob] {
+        logged_in(store.clone(), KEY, user).await;
+    }
+    let env = [("SECRET_KEY", KEY), ("DATABASE_URL", url.as_str())];
+    let listed = sessions(&["list", "--engine", "db", "--user", "1"], &env);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert_eq!(lines.len(), 3);
+    for line in lines {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(entry["key"].as_str().unwrap().ends_with('…'));
+        assert!(entry["expire_date"].as_str().unwrap().ends_with("+00:00"));
+        assert!(entry["last_change"].is_string());
+    }
+    let revoked = sessions(&["revoke", "--engine", "db", "--user", "1"], &env);
+    assert_eq!((revoked.code, revoked.stdout.as_str()), (0, "3\n"));
+    let after = sessions(&["list", "--engine", "db", "--user", "1"], &env);
+    assert_eq!((after.code, after.stdout.as_str()), (0, ""));
+    let bobs = sessions(&["list", "--engine", "db", "--user", "2"], &env);
+    assert_eq!(bobs.stdout.lines().count(), 1);
+
+    let cached = sessions(&["revoke", "--engine", "cached-db", "--user", "1"], &env);
+    assert_eq!(cached.code, 2);
+    assert!(cached.stderr.contains("--engine db"), "{}", cached.stderr);
 }
