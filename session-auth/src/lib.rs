@@ -20,6 +20,9 @@
 //!   `postgres`, `mysql`, `sqlite`, the last on by default); [`MemoryUserSource`] for tests.
 //! - **axum** (feature `axum`): the [`AuthUser`](extract::AuthUser) and
 //!   [`MaybeUser`](extract::MaybeUser) extractors.
+//! - **Log out everywhere** on the db engine: [`everywhere::UserSessions`] lists and revokes a
+//!   user's sessions through an index of the logins made here and a verifying scan that also
+//!   finds Django's (`sessions revoke --user ID` / `sessions list --user ID` in the CLI).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -89,6 +92,12 @@
 //! [`AuthConfig::csrf_use_sessions`], Django's `CSRF_USE_SESSIONS`, else returned for the
 //! `csrftoken` cookie); `last_login` is set. `logout` flushes. `update_session_auth_hash` cycles
 //! the key and stores the new hash when the session is that user's.
+//!
+//! **Password hashes** are checked by [`djangohashers`](https://crates.io/crates/djangohashers),
+//! except Argon2: djangohashers 1.8 assumes `argon2i` and URL-safe base64, while Django (through
+//! argon2-cffi) has written `argon2id` with standard base64 since 3.2, so those go to
+//! `rust-argon2`'s PHC verifier, as argon2-cffi's `verify` does. Every hasher Django 5.2 ships
+//! is checked against a hash Django made (`fixtures/django/auth-sessions.json`).
 //!
 //! Django's signals (`user_logged_in`, `user_logged_out`, `user_login_failed`) have no equivalent
 //! here: the Rust side calls what it needs after these functions return.
