@@ -40,7 +40,12 @@
 
 use std::collections::BTreeMap;
 
-use session_core::{Session, SessionCodec, SessionConfig, SessionKey, Value};
+#[cfg(feature = "redis")]
+mod cache;
+#[cfg(feature = "redis")]
+pub use cache::{RedisUserSessions, USER_SET_PREFIX};
+
+use session_core::{Dict, Session, SessionCodec, SessionConfig, SessionKey, Value};
 use session_db::{Dialect, is_identifier};
 use sqlx::{AssertSqlSafe, Row as _, SqlSafeStr as _, SqlStr};
 use time::OffsetDateTime;
@@ -325,9 +330,7 @@ impl UserSessions {
         let Ok(data) = self.codec.try_decode(&row.data, None) else {
             return false;
         };
-        data.get(SESSION_KEY)
-            .and_then(|id: &Value| self.key_kind.to_python(id).ok().flatten())
-            .is_some_and(|id| id == user_id)
+        user_of(&data, self.key_kind).is_some_and(|id| id == user_id)
     }
 
     async fn rows(
@@ -410,4 +413,10 @@ fn last_change(session_data: &str) -> Option<OffsetDateTime> {
     let _signature = parts.next()?;
     let timestamp = session_signing::b62_decode(parts.next()?).ok()?;
     OffsetDateTime::from_unix_timestamp(timestamp).ok()
+}
+
+/// The canonical user id a decoded session names (`_auth_user_id` through the key kind), if any.
+fn user_of(data: &Dict, key_kind: KeyKind) -> Option<String> {
+    data.get(SESSION_KEY)
+        .and_then(|id: &Value| key_kind.to_python(id).ok().flatten())
 }
