@@ -45,6 +45,7 @@ mod cache;
 #[cfg(feature = "redis")]
 pub use cache::{RedisUserSessions, USER_SET_PREFIX};
 
+use session_cache::Cache;
 use session_core::{Dict, Session, SessionCodec, SessionConfig, SessionKey, Value};
 use session_db::{Dialect, is_identifier};
 use sqlx::{AssertSqlSafe, Row as _, SqlSafeStr as _, SqlStr};
@@ -75,6 +76,7 @@ pub struct UserSessions {
     dialect: Dialect,
     table: String,
     index: Option<String>,
+    cache: Option<(Cache, String)>,
     scan: bool,
     batch: u32,
 }
@@ -84,6 +86,7 @@ impl std::fmt::Debug for UserSessions {
         f.debug_struct("UserSessions")
             .field("table", &self.table)
             .field("index", &self.index)
+            .field("cache", &self.cache)
             .field("scan", &self.scan)
             .field("batch", &self.batch)
             .finish_non_exhaustive()
@@ -123,6 +126,7 @@ impl UserSessions {
             key_kind,
             table: table.to_owned(),
             index: None,
+            cache: None,
             scan: true,
             batch: 1_000,
         })
@@ -141,6 +145,17 @@ impl UserSessions {
         }
         self.index = Some(table.to_owned());
         Ok(self)
+    }
+
+    /// The cached_db engine: `revoke` also deletes each removed session's entry from `cache`
+    /// under `session_key_prefix` (Django's is `django.contrib.sessions.cached_db`,
+    /// `session_cached_db::CACHED_DB_KEY_PREFIX`: pass the store's `cache()` and
+    /// `session_key_prefix()`), so a revoked
+    /// session is not served from the cache until it expires there. Rows are deleted first, then
+    /// the entries, as Django's `cached_db` `delete` leaves no row to reload afterwards.
+    pub fn with_cache(mut self, cache: Cache, session_key_prefix: impl Into<String>) -> Self {
+        self.cache = Some((cache, session_key_prefix.into()));
+        self
     }
 
     /// Whether `list` and `revoke` also scan the table for sessions the index does not know
@@ -264,6 +279,14 @@ impl UserSessions {
                 placeholders.join(", ")
             );
             removed += self.execute(&sql, chunk).await?;
+        }
+        if let Some((cache, prefix)) = &self.cache {
+            for key in &keys {
+                cache
+                    .delete(&format!("{prefix}{key}"))
+                    .await
+                    .map_err(|e| AuthError::Session(e.into()))?;
+            }
         }
         if let Some(index) = &self.index {
             let sql = format!(

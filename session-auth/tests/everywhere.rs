@@ -158,3 +158,106 @@ async fn revoking_a_user_removes_their_sessions_only_on_mysql() {
         scenario::<sqlx::MySql>(&url).await;
     }
 }
+
+/// cached_db: revoking deletes the rows and their cache entries, so a revoked session is not
+/// served from the cache afterwards (it would be without `with_cache`).
+async fn cached_db_scenario<B: Backend>(db_url: &str, redis_url: &str)
+where
+    UserPool: From<sqlx::Pool<B>>,
+    DbStore<B>: SessionStore,
+{
+    use session_cache::{Cache, RedisCache};
+    use session_cached_db::CachedDbStore;
+
+    let config = Arc::new(SessionConfig::new("everywhere-secret"));
+    let db = DbStore::<B>::connect(db_url, &config)
+        .await
+        .unwrap()
+        .with_table(&services::unique_name("django_session"))
+        .unwrap();
+    db.ensure_schema().await.unwrap();
+    let (table, pool) = (db.table().to_owned(), db.pool().clone());
+    let cache = Cache::new(RedisCache::connect(redis_url).await.unwrap())
+        .with_key_prefix(services::unique_name("djsession_everywhere"));
+    let cached_db = CachedDbStore::new(cache, db, &config).unwrap();
+    let (cache, prefix) = (
+        cached_db.cache().clone(),
+        cached_db.session_key_prefix().to_owned(),
+    );
+    assert_eq!(prefix, session_cached_db::CACHED_DB_KEY_PREFIX);
+    let store: Arc<dyn SessionStore> = Arc::new(cached_db);
+    let auth = Auth::new(Arc::new(MemoryUserSource::new()), &AuthConfig::default()).unwrap();
+    let login = |id: &'static str| {
+        let (store, config, auth) = (store.clone(), config.clone(), auth.clone());
+        async move {
+            let session = Session::new(store, config, None);
+            auth.login(&session, &user(id), None).await.unwrap();
+            session.save().await.unwrap();
+            session.key().unwrap()
+        }
+    };
+    let first = [login("1").await, login("1").await];
+    let second = [login("1").await];
+    let other = login("2").await;
+    for key in first.iter().chain(&second) {
+        assert!(
+            cache
+                .exists(&format!("{prefix}{}", key.as_str()))
+                .await
+                .unwrap(),
+            "cached"
+        );
+    }
+
+    // Without the cache, only the rows go: the cached copies are still served.
+    let rows_only = UserSessions::new(pool.clone(), &table, KeyKind::Integer, &config).unwrap();
+    let with_cache = UserSessions::new(pool, &table, KeyKind::Integer, &config)
+        .unwrap()
+        .with_cache(cache.clone(), &prefix);
+    assert_eq!(with_cache.list("1").await.unwrap().len(), 3);
+    assert_eq!(rows_only.revoke("1").await.unwrap(), 3);
+    assert!(
+        store.load(&first[0]).await.unwrap().is_some(),
+        "stale cached copy"
+    );
+
+    // With the cache: the rows and the entries go.
+    let third = login("1").await;
+    assert_eq!(with_cache.revoke("1").await.unwrap(), 1);
+    assert!(
+        store.load(&third).await.unwrap().is_none(),
+        "not served from the cache"
+    );
+    assert!(
+        !cache
+            .exists(&format!("{prefix}{}", third.as_str()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.load(&other).await.unwrap().is_some(),
+        "user 2 keeps theirs"
+    );
+}
+
+#[tokio::test]
+async fn revoking_on_cached_db_removes_cached_copies_too_on_sqlite() {
+    let test = "revoking_on_cached_db_removes_cached_copies_too_on_sqlite";
+    let Some(redis) = services::url_or_skip(services::REDIS_URL, test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+    cached_db_scenario::<sqlx::Sqlite>(&url, &redis).await;
+}
+
+#[tokio::test]
+async fn revoking_on_cached_db_removes_cached_copies_too_on_postgres() {
+    let test = "revoking_on_cached_db_removes_cached_copies_too_on_postgres";
+    let Some(redis) = services::url_or_skip(services::REDIS_URL, test) else {
+        return;
+    };
+    if let Some(url) = services::url_or_skip(services::POSTGRES_URL, test) {
+        cached_db_scenario::<sqlx::Postgres>(&url, &redis).await;
+    }
+}
