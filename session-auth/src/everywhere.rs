@@ -47,7 +47,7 @@ pub use cache::{RedisUserSessions, USER_SET_PREFIX};
 
 use session_cache::Cache;
 use session_core::{Dict, Session, SessionCodec, SessionConfig, SessionKey, Value};
-use session_db::{Dialect, is_identifier};
+use session_db::{ColumnType, Dialect, SessionModel, is_identifier};
 use sqlx::{AssertSqlSafe, Row as _, SqlSafeStr as _, SqlStr};
 use time::OffsetDateTime;
 
@@ -76,6 +76,7 @@ pub struct UserSessions {
     dialect: Dialect,
     table: String,
     index: Option<String>,
+    user_column: Option<UserColumn>,
     cache: Option<(Cache, String)>,
     scan: bool,
     batch: u32,
@@ -86,11 +87,26 @@ impl std::fmt::Debug for UserSessions {
         f.debug_struct("UserSessions")
             .field("table", &self.table)
             .field("index", &self.index)
+            .field("user_column", &self.user_column)
             .field("cache", &self.cache)
             .field("scan", &self.scan)
             .field("batch", &self.batch)
             .finish_non_exhaustive()
     }
+}
+
+/// An extra column of the session model holding the user id.
+#[derive(Debug, Clone)]
+struct UserColumn {
+    name: String,
+    integer: bool,
+}
+
+/// A query parameter: the user id as the user column's type wants it, or a key bound as text.
+#[derive(Clone, Copy)]
+enum Param<'a> {
+    Text(&'a str),
+    Integer(i64),
 }
 
 /// A row read by the scan.
@@ -126,6 +142,7 @@ impl UserSessions {
             key_kind,
             table: table.to_owned(),
             index: None,
+            user_column: None,
             cache: None,
             scan: true,
             batch: 1_000,
@@ -144,6 +161,56 @@ impl UserSessions {
             )));
         }
         self.index = Some(table.to_owned());
+        Ok(self)
+    }
+
+    /// Finds the user's sessions through `column`, an extra column of the site's custom session
+    /// model (`session_db::SessionModel`, as Django's documented `account_id =
+    /// IntegerField(null=True, db_index=True)` filled from `_auth_user_id`): one `WHERE <column>
+    /// = ?` query, instead of the side table. Both Django and this crate fill the column on every
+    /// save, so Django's logins are found too and the scan is turned off; turn it back on with
+    /// [`with_scan(true)`](Self::with_scan) afterwards if rows saved before the column existed
+    /// must be found. Index the column (`ExtraColumn::indexed`) or the query reads the table.
+    /// Rows found are still verified and decoded, so a row whose column disagrees with its
+    /// signed data is not the user's.
+    ///
+    /// # Errors
+    /// [`AuthError::Config`] when `model` has no extra column `column`, or it is neither an
+    /// integer nor a text column.
+    pub fn with_user_column(
+        mut self,
+        model: &impl SessionModel,
+        column: &str,
+    ) -> Result<Self, AuthError> {
+        let found = model
+            .extra_columns()
+            .iter()
+            .find(|c| c.name() == column)
+            .ok_or_else(|| {
+                AuthError::Config(format!(
+                    "the session model {model:?} has no extra column {column:?}"
+                ))
+            })?;
+        let integer = match found.column_type() {
+            ColumnType::Integer | ColumnType::BigInteger => true,
+            ColumnType::Text | ColumnType::VarChar(_) => false,
+            other => {
+                return Err(AuthError::Config(format!(
+                    "the user column {column:?} is a {other} column: it must hold user ids as \
+                     integers or text"
+                )));
+            }
+        };
+        if !is_identifier(column) {
+            return Err(AuthError::Config(format!(
+                "{column:?} is not a usable column name"
+            )));
+        }
+        self.user_column = Some(UserColumn {
+            name: column.to_owned(),
+            integer,
+        });
+        self.scan = false;
         Ok(self)
     }
 
@@ -304,6 +371,30 @@ impl UserSessions {
     async fn find(&self, user_id: &str) -> Result<BTreeMap<String, Row>, AuthError> {
         let now = session_core::expiry::to_python_datetime(OffsetDateTime::now_utc());
         let mut found = BTreeMap::new();
+        if let Some(column) = &self.user_column {
+            let param = if column.integer {
+                // Not an integer: no row can hold it (Django's to_python would refuse it too).
+                match user_id.trim().parse() {
+                    Ok(id) => Param::Integer(id),
+                    Err(_) => return Ok(found),
+                }
+            } else {
+                Param::Text(user_id)
+            };
+            let sql = format!(
+                "SELECT session_key, session_data, expire_date FROM {} WHERE {} = {} AND \
+                 expire_date > {}",
+                self.q(&self.table),
+                self.q(&column.name),
+                self.p(1),
+                self.p(2)
+            );
+            for row in self.rows(&sql, param, now).await? {
+                if self.belongs_to(&row, user_id) {
+                    found.insert(row.key.clone(), row);
+                }
+            }
+        }
         if let Some(index) = &self.index {
             let sql = format!(
                 "SELECT s.session_key, s.session_data, s.expire_date FROM {} i JOIN {} s ON \
@@ -313,7 +404,7 @@ impl UserSessions {
                 self.p(1),
                 self.p(2)
             );
-            for row in self.rows(&sql, user_id, now).await? {
+            for row in self.rows(&sql, Param::Text(user_id), now).await? {
                 // Indexed keys are checked too: a session re-used by another user since is not
                 // this user's.
                 if self.belongs_to(&row, user_id) {
@@ -332,7 +423,7 @@ impl UserSessions {
             );
             let mut after = String::new();
             loop {
-                let batch = self.rows(&sql, &after, now).await?;
+                let batch = self.rows(&sql, Param::Text(&after), now).await?;
                 let Some(last) = batch.last() else { break };
                 after.clone_from(&last.key);
                 let full = batch.len() >= self.batch as usize;
@@ -359,14 +450,18 @@ impl UserSessions {
     async fn rows(
         &self,
         sql: &str,
-        text: &str,
+        param: Param<'_>,
         now: OffsetDateTime,
     ) -> Result<Vec<Row>, AuthError> {
         let sql = AssertSqlSafe(sql.to_owned()).into_sql_str();
         macro_rules! fetch {
             ($pool:expr, $expire:ty, $now:expr, $convert:expr) => {{
-                let rows = sqlx::query(sql.clone())
-                    .bind(text)
+                let query = sqlx::query(sql.clone());
+                let query = match param {
+                    Param::Text(text) => query.bind(text),
+                    Param::Integer(n) => query.bind(n),
+                };
+                let rows = query
                     .bind($now)
                     .fetch_all($pool)
                     .await

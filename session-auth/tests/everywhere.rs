@@ -261,3 +261,146 @@ async fn revoking_on_cached_db_removes_cached_copies_too_on_postgres() {
         cached_db_scenario::<sqlx::Postgres>(&url, &redis).await;
     }
 }
+
+/// Django's documented custom session model: `account_id = IntegerField(null=True,
+/// db_index=True)`, filled with `int(data.get("_auth_user_id"))` or NULL.
+#[derive(Debug, Clone, Copy)]
+struct CustomSession;
+
+impl session_db::SessionModel for CustomSession {
+    fn extra_columns(&self) -> &[session_db::ExtraColumn] {
+        const COLUMNS: &[session_db::ExtraColumn] =
+            &[
+                session_db::ExtraColumn::new("account_id", session_db::ColumnType::Integer)
+                    .nullable()
+                    .indexed(),
+            ];
+        COLUMNS
+    }
+
+    fn values(&self, data: &session_core::Dict) -> Vec<session_db::ColumnValue> {
+        let account = match data.get("_auth_user_id") {
+            Some(session_core::Value::Str(s)) => s.trim().parse::<i64>().ok(),
+            Some(session_core::Value::Int(i)) => i.as_i64(),
+            _ => None,
+        };
+        vec![account.into()]
+    }
+}
+
+/// With a custom session model's user column, list and revoke query that column: a row whose
+/// column was cleared is not found (the scan would have found it), and the others are.
+async fn user_column_scenario<B: Backend>(url: &str)
+where
+    UserPool: From<sqlx::Pool<B>>,
+    DbStore<B, CustomSession>: SessionStore,
+    for<'c> &'c mut B::Connection: sqlx::Executor<'c, Database = B>,
+    B::Arguments: sqlx::IntoArguments<B>,
+    for<'q> &'q str: sqlx::Encode<'q, B> + sqlx::Type<B>,
+{
+    let config = Arc::new(SessionConfig::new("everywhere-secret"));
+    let store = DbStore::<B, CustomSession>::connect_with_model(url, &config, CustomSession)
+        .await
+        .unwrap()
+        .with_table(&services::unique_name("custom_session"))
+        .unwrap();
+    store.ensure_schema().await.unwrap();
+    let (table, pool) = (store.table().to_owned(), store.pool().clone());
+    let store: Arc<dyn SessionStore> = Arc::new(store);
+    let auth = Auth::new(Arc::new(MemoryUserSource::new()), &AuthConfig::default()).unwrap();
+    let login = |id: &'static str| {
+        let (store, config, auth) = (store.clone(), config.clone(), auth.clone());
+        async move {
+            let session = Session::new(store, config, None);
+            auth.login(&session, &user(id), None).await.unwrap();
+            session.save().await.unwrap();
+            session.key().unwrap()
+        }
+    };
+    let ones = [login("1").await, login("1").await, login("1").await];
+    let two = login("2").await;
+
+    let by_column = UserSessions::new(pool.clone(), &table, KeyKind::Integer, &config)
+        .unwrap()
+        .with_user_column(&CustomSession, "account_id")
+        .unwrap();
+    assert_eq!(by_column.list("1").await.unwrap().len(), 3, "{url}");
+    assert!(by_column.list("not a number").await.unwrap().is_empty());
+
+    // Clear one row's column behind the model's back: the column query no longer sees it.
+    let sql = format!(
+        "UPDATE {} SET account_id = NULL WHERE session_key = {}",
+        pool_dialect_quote::<B>(&table),
+        if url.starts_with("postgres") {
+            "$1"
+        } else {
+            "?"
+        }
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ones[2].as_str())
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(by_column.list("1").await.unwrap().len(), 2);
+    let scanning = UserSessions::new(pool.clone(), &table, KeyKind::Integer, &config).unwrap();
+    assert_eq!(
+        scanning.list("1").await.unwrap().len(),
+        3,
+        "the scan still finds it"
+    );
+
+    assert_eq!(by_column.revoke("1").await.unwrap(), 2);
+    assert!(store.load(&ones[0]).await.unwrap().is_none());
+    assert!(
+        store.load(&ones[2]).await.unwrap().is_some(),
+        "not in the column"
+    );
+    assert!(
+        store.load(&two).await.unwrap().is_some(),
+        "user 2 keeps theirs"
+    );
+
+    // Unusable columns are refused up front.
+    for column in ["nope", "session_data"] {
+        let refused = UserSessions::new(pool.clone(), &table, KeyKind::Integer, &config)
+            .unwrap()
+            .with_user_column(&CustomSession, column);
+        assert!(
+            matches!(refused, Err(session_auth::AuthError::Config(_))),
+            "{column}"
+        );
+    }
+}
+
+/// The table name quoted as each database quotes identifiers.
+fn pool_dialect_quote<B: Backend>(name: &str) -> String {
+    if std::any::type_name::<B>().contains("MySql") {
+        format!("`{name}`")
+    } else {
+        format!("\"{name}\"")
+    }
+}
+
+#[tokio::test]
+async fn a_custom_session_models_user_column_finds_the_sessions_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+    user_column_scenario::<sqlx::Sqlite>(&url).await;
+}
+
+#[tokio::test]
+async fn a_custom_session_models_user_column_finds_the_sessions_on_postgres() {
+    let test = "a_custom_session_models_user_column_finds_the_sessions_on_postgres";
+    if let Some(url) = services::url_or_skip(services::POSTGRES_URL, test) {
+        user_column_scenario::<sqlx::Postgres>(&url).await;
+    }
+}
+
+#[tokio::test]
+async fn a_custom_session_models_user_column_finds_the_sessions_on_mysql() {
+    let test = "a_custom_session_models_user_column_finds_the_sessions_on_mysql";
+    if let Some(url) = services::url_or_skip(services::MYSQL_URL, test) {
+        user_column_scenario::<sqlx::MySql>(&url).await;
+    }
+}
