@@ -75,14 +75,17 @@ pub enum Command {
     /// cookie's value.
     Whoami(WhoamiArgs),
     /// Log a user out everywhere: delete every live session of user ID and print how many were
-    /// removed (db engine).
+    /// removed (db, cached-db and cache engines).
     ///
-    /// Sessions are found through --index-table (logins session-auth indexed) and by a scan that
-    /// verifies and decodes every live session (Django's logins are in no index): a read of the
-    /// whole table, in batches.
+    /// db and cached-db: sessions are found through --index-table (logins session-auth indexed)
+    /// and by a scan that verifies and decodes every live row (Django's logins are in no index),
+    /// a read of the whole table in batches; cached-db also deletes their cache entries, so it
+    /// needs --cache-url. cache: through session-auth's per-user Redis set and a SCAN of the
+    /// session keys under --cache-key-prefix that decodes every value.
     Revoke(UserSessionArgs),
     /// Print the live sessions of user ID, one JSON line each: the key redacted, its
-    /// expire_date and when its data last changed (db engine). Found as `revoke` finds them.
+    /// expire_date and when its data last changed (null on cache, whose entries carry no
+    /// timestamp). Found as `revoke` finds them; cached-db is read from the database.
     List(UserSessionArgs),
     /// Print the session stored under SESSION_KEY as one line of JSON (for support and
     /// debugging).
@@ -254,7 +257,8 @@ pub struct UserSessionArgs {
     pub index_table: Option<String>,
 
     /// Only the index: skip the scan of every live session (faster, but misses Django's logins).
-    #[arg(long, requires = "index_table")]
+    /// On db and cached-db it needs --index-table; on cache the index is the per-user Redis set.
+    #[arg(long)]
     pub index_only: bool,
 
     /// The store.

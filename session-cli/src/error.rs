@@ -141,10 +141,14 @@ pub enum Error {
 
     /// `revoke` / `list` on an engine they do not support.
     #[error(
-        "revoke and list work on --engine db; with cached-db, deleting rows would leave their \
-         cached copies alive until they expire"
+        "revoke and list work on --engine db, cached-db and cache; file and cookie sessions \
+         cannot be listed by user"
     )]
     UnsupportedEngine,
+
+    /// `--index-only` on db/cached-db without `--index-table`.
+    #[error("--index-only needs --index-table NAME on the db and cached-db engines")]
+    IndexOnlyWithoutIndex,
 
     /// `whoami` without a user database.
     #[error(
@@ -191,6 +195,7 @@ impl Error {
             | Error::Open { .. }
             | Error::MissingUserDatabaseUrl
             | Error::UnsupportedEngine
+            | Error::IndexOnlyWithoutIndex
             | Error::Runtime(_) => 2,
             Error::Encode(_)
             | Error::MsgPackIntOutOfRange { .. }
@@ -340,6 +345,8 @@ mod tests {
                 what: "the database",
                 source: session_core::Error::store("connection refused"),
             },
+            Error::UnsupportedEngine,
+            Error::IndexOnlyWithoutIndex,
             Error::Runtime(std::io::Error::other("no threads")),
         ] {
             assert_eq!(usage.exit_code(), 2, "{usage}");

@@ -216,6 +216,14 @@ pub(crate) async fn open_cache(
     args: &StoreArgs,
     config: &SessionConfig,
 ) -> Result<CacheStore, Error> {
+    open_redis_cache(args, config).await.map(|(_, store)| store)
+}
+
+/// [`open_cache`], with the Redis connection under it (for session-auth's per-user sets).
+pub(crate) async fn open_redis_cache(
+    args: &StoreArgs,
+    config: &SessionConfig,
+) -> Result<(RedisCache, CacheStore), Error> {
     let url = args.cache_url.as_deref().ok_or(Error::MissingCacheUrl)?;
     let opened = |source| Error::Open {
         what: CACHE,
@@ -227,5 +235,7 @@ pub(crate) async fn open_cache(
     let keys = KeyFunction::default()
         .with_key_prefix(args.cache_key_prefix.as_str())
         .with_version(args.cache_version);
-    CacheStore::new(Cache::new(redis).with_key_function(keys), config).map_err(|e| opened(e.into()))
+    let store = CacheStore::new(Cache::new(redis.clone()).with_key_function(keys), config)
+        .map_err(|e| opened(e.into()))?;
+    Ok((redis, store))
 }

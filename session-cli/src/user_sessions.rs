@@ -1,9 +1,10 @@
-//! `sessions revoke` and `sessions list`: a user's sessions (session-auth's `UserSessions`).
+//! `sessions revoke` and `sessions list`: a user's sessions (session-auth's `UserSessions` on
+//! db and cached-db, `RedisUserSessions` on cache).
 
 use std::time::SystemTime;
 
 use session_auth::KeyKind;
-use session_auth::everywhere::UserSessions;
+use session_auth::everywhere::{RedisUserSessions, UserSession, UserSessions};
 use session_core::expiry::isoformat;
 use time::OffsetDateTime;
 
@@ -11,31 +12,77 @@ use crate::Error;
 use crate::args::{Engine, UserKeyKind, UserSessionArgs};
 use crate::store::{self, Db};
 
-async fn open(
-    args: &UserSessionArgs,
-    now: SystemTime,
-    read_only: bool,
-) -> Result<UserSessions, Error> {
-    if args.store.engine != Engine::Db {
+/// Where a user's sessions are looked for: the database (db, cached-db) or Redis (cache).
+enum Finder {
+    Db(UserSessions),
+    Redis(RedisUserSessions),
+}
+
+impl Finder {
+    async fn list(&self, user: &str) -> Result<Vec<UserSession>, Error> {
+        match self {
+            Finder::Db(sessions) => sessions.list(user).await,
+            Finder::Redis(sessions) => sessions.list(user).await,
+        }
+        .map_err(Error::Auth)
+    }
+
+    async fn revoke(&self, user: &str) -> Result<u64, Error> {
+        match self {
+            Finder::Db(sessions) => sessions.revoke(user).await,
+            Finder::Redis(sessions) => sessions.revoke(user).await,
+        }
+        .map_err(Error::Auth)
+    }
+}
+
+async fn open(args: &UserSessionArgs, now: SystemTime, read_only: bool) -> Result<Finder, Error> {
+    let config = store::config(&args.store, &args.keys)?;
+    let kind = match args.user_key_kind {
+        UserKeyKind::Integer => KeyKind::Integer,
+        UserKeyKind::Text => KeyKind::Text,
+    };
+    let engine = args.store.engine;
+    if engine == Engine::Cache {
+        let (redis, store) = store::open_redis_cache(&args.store, &config).await?;
+        let sessions = RedisUserSessions::new(redis, &store, kind, &config)
+            .map_err(Error::Auth)?
+            .with_scan(!args.index_only);
+        return Ok(Finder::Redis(sessions));
+    }
+    if !matches!(engine, Engine::Db | Engine::CachedDb) {
         return Err(Error::UnsupportedEngine);
     }
-    let config = store::config(&args.store, &args.keys)?;
+    if args.index_only && args.index_table.is_none() {
+        return Err(Error::IndexOnlyWithoutIndex);
+    }
+    // cached-db: revoking must also delete the cached copies, so the cache is needed then.
+    let cache = if engine == Engine::CachedDb && !read_only {
+        Some(store::open_redis_cache(&args.store, &config).await?.1)
+    } else {
+        None
+    };
     let now = OffsetDateTime::from(now);
     let db = if read_only {
         Db::open_read_only(&args.store, &config, now).await?
     } else {
         Db::open(&args.store, &config, now).await?
     };
-    let kind = match args.user_key_kind {
-        UserKeyKind::Integer => KeyKind::Integer,
-        UserKeyKind::Text => KeyKind::Text,
-    };
-    let sessions = UserSessions::new(db.pool(), &args.store.table, kind, &config)
+    let mut sessions = UserSessions::new(db.pool(), &args.store.table, kind, &config)
         .map_err(Error::Auth)?
         .with_scan(!args.index_only);
+    if let Some(cache) = cache {
+        sessions = sessions.with_cache(
+            cache.cache().clone(),
+            session_cached_db::CACHED_DB_KEY_PREFIX,
+        );
+    }
     match &args.index_table {
-        Some(index) => sessions.with_index(index).map_err(Error::Auth),
-        None => Ok(sessions),
+        Some(index) => sessions
+            .with_index(index)
+            .map(Finder::Db)
+            .map_err(Error::Auth),
+        None => Ok(Finder::Db(sessions)),
     }
 }
 
@@ -45,11 +92,7 @@ async fn open(
 /// Exit-2 errors for unusable options or a store that cannot be opened, [`Error::Auth`] when the
 /// database fails.
 pub async fn revoke(args: &UserSessionArgs, now: SystemTime) -> Result<String, Error> {
-    let removed = open(args, now, false)
-        .await?
-        .revoke(&args.user)
-        .await
-        .map_err(Error::Auth)?;
+    let removed = open(args, now, false).await?.revoke(&args.user).await?;
     Ok(removed.to_string())
 }
 
@@ -58,11 +101,7 @@ pub async fn revoke(args: &UserSessionArgs, now: SystemTime) -> Result<String, E
 /// # Errors
 /// As [`revoke`].
 pub async fn list(args: &UserSessionArgs, now: SystemTime) -> Result<String, Error> {
-    let sessions = open(args, now, true)
-        .await?
-        .list(&args.user)
-        .await
-        .map_err(Error::Auth)?;
+    let sessions = open(args, now, true).await?.list(&args.user).await?;
     let lines: Vec<String> = sessions
         .iter()
         .map(|s| {

@@ -307,7 +307,192 @@ async fn revoke_and_list_a_users_sessions_on_sqlite() {
     let bobs = sessions(&["list", "--engine", "db", "--user", "2"], &env);
     assert_eq!(bobs.stdout.lines().count(), 1);
 
+    // Revoking on cached-db needs the cache (its copies must go too); files cannot be listed.
     let cached = sessions(&["revoke", "--engine", "cached-db", "--user", "1"], &env);
     assert_eq!(cached.code, 2);
-    assert!(cached.stderr.contains("--engine db"), "{}", cached.stderr);
+    assert!(cached.stderr.contains("REDIS_URL"), "{}", cached.stderr);
+    let file = sessions(&["list", "--engine", "file", "--user", "1"], &env);
+    assert_eq!(file.code, 2);
+    assert!(
+        file.stderr.contains("cached-db and cache"),
+        "{}",
+        file.stderr
+    );
+    let index_only = sessions(
+        &["list", "--engine", "db", "--index-only", "--user", "1"],
+        &env,
+    );
+    assert_eq!(index_only.code, 2);
+    assert!(
+        index_only.stderr.contains("--index-table"),
+        "{}",
+        index_only.stderr
+    );
+}
+
+fn ada_and_bob() -> (User, User) {
+    let ada = User {
+        id: "1".into(),
+        password: "md5$s$ada".into(),
+        is_active: true,
+        backend: None,
+    };
+    let bob = User {
+        id: "2".into(),
+        ..ada.clone()
+    };
+    (ada, bob)
+}
+
+#[tokio::test]
+async fn revoke_and_list_a_users_sessions_on_the_cache_engine() {
+    let test = "revoke_and_list_a_users_sessions_on_the_cache_engine";
+    let Some(redis_url) = services::url_or_skip(services::REDIS_URL, test) else {
+        return;
+    };
+    use session_cache::{Cache, CacheStore, KeyFunction, RedisCache};
+    // Pickled values, as Django's cache stores them.
+    let config = SessionConfig {
+        serializer: session_core::serializer::SerializerName::Pickle,
+        ..SessionConfig::new(KEY)
+    };
+    let prefix = services::unique_name("djsession_cli");
+    let cache = Cache::new(RedisCache::connect(&redis_url).await.unwrap())
+        .with_key_function(KeyFunction::default().with_key_prefix(prefix.as_str()));
+    let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(cache, &config).unwrap());
+    let (ada, bob) = ada_and_bob();
+    let config = Arc::new(config);
+    let mut keys = Vec::new();
+    for user in [&ada, &ada, &bob] {
+        let session = Session::new(store.clone(), config.clone(), None);
+        let auth = Auth::new(
+            Arc::new(session_auth::MemoryUserSource::new()),
+            &AuthConfig::default(),
+        )
+        .unwrap();
+        auth.login(&session, user, None).await.unwrap();
+        session.save().await.unwrap();
+        keys.push(session.key().unwrap());
+    }
+    let env = [("SECRET_KEY", KEY), ("REDIS_URL", redis_url.as_str())];
+    let args = |command: &'static str, user: &'static str| {
+        [
+            command,
+            "--engine",
+            "cache",
+            "--serializer",
+            "pickle",
+            "--cache-key-prefix",
+            prefix.as_str(),
+            "--user",
+            user,
+        ]
+    };
+    let listed = sessions(&args("list", "1"), &env);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert_eq!(listed.stdout.lines().count(), 2);
+    for line in listed.stdout.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(entry["key"].as_str().unwrap().ends_with('…'));
+        assert!(entry["expire_date"].as_str().unwrap().ends_with("+00:00"));
+        assert!(entry["last_change"].is_null());
+    }
+    let revoked = sessions(&args("revoke", "1"), &env);
+    assert_eq!(
+        (revoked.code, revoked.stdout.as_str()),
+        (0, "2\n"),
+        "{}",
+        revoked.stderr
+    );
+    assert!(store.load(&keys[0]).await.unwrap().is_none());
+    assert!(
+        store.load(&keys[2]).await.unwrap().is_some(),
+        "bob keeps his"
+    );
+    assert_eq!(sessions(&args("list", "1"), &env).stdout, "");
+    assert_eq!(sessions(&args("list", "2"), &env).stdout.lines().count(), 1);
+    // Another KEY_PREFIX is another site: nothing of ours there.
+    let elsewhere = sessions(
+        &[
+            "list",
+            "--engine",
+            "cache",
+            "--serializer",
+            "pickle",
+            "--user",
+            "2",
+        ],
+        &env,
+    );
+    assert_eq!(
+        (elsewhere.code, elsewhere.stdout.as_str()),
+        (0, ""),
+        "{}",
+        elsewhere.stderr
+    );
+}
+
+#[tokio::test]
+async fn revoke_on_cached_db_removes_the_cached_copies() {
+    let test = "revoke_on_cached_db_removes_the_cached_copies";
+    let Some(redis_url) = services::url_or_skip(services::REDIS_URL, test) else {
+        return;
+    };
+    use session_cache::{Cache, KeyFunction, RedisCache};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("site.db").display());
+    let config = SessionConfig::new(KEY);
+    let db = session_db::SqliteStore::connect(&url, &config)
+        .await
+        .unwrap();
+    db.ensure_schema().await.unwrap();
+    let prefix = services::unique_name("djsession_cli");
+    let cache = Cache::new(RedisCache::connect(&redis_url).await.unwrap())
+        .with_key_function(KeyFunction::default().with_key_prefix(prefix.as_str()));
+    let cached_db = session_cached_db::CachedDbStore::new(cache.clone(), db, &config).unwrap();
+    let store: Arc<dyn SessionStore> = Arc::new(cached_db);
+    let (ada, bob) = ada_and_bob();
+    let mut keys = Vec::new();
+    for user in [&ada, &ada, &bob] {
+        keys.push(logged_in(store.clone(), KEY, user).await);
+    }
+    let env = [
+        ("SECRET_KEY", KEY),
+        ("DATABASE_URL", url.as_str()),
+        ("REDIS_URL", redis_url.as_str()),
+    ];
+    let args = |command: &'static str, user: &'static str| {
+        [
+            command,
+            "--engine",
+            "cached-db",
+            "--cache-key-prefix",
+            prefix.as_str(),
+            "--user",
+            user,
+        ]
+    };
+    assert_eq!(sessions(&args("list", "1"), &env).stdout.lines().count(), 2);
+    let revoked = sessions(&args("revoke", "1"), &env);
+    assert_eq!(
+        (revoked.code, revoked.stdout.as_str()),
+        (0, "2\n"),
+        "{}",
+        revoked.stderr
+    );
+    for key in &keys[..2] {
+        let key = session_core::SessionKey::new(key.as_str()).unwrap();
+        assert!(
+            store.load(&key).await.unwrap().is_none(),
+            "not served from the cache"
+        );
+        let entry = format!(
+            "{}{}",
+            session_cached_db::CACHED_DB_KEY_PREFIX,
+            key.as_str()
+        );
+        assert!(!cache.exists(&entry).await.unwrap());
+    }
+    let bobs = session_core::SessionKey::new(keys[2].as_str()).unwrap();
+    assert!(store.load(&bobs).await.unwrap().is_some());
 }
