@@ -1,42 +1,56 @@
-//! Log out everywhere: list and revoke every session of a user in Django's `django_session`
-//! table ([`UserSessions`]).
+//! Log out everywhere: list and revoke every session of a user, without altering Django's
+//! `django_session` table.
 //!
-//! Two ways to find a user's sessions, used together:
+//! | engine | type | how a user's sessions are found |
+//! |---|---|---|
+//! | db | [`UserSessions`] | a custom session model's user column ([`with_user_column`](UserSessions::with_user_column)) if the site has one; else the side table ([`with_index`](UserSessions::with_index)) and the scan |
+//! | cached-db | [`UserSessions`] + [`with_cache`](UserSessions::with_cache) | as db, in the database (the source of truth); revoke also deletes the cache entries |
+//! | cache (Redis) | `RedisUserSessions` (feature `redis`) | a per-user Redis set and a `SCAN` of the session keys |
+//! | file, signed_cookies | — | not covered: files would need a directory walk; cookies live in browsers and can only be outlived (rotate `SECRET_KEY`, or change the user's password so `_auth_user_hash` stops verifying) |
 //!
-//! - **The index** (optional): a side table, `djsession_user_session (user_id, session_key)` by
-//!   default, primary key `(user_id, session_key)`, that [`UserSessions::record`] fills after a
-//!   login made here and [`UserSessions::forget`] empties on logout. Django's own table is never
-//!   altered. Looking a user up costs one index range read, whatever the number of sessions.
+//! On the database engines, three ways to find a user's sessions:
+//!
+//! - **A user column** of a custom session model (`session_db::SessionModel`, as Django's
+//!   documented `account_id = IntegerField(null=True, db_index=True)`): Django and this crate
+//!   fill it on every save, so one indexed `WHERE <column> = ?` query finds every session,
+//!   Django's logins included. The best option where a site has (or can add) such a model.
+//! - **The index**: a side table, `djsession_user_session (user_id, session_key)` by default,
+//!   primary key `(user_id, session_key)`, that [`UserSessions::record`] fills after a login made
+//!   here and [`UserSessions::forget`] empties on logout. Django's own table is never altered.
+//!   Looking a user up costs one index range read, whatever the number of sessions.
 //! - **The scan**: sessions Django logged in are in no index of ours, so [`UserSessions::list`]
 //!   and [`UserSessions::revoke`] also read every live row, in batches of
 //!   [`UserSessions::with_batch_size`] (default 1,000) ordered by `session_key`, verify and decode
 //!   each, and keep those whose `_auth_user_id` is the user. Its cost is a read and an HMAC
 //!   check (plus JSON decoding) of every live session: linear in the table, independent of the
 //!   user. Turn it off with [`UserSessions::with_scan(false)`](UserSessions::with_scan) once every
-//!   login goes through the index.
+//!   login goes through the index (a user column turns it off by itself).
 //!
-//! Revoking deletes the rows found (in chunks) and their index entries. Index entries of sessions
-//! that expired or were deleted elsewhere are ignored by `list` (the join finds no live row) and
-//! removed by the user's next `revoke`.
+//! Revoking deletes the rows found (in chunks), then their cache entries (cached-db), then their
+//! index entries. Index entries of sessions that expired or were deleted elsewhere are ignored
+//! by `list` (the join finds no live row) and removed by the user's next `revoke`.
+//!
+//! On Redis the same two halves: a set per user (`<KEY_PREFIX>:<VERSION>:djsession.auth.user_sessions:<user id>`)
+//! kept on login and logout and pruned of entries that expired, and a `SCAN … MATCH` of the
+//! session keys that `MGET`s each batch and decodes the pickled values (see `RedisUserSessions`).
 //!
 //! Measured on the 2-core development VM shared with other builds (2026-12-06, release build,
-//! SQLite file, one user's 1,000 sessions among 1,000,000, `cargo bench -p session-auth --bench
-//! revoke`):
+//! one user's 1,000 sessions among 1,000,000; `cargo bench -p session-auth --bench revoke` on a
+//! SQLite file, `cargo bench -p session-auth --features redis --bench revoke_redis` on the local
+//! Redis 7.0):
 //!
 //! | | list | revoke |
 //! |---|---|---|
-//! | index only ([`with_scan(false)`](UserSessions::with_scan)) | 25 ms | 118 ms |
-//! | scan (Django's logins; no index entries) | 17.1 s | 18.6 s |
+//! | SQLite, index only ([`with_scan(false)`](UserSessions::with_scan)) | 25 ms | 118 ms |
+//! | SQLite, scan (Django's logins; no index entries) | 17.1 s | 18.6 s |
+//! | Redis, set only (`with_scan(false)`) | 122 ms | 236 ms |
+//! | Redis, scan (Django's logins; no set) | 6.6 s | 5.5 s |
 //!
-//! Both delete exactly the user's 1,000 rows (the benchmark asserts the other 999,000 remain).
-//! The scan costs about 17 µs per live session (a read, an HMAC check and a JSON decode): run it
-//! from a job, not a request, on large tables.
-//!
-//! Not covered yet: the cache and cached-db engines (deleting a cached-db row leaves its cached
-//! copy alive until it expires, so revoking there must also delete the cache entries; a Redis
-//! per-user set would be the index there), the file engine, and an indexed user column through a
-//! custom session model (`session_db::SessionModel`'s extra columns can already hold
-//! `_auth_user_id`; `UserSessions` does not query them yet).
+//! Both delete exactly the user's 1,000 sessions (the benchmarks assert the other 999,000
+//! remain). The SQLite scan costs about 17 µs per live session (a read, an HMAC check and a JSON
+//! decode), the Redis scan about 6 µs per key (`SCAN`, `MGET` and an unpickle; Redis
+//! values are not signed, so there is no HMAC): run scans from a job, not a request, on large
+//! stores.
 
 use std::collections::BTreeMap;
 

@@ -20,9 +20,12 @@
 //!   `postgres`, `mysql`, `sqlite`, the last on by default); [`MemoryUserSource`] for tests.
 //! - **axum** (feature `axum`): the [`AuthUser`](extract::AuthUser) and
 //!   [`MaybeUser`](extract::MaybeUser) extractors.
-//! - **Log out everywhere** on the db engine: [`everywhere::UserSessions`] lists and revokes a
-//!   user's sessions through an index of the logins made here and a verifying scan that also
-//!   finds Django's (`sessions revoke --user ID` / `sessions list --user ID` in the CLI).
+//! - **Log out everywhere**: list and revoke a user's sessions ([`everywhere`]). On the db and
+//!   cached-db engines [`everywhere::UserSessions`] uses a custom session model's user column,
+//!   or a side table of the logins made here plus a verifying scan that also finds Django's
+//!   (cached-db: the cache entries go with the rows); on the cache engine in Redis (feature
+//!   `redis`) `everywhere::RedisUserSessions` uses a per-user Redis set plus a `SCAN`
+//!   (`sessions revoke --user ID` / `sessions list --user ID` in the CLI).
 //!
 //! ```
 //! use std::sync::Arc;

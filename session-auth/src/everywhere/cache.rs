@@ -28,7 +28,9 @@ pub const USER_SET_PREFIX: &str = "djsession.auth.user_sessions:";
 ///   <batch>`, fetch each batch with one `MGET`, decode every value with the session serializer
 ///   (pickle for Django's entries) and keep those whose `_auth_user_id` is the user. Its cost is
 ///   linear in the number of keys in the Redis database (not just the sessions: `SCAN` visits every
-///   key to match the pattern), independent of the user; see the crate docs for measured figures.
+///   key to match the pattern), independent of the user: about 6 µs per key, so revoking 1,000
+///   sessions among 1,000,000 takes 5.5 s against 236 ms through the set alone (the
+///   [module docs](super) have the figures).
 ///   `SCAN` reaches a single node, so on a Redis Cluster turn it off with
 ///   [`with_scan(false)`](Self::with_scan) (the index works on a Cluster).
 ///
