@@ -6,7 +6,8 @@
 //! | db | [`UserSessions`] | a custom session model's user column ([`with_user_column`](UserSessions::with_user_column)) if the site has one; else the side table ([`with_index`](UserSessions::with_index)) and the scan |
 //! | cached-db | [`UserSessions`] + [`with_cache`](UserSessions::with_cache) | as db, in the database (the source of truth); revoke also deletes the cache entries |
 //! | cache (Redis) | `RedisUserSessions` (feature `redis`) | a per-user Redis set and a `SCAN` of the session keys |
-//! | file, signed_cookies | — | not covered: files would need a directory walk; cookies live in browsers and can only be outlived (rotate `SECRET_KEY`, or change the user's password so `_auth_user_hash` stops verifying) |
+//! | file | `FileUserSessions` (feature `file`) | no index: every session file is read and verified |
+//! | signed_cookies | — | not possible: the sessions live in browsers and can only be outlived (rotate `SECRET_KEY`, or change the user's password so `_auth_user_hash` stops verifying) |
 //!
 //! On the database engines, three ways to find a user's sessions:
 //!
@@ -56,8 +57,12 @@ use std::collections::BTreeMap;
 
 #[cfg(feature = "redis")]
 mod cache;
+#[cfg(feature = "file")]
+mod file;
 #[cfg(feature = "redis")]
 pub use cache::{RedisUserSessions, USER_SET_PREFIX};
+#[cfg(feature = "file")]
+pub use file::FileUserSessions;
 
 use session_cache::Cache;
 use session_core::{Dict, Session, SessionCodec, SessionConfig, SessionKey, Value};

@@ -81,7 +81,8 @@ pub enum Command {
     /// and by a scan that verifies and decodes every live row (Django's logins are in no index),
     /// a read of the whole table in batches; cached-db also deletes their cache entries, so it
     /// needs --cache-url. cache: through session-auth's per-user Redis set and a SCAN of the
-    /// session keys under --cache-key-prefix that decodes every value.
+    /// session keys under --cache-key-prefix that decodes every value. file: every session file
+    /// of --file-path is read and verified (there is no index).
     Revoke(UserSessionArgs),
     /// Print the live sessions of user ID, one JSON line each: the key redacted, its
     /// expire_date and when its data last changed (null on cache, whose entries carry no

@@ -141,8 +141,9 @@ pub enum Error {
 
     /// `revoke` / `list` on an engine they do not support.
     #[error(
-        "revoke and list work on --engine db, cached-db and cache; file and cookie sessions \
-         cannot be listed by user"
+        "revoke and list work on --engine db, cached-db, cache and file; signed-cookie sessions \
+         live in browsers and cannot be listed or deleted (change the user's password, or rotate \
+         SECRET_KEY, to end them)"
     )]
     UnsupportedEngine,
 

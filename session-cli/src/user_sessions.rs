@@ -1,10 +1,10 @@
 //! `sessions revoke` and `sessions list`: a user's sessions (session-auth's `UserSessions` on
-//! db and cached-db, `RedisUserSessions` on cache).
+//! db and cached-db, `RedisUserSessions` on cache, `FileUserSessions` on file).
 
 use std::time::SystemTime;
 
 use session_auth::KeyKind;
-use session_auth::everywhere::{RedisUserSessions, UserSession, UserSessions};
+use session_auth::everywhere::{FileUserSessions, RedisUserSessions, UserSession, UserSessions};
 use session_core::expiry::isoformat;
 use time::OffsetDateTime;
 
@@ -12,10 +12,12 @@ use crate::Error;
 use crate::args::{Engine, UserKeyKind, UserSessionArgs};
 use crate::store::{self, Db};
 
-/// Where a user's sessions are looked for: the database (db, cached-db) or Redis (cache).
+/// Where a user's sessions are looked for: the database (db, cached-db), Redis (cache) or the
+/// session directory (file).
 enum Finder {
     Db(UserSessions),
     Redis(RedisUserSessions),
+    File(FileUserSessions),
 }
 
 impl Finder {
@@ -23,6 +25,7 @@ impl Finder {
         match self {
             Finder::Db(sessions) => sessions.list(user).await,
             Finder::Redis(sessions) => sessions.list(user).await,
+            Finder::File(sessions) => sessions.list(user).await,
         }
         .map_err(Error::Auth)
     }
@@ -31,6 +34,7 @@ impl Finder {
         match self {
             Finder::Db(sessions) => sessions.revoke(user).await,
             Finder::Redis(sessions) => sessions.revoke(user).await,
+            Finder::File(sessions) => sessions.revoke(user).await,
         }
         .map_err(Error::Auth)
     }
@@ -49,6 +53,14 @@ async fn open(args: &UserSessionArgs, now: SystemTime, read_only: bool) -> Resul
             .map_err(Error::Auth)?
             .with_scan(!args.index_only);
         return Ok(Finder::Redis(sessions));
+    }
+    if engine == Engine::File {
+        let files = if read_only {
+            store::open_file_read_only(&args.store, &config).await?
+        } else {
+            store::open_file(&args.store, &config).await?
+        };
+        return Ok(Finder::File(FileUserSessions::new(files, kind)));
     }
     if !matches!(engine, Engine::Db | Engine::CachedDb) {
         return Err(Error::UnsupportedEngine);

@@ -311,13 +311,9 @@ async fn revoke_and_list_a_users_sessions_on_sqlite() {
     let cached = sessions(&["revoke", "--engine", "cached-db", "--user", "1"], &env);
     assert_eq!(cached.code, 2);
     assert!(cached.stderr.contains("REDIS_URL"), "{}", cached.stderr);
-    let file = sessions(&["list", "--engine", "file", "--user", "1"], &env);
-    assert_eq!(file.code, 2);
-    assert!(
-        file.stderr.contains("cached-db and cache"),
-        "{}",
-        file.stderr
-    );
+    let cookie = sessions(&["list", "--engine", "cookie", "--user", "1"], &env);
+    assert_eq!(cookie.code, 2);
+    assert!(cookie.stderr.contains("browsers"), "{}", cookie.stderr);
     let index_only = sessions(
         &["list", "--engine", "db", "--index-only", "--user", "1"],
         &env,
@@ -495,4 +491,55 @@ async fn revoke_on_cached_db_removes_the_cached_copies() {
     }
     let bobs = session_core::SessionKey::new(keys[2].as_str()).unwrap();
     assert!(store.load(&bobs).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn revoke_and_list_a_users_sessions_on_the_file_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SessionConfig::new(KEY);
+    let files = session_file::FileStore::new(&config, dir.path())
+        .await
+        .unwrap();
+    let store: Arc<dyn SessionStore> = Arc::new(files);
+    let (ada, bob) = ada_and_bob();
+    let mut keys = Vec::new();
+    for user in [&ada, &ada, &bob] {
+        keys.push(logged_in(store.clone(), KEY, user).await);
+    }
+    let path = dir.path().to_str().unwrap();
+    let env = [("SECRET_KEY", KEY)];
+    let args = |command: &'static str, user: &'static str| {
+        [
+            command,
+            "--engine",
+            "file",
+            "--file-path",
+            path,
+            "--user",
+            user,
+        ]
+    };
+    let listed = sessions(&args("list", "1"), &env);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert_eq!(listed.stdout.lines().count(), 2);
+    for line in listed.stdout.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(entry["key"].as_str().unwrap().ends_with('…'));
+        assert!(entry["last_change"].is_string());
+    }
+    let revoked = sessions(&args("revoke", "1"), &env);
+    assert_eq!(
+        (revoked.code, revoked.stdout.as_str()),
+        (0, "2\n"),
+        "{}",
+        revoked.stderr
+    );
+    for key in &keys[..2] {
+        assert!(!dir.path().join(format!("sessionid{key}")).exists());
+    }
+    assert!(
+        dir.path().join(format!("sessionid{}", keys[2])).exists(),
+        "bob keeps his"
+    );
+    assert_eq!(sessions(&args("list", "1"), &env).stdout, "");
 }
