@@ -266,3 +266,35 @@ async fn the_user_set_follows_logout_expiry_and_reuse() {
     let _ = long;
     f.cleanup().await;
 }
+
+#[tokio::test]
+async fn on_a_redis_cluster_the_user_set_works_and_the_scan_is_refused() {
+    let test = "on_a_redis_cluster_the_user_set_works_and_the_scan_is_refused";
+    let Some(urls) = services::url_or_skip(services::REDIS_CLUSTER_URLS, test) else {
+        return;
+    };
+    let f = fixture(&urls).await;
+    assert!(f.redis.is_cluster());
+    // Keys spread over the cluster's slots: the set and each session entry are single-key commands.
+    let keys = [
+        f.login("3", true).await,
+        f.login("3", true).await,
+        f.login("3", true).await,
+    ];
+    let other = f.login("4", true).await;
+    let scanning = f.sessions.list("3").await;
+    assert!(
+        matches!(&scanning, Err(session_auth::AuthError::Config(m)) if m.contains("with_scan(false)")),
+        "{scanning:?}"
+    );
+    let sessions = RedisUserSessions::new(f.redis.clone(), &f.store, KeyKind::Integer, &f.config)
+        .unwrap()
+        .with_scan(false);
+    assert_eq!(sessions.list("3").await.unwrap().len(), 3);
+    assert_eq!(sessions.revoke("3").await.unwrap(), 3);
+    for key in &keys {
+        assert!(f.store.load(key).await.unwrap().is_none());
+    }
+    assert!(f.store.load(&other).await.unwrap().is_some());
+    assert_eq!(sessions.revoke("4").await.unwrap(), 1);
+}
