@@ -31,9 +31,11 @@
 //! index entries. Index entries of sessions that expired or were deleted elsewhere are ignored
 //! by `list` (the join finds no live row) and removed by the user's next `revoke`.
 //!
-//! On Redis the same two halves: a set per user (`<KEY_PREFIX>:<VERSION>:djsession.auth.user_sessions:<user id>`)
-//! kept on login and logout and pruned of entries that expired, and a `SCAN … MATCH` of the
-//! session keys that `MGET`s each batch and decodes the pickled values (see `RedisUserSessions`).
+//! On Redis the same two halves: a set per user
+//! (`<KEY_PREFIX>:<VERSION>:djsession.auth.user_sessions:<user id>`) kept on login and logout
+//! and pruned of entries that expired, and a `SCAN … MATCH` of the session keys that `MGET`s each
+//! batch and decodes the pickled values (see `RedisUserSessions`; on a Redis Cluster only the
+//! set works, `SCAN` reaching one node).
 //!
 //! Measured on the 2-core development VM shared with other builds (2026-12-06, release build,
 //! one user's 1,000 sessions among 1,000,000; `cargo bench -p session-auth --bench revoke` on a
