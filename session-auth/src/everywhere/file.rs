@@ -11,8 +11,8 @@ use crate::user::KeyKind;
 ///
 /// There is no index: every call reads and verifies every session file of the directory
 /// ([`FileStore::find_sessions`]) and keeps those whose `_auth_user_id` is the user, so its cost
-/// is linear in the directory, a file read and an HMAC check per session. Revoking deletes the
-/// files found. [`UserSession::last_change`] is the file's modification time.
+/// is linear in the directory, a file read and an HMAC check per session: about 11 µs per file,
+/// 1.1 s for 100,000 files (see the [module docs](super)). Revoking deletes the files found. [`UserSession::last_change`] is the file's modification time.
 #[derive(Debug, Clone)]
 pub struct FileUserSessions {
     store: FileStore,
