@@ -1,5 +1,6 @@
 //! Log out everywhere at scale: one user's 1,000 sessions among 1,000,000, listed and revoked
-//! through the index and through the scan (SQLite file, release build).
+//! through the index, through the scan and through a custom session model's indexed user column
+//! (SQLite file, release build).
 //!
 //! ```text
 //! cargo bench -p session-auth --bench revoke              # 1,000,000 sessions
@@ -16,20 +17,47 @@ use std::time::Instant;
 use session_auth::KeyKind;
 use session_auth::everywhere::UserSessions;
 use session_core::{SessionCodec, SessionConfig, SessionKey, Value, value::Dict};
+use session_db::{ColumnType, ColumnValue, ExtraColumn, SessionModel};
 use sqlx::{AssertSqlSafe, Executor as _, SqlitePool};
 
 const TARGET_USER: &str = "424242";
 const TARGET_SESSIONS: usize = 1_000;
 
-async fn insert(pool: &SqlitePool, rows: &[(String, String)]) {
+/// Django's documented custom session model: `account_id = IntegerField(null=True,
+/// db_index=True)` filled from `_auth_user_id`.
+#[derive(Debug)]
+struct AccountSession;
+
+impl SessionModel for AccountSession {
+    fn extra_columns(&self) -> &[ExtraColumn] {
+        const COLUMNS: &[ExtraColumn] = &[ExtraColumn::new("account_id", ColumnType::Integer)
+            .nullable()
+            .indexed()];
+        COLUMNS
+    }
+
+    fn values(&self, data: &Dict) -> Vec<ColumnValue> {
+        let id = match data.get("_auth_user_id") {
+            Some(Value::Str(s)) => s.parse::<i64>().ok(),
+            _ => None,
+        };
+        vec![id.into()]
+    }
+}
+
+/// Rows of (key, data, account_id).
+async fn insert(pool: &SqlitePool, rows: &[(String, String, usize)]) {
     let mut tx = pool.begin().await.unwrap();
     for chunk in rows.chunks(300) {
         let values: Vec<String> = chunk
             .iter()
-            .map(|(key, data)| format!("('{key}', '{data}', '2099-01-01 00:00:00')"))
+            .map(|(key, data, account)| {
+                format!("('{key}', '{data}', '2099-01-01 00:00:00', {account})")
+            })
             .collect();
         let sql = format!(
-            "INSERT INTO django_session (session_key, session_data, expire_date) VALUES {}",
+            "INSERT INTO django_session (session_key, session_data, expire_date, account_id) \
+             VALUES {}",
             values.join(", ")
         );
         tx.execute(AssertSqlSafe(sql)).await.unwrap();
@@ -60,9 +88,10 @@ async fn main() {
         dir.path().join("bench.db").display()
     );
     let config = SessionConfig::new("bench-secret");
-    let store = session_db::SqliteStore::connect(&url, &config)
-        .await
-        .unwrap();
+    let store =
+        session_db::DbStore::<sqlx::Sqlite, _>::connect_with_model(&url, &config, AccountSession)
+            .await
+            .unwrap();
     store.ensure_schema().await.unwrap();
     let pool = store.pool().clone();
     let codec = SessionCodec::new(&config).unwrap();
@@ -79,6 +108,7 @@ async fn main() {
         rows.push((
             SessionKey::generate().unwrap().as_str().to_owned(),
             signed.clone(),
+            n / 10,
         ));
         if rows.len() == 100_000 {
             insert(&pool, &rows).await;
@@ -87,11 +117,13 @@ async fn main() {
     }
     insert(&pool, &rows).await;
     let target_payload = payload(&codec, TARGET_USER);
-    let target: Vec<(String, String)> = (0..TARGET_SESSIONS)
+    let target_id: usize = TARGET_USER.parse().unwrap();
+    let target: Vec<(String, String, usize)> = (0..TARGET_SESSIONS)
         .map(|_| {
             (
                 SessionKey::generate().unwrap().as_str().to_owned(),
                 target_payload.clone(),
+                target_id,
             )
         })
         .collect();
@@ -110,7 +142,7 @@ async fn main() {
         .with_scan(false);
     let index_rows: Vec<String> = target
         .iter()
-        .map(|(key, _)| format!("('{TARGET_USER}', '{key}')"))
+        .map(|(key, _, _)| format!("('{TARGET_USER}', '{key}')"))
         .collect();
     let fill_index = || async {
         pool.execute(AssertSqlSafe(format!(
@@ -149,6 +181,24 @@ async fn main() {
         "revoke, scan (no index entries): {removed} sessions in {:.1?}",
         t.elapsed()
     );
+    insert(&pool, &target).await;
+    let by_column = UserSessions::new(pool.clone(), "django_session", KeyKind::Integer, &config)
+        .unwrap()
+        .with_user_column(&AccountSession, "account_id")
+        .unwrap();
+    let t = Instant::now();
+    let listed = by_column.list(TARGET_USER).await.unwrap().len();
+    println!(
+        "list, user column:   {listed} sessions in {:.1?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let removed = by_column.revoke(TARGET_USER).await.unwrap();
+    println!(
+        "revoke, user column: {removed} sessions in {:.1?}",
+        t.elapsed()
+    );
+
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM django_session")
         .fetch_one(&pool)
         .await
