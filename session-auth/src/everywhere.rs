@@ -54,10 +54,10 @@
 //! remain). Figures move with the load of the shared VM (an earlier run of the SQLite scan took
 //! 18.6 s); their ratios are what matters. The SQLite scan costs about 10 µs per live session
 //! (a read, an HMAC check and a JSON decode), the Redis scan about 6 µs per key (`SCAN`, `MGET`
-//! and an unpickle; Redis values are not signed, so there is no HMAC). The file engine, which has no index, reads every
-//! file: 1.1 s to list or revoke 1,000 sessions among 100,000 files, about 11 µs per file
-//! (`cargo bench -p session-auth --features file --bench revoke_file`, same VM and day, on the
-//! VM's ext4 disk). Run scans from a job, not a request, on large stores.
+//! and an unpickle; Redis values are not signed, so there is no HMAC). The file engine, which
+//! has no index, reads every file: 1.1 s to list or revoke 1,000 sessions among 100,000 files,
+//! about 11 µs per file (`cargo bench -p session-auth --features file --bench revoke_file`, same
+//! VM and day, on the VM's ext4 disk). Run scans from a job, not a request, on large stores.
 
 use std::collections::BTreeMap;
 
