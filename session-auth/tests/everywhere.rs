@@ -238,6 +238,13 @@ where
         store.load(&other).await.unwrap().is_some(),
         "user 2 keeps theirs"
     );
+    // Leave nothing behind in the shared Redis (the stale copies above included).
+    for key in first.iter().chain(&second).chain([&other]) {
+        cache
+            .delete(&format!("{prefix}{}", key.as_str()))
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test]

@@ -426,6 +426,7 @@ async fn revoke_and_list_a_users_sessions_on_the_cache_engine() {
         "{}",
         elsewhere.stderr
     );
+    store.delete(&keys[2]).await.unwrap(); // leave nothing behind in the shared Redis
 }
 
 #[tokio::test]
@@ -491,6 +492,7 @@ async fn revoke_on_cached_db_removes_the_cached_copies() {
     }
     let bobs = session_core::SessionKey::new(keys[2].as_str()).unwrap();
     assert!(store.load(&bobs).await.unwrap().is_some());
+    store.delete(&bobs).await.unwrap(); // leave nothing behind in the shared Redis
 }
 
 #[tokio::test]
