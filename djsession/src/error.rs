@@ -63,6 +63,12 @@ pub enum Error {
     #[error(transparent)]
     CachedDb(#[from] session_cached_db::CachedDbError),
 
+    /// Reading, verifying, logging in or revoking a Django user failed.
+    #[cfg(feature = "auth")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+    #[error(transparent)]
+    Auth(#[from] session_auth::AuthError),
+
     /// The session layer could not be built, or could not finish a response.
     #[cfg(feature = "tower")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]

@@ -131,3 +131,11 @@ pub use session_middleware as middleware;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use session_middleware::SessionLayer;
+
+/// Django's logged-in user from the session (`session-auth`).
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub use session_auth as auth;
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
+pub use session_auth::{Auth, AuthConfig, AuthError, User, UserSource};

@@ -350,6 +350,26 @@ impl RedisCache {
         }
     }
 
+    /// Runs one Redis command on this cache's connection, for features built beside the session
+    /// operations on the same Redis (session-auth keeps its per-user session sets this way) so
+    /// they share the connection, timeouts and reconnection instead of opening their own.
+    ///
+    /// On a Cluster the command is routed by its first key, so a multi-key command must keep to
+    /// one hash slot, and keyless commands such as `SCAN` reach a single node only.
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: session_cache::RedisCache) -> Result<(), session_cache::CacheError> {
+    /// let added: u64 = redis.command(redis::cmd("SADD").arg("set").arg("member")).await?;
+    /// # let _ = added; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`CacheError::Redis`] when Redis is unreachable or refuses the command, or when its reply
+    /// does not convert to `T`.
+    pub async fn command<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
+        self.query(cmd).await
+    }
+
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
         let result = match &self.connection {
             Connection::Single(manager) => cmd.query_async(&mut manager.clone()).await,

@@ -107,3 +107,28 @@ async fn every_ttl_redis_accepts_up_to_the_maximum() {
     assert!(redis.exists(&key).await.unwrap());
     assert!(redis.delete(&key).await.unwrap());
 }
+
+#[tokio::test]
+async fn command_runs_other_redis_commands_on_the_cache_connection() {
+    let test = "command_runs_other_redis_commands_on_the_cache_connection";
+    let Some(url) = services::url_or_skip(services::REDIS_URL, test) else {
+        return;
+    };
+    let redis = RedisCache::connect(&url).await.unwrap();
+    let key = services::unique_name("djsession_test_command");
+    let added: u64 = redis
+        .command(redis::cmd("SADD").arg(&key).arg("a").arg("b"))
+        .await
+        .unwrap();
+    assert_eq!(added, 2);
+    let mut members: Vec<String> = redis
+        .command(redis::cmd("SMEMBERS").arg(&key))
+        .await
+        .unwrap();
+    members.sort();
+    assert_eq!(members, ["a", "b"]);
+    // A reply of the wrong shape is an error, not a panic.
+    let wrong = redis.command::<u64>(redis::cmd("SMEMBERS").arg(&key)).await;
+    assert!(matches!(wrong, Err(CacheError::Redis { .. })), "{wrong:?}");
+    assert!(redis.delete(&key).await.unwrap());
+}

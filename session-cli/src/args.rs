@@ -65,6 +65,31 @@ pub enum Command {
     /// entries expire by themselves. The file engine needs the secret key (a session's own
     /// expiry is inside its signed data); the others do not.
     Clearsessions(ClearArgs),
+    /// Print who is logged in to the session under KEY, verified as Django's get_user does:
+    /// one line of JSON, `{"user_id": "...", "backend": "...", "verified": true}`.
+    ///
+    /// The user's current password hash is read from --user-database-url (Django's auth_user,
+    /// or a custom user model with the --user-* options) and the session's _auth_user_hash is
+    /// checked against it with SECRET_KEY and each --fallback-key. Exit 1 with one line on stderr
+    /// when there is no user, the hash does not match (the password changed), or the user is
+    /// inactive (for ModelBackend) or gone. Nothing is changed: Django would flush a session
+    /// whose hash does not match; whoami only reports it. For --engine cookie, KEY is the
+    /// cookie's value.
+    Whoami(WhoamiArgs),
+    /// Log a user out everywhere: delete every live session of user ID and print how many were
+    /// removed (db, cached-db and cache engines).
+    ///
+    /// db and cached-db: sessions are found through --index-table (logins session-auth indexed)
+    /// and by a scan that verifies and decodes every live row (Django's logins are in no index),
+    /// a read of the whole table in batches; cached-db also deletes their cache entries, so it
+    /// needs --cache-url. cache: through session-auth's per-user Redis set and a SCAN of the
+    /// session keys under --cache-key-prefix that decodes every value. file: every session file
+    /// of --file-path is read and verified (there is no index).
+    Revoke(UserSessionArgs),
+    /// Print the live sessions of user ID, one JSON line each: the key redacted, its
+    /// expire_date and when its data last changed (null on cache, whose entries carry no
+    /// timestamp). Found as `revoke` finds them; cached-db is read from the database.
+    List(UserSessionArgs),
     /// Print the session stored under SESSION_KEY as one line of JSON (for support and
     /// debugging).
     ///
@@ -216,6 +241,128 @@ pub struct ShowArgs {
     pub keys: KeyArgs,
 }
 
+/// Options of `sessions whoami`.
+#[derive(Debug, Clone, Args)]
+pub struct WhoamiArgs {
+    /// The session key (the session cookie's value; for --engine cookie, the signed cookie).
+    #[arg(value_name = "KEY", allow_hyphen_values = true)]
+    pub session_key: String,
+
+    /// The store.
+    #[command(flatten, next_help_heading = "Store")]
+    pub store: StoreArgs,
+
+    /// The secret keys.
+    #[command(flatten, next_help_heading = "Keys")]
+    pub keys: KeyArgs,
+
+    /// The users.
+    #[command(flatten, next_help_heading = "Users")]
+    pub users: UserArgs,
+}
+
+/// Options of `sessions revoke` and `sessions list`.
+#[derive(Debug, Clone, Args)]
+pub struct UserSessionArgs {
+    /// The user's primary key, as Django stores it in _auth_user_id.
+    #[arg(long, value_name = "ID")]
+    pub user: String,
+
+    /// The primary key's type.
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = UserKeyKind::Integer)]
+    pub user_key_kind: UserKeyKind,
+
+    /// The index table session-auth keeps of its logins (djsession_user_session), if any.
+    #[arg(long, value_name = "NAME")]
+    pub index_table: Option<String>,
+
+    /// Only the index: skip the scan of every live session (faster, but misses Django's logins).
+    /// On db and cached-db it needs --index-table; on cache the index is the per-user Redis set.
+    #[arg(long)]
+    pub index_only: bool,
+
+    /// The store.
+    #[command(flatten, next_help_heading = "Store")]
+    pub store: StoreArgs,
+
+    /// The secret keys.
+    #[command(flatten, next_help_heading = "Keys")]
+    pub keys: KeyArgs,
+}
+
+/// Where the Django site's users are, and which authentication backends it uses.
+#[derive(Clone, Args)]
+pub struct UserArgs {
+    /// The database holding the user table: postgres://..., mysql://... or sqlite://path.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "USER_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub user_database_url: Option<String>,
+
+    /// The user table (auth_user, or the db_table of AUTH_USER_MODEL).
+    #[arg(long, value_name = "NAME", default_value = "auth_user")]
+    pub user_table: String,
+
+    /// The user table's primary key column.
+    #[arg(long, value_name = "NAME", default_value = "id")]
+    pub user_key_column: String,
+
+    /// The primary key's type.
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = UserKeyKind::Integer)]
+    pub user_key_kind: UserKeyKind,
+
+    /// The password hash column.
+    #[arg(long, value_name = "NAME", default_value = "password")]
+    pub user_password_column: String,
+
+    /// The is_active column.
+    #[arg(long, value_name = "NAME", default_value = "is_active")]
+    pub user_is_active_column: String,
+
+    /// The user model has no is_active field (every user is active, as in Django).
+    #[arg(long, conflicts_with = "user_is_active_column")]
+    pub no_is_active: bool,
+
+    /// An entry of the site's AUTHENTICATION_BACKENDS whose users are in the table (repeat for
+    /// several). django.contrib.auth.backends.AllowAllUsersModelBackend serves inactive users.
+    #[arg(
+        long = "auth-backend",
+        value_name = "PATH",
+        default_value = session_auth::MODEL_BACKEND
+    )]
+    pub auth_backends: Vec<String>,
+}
+
+impl fmt::Debug for UserArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserArgs")
+            .field(
+                "user_database_url",
+                &self.user_database_url.as_ref().map(|_| Redacted),
+            )
+            .field("user_table", &self.user_table)
+            .field("user_key_column", &self.user_key_column)
+            .field("user_key_kind", &self.user_key_kind)
+            .field("user_password_column", &self.user_password_column)
+            .field("user_is_active_column", &self.user_is_active_column)
+            .field("no_is_active", &self.no_is_active)
+            .field("auth_backends", &self.auth_backends)
+            .finish()
+    }
+}
+
+/// The type of the user table's primary key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UserKeyKind {
+    /// AutoField / BigAutoField (Django's default).
+    Integer,
+    /// A text key (CharField).
+    Text,
+}
+
 /// Where sessions are stored, as a Django site's settings describe it.
 ///
 /// URLs are never printed (they can hold passwords); pass them through the environment
@@ -223,7 +370,8 @@ pub struct ShowArgs {
 /// can see them. `Debug` shows only whether each URL was given.
 #[derive(Clone, Args)]
 pub struct StoreArgs {
-    /// The session engine (Django's SESSION_ENGINE): db, file, cache or cached-db.
+    /// The session engine (Django's SESSION_ENGINE): db, file, cache, cached-db or cookie
+    /// (signed_cookies: the session is the cookie's value).
     #[arg(long, value_enum, value_name = "ENGINE", default_value_t = Engine::Db)]
     pub engine: Engine,
 
@@ -343,6 +491,8 @@ pub enum Engine {
     Cache,
     /// `django.contrib.sessions.backends.cached_db`: the table, with a cache in front.
     CachedDb,
+    /// `django.contrib.sessions.backends.signed_cookies`: the signed session is the cookie.
+    Cookie,
 }
 
 impl Engine {
@@ -353,6 +503,7 @@ impl Engine {
             Engine::File => "file",
             Engine::Cache => "cache",
             Engine::CachedDb => "cached-db",
+            Engine::Cookie => "cookie",
         }
     }
 }

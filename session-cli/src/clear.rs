@@ -13,6 +13,9 @@ use crate::store;
 pub const NOTHING_TO_CLEAR: &str =
     "Nothing to clear: the cache engine's sessions expire by themselves (the cache drops them).";
 
+/// What clearsessions prints for the cookie engine.
+pub const NOTHING_STORED: &str = "Nothing to clear: the cookie engine stores sessions in the clients' cookies, which expire by themselves.";
+
 /// Stands in for the secret when a table is cleared without one: deleting rows by `expire_date`
 /// never signs or verifies anything, but the store is built from complete session settings.
 const UNUSED_SECRET: &str = "sessions clearsessions: no secret needed to delete expired rows";
@@ -26,6 +29,7 @@ const UNUSED_SECRET: &str = "sessions clearsessions: no secret needed to delete 
 pub async fn clearsessions(args: &ClearArgs, now: SystemTime) -> Result<String, Error> {
     let removed = match args.store.engine {
         Engine::Cache => return Ok(NOTHING_TO_CLEAR.to_owned()),
+        Engine::Cookie => return Ok(NOTHING_STORED.to_owned()),
         Engine::Db | Engine::CachedDb => {
             let config = if args.keys.secret_key.is_some() {
                 store::config(&args.store, &args.keys)?

@@ -139,6 +139,33 @@ pub enum Error {
     #[error("could not start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
 
+    /// `revoke` / `list` on an engine they do not support.
+    #[error(
+        "revoke and list work on --engine db, cached-db, cache and file; signed-cookie sessions \
+         live in browsers and cannot be listed or deleted (change the user's password, or rotate \
+         SECRET_KEY, to end them)"
+    )]
+    UnsupportedEngine,
+
+    /// `--index-only` on db/cached-db without `--index-table`.
+    #[error("--index-only needs --index-table NAME on the db and cached-db engines")]
+    IndexOnlyWithoutIndex,
+
+    /// `whoami` without a user database.
+    #[error(
+        "whoami needs the user table: set USER_DATABASE_URL (or pass --user-database-url) to \
+         postgres://..., mysql://... or sqlite://path"
+    )]
+    MissingUserDatabaseUrl,
+
+    /// The session has no verified user (`whoami`).
+    #[error("{0}")]
+    NotLoggedIn(String),
+
+    /// Reading the session's user failed (`whoami`).
+    #[error("{0}")]
+    Auth(#[source] session_auth::AuthError),
+
     /// The value did not verify or decode.
     #[error("cannot decode: {reason}: {}", detail(.source))]
     Decode {
@@ -167,12 +194,17 @@ impl Error {
             | Error::MissingFilePath
             | Error::InvalidSessionKey
             | Error::Open { .. }
+            | Error::MissingUserDatabaseUrl
+            | Error::UnsupportedEngine
+            | Error::IndexOnlyWithoutIndex
             | Error::Runtime(_) => 2,
             Error::Encode(_)
             | Error::MsgPackIntOutOfRange { .. }
             | Error::Decode { .. }
             | Error::NotFound { .. }
             | Error::Expired { .. }
+            | Error::NotLoggedIn(_)
+            | Error::Auth(_)
             | Error::Store(_) => 1,
         }
     }
@@ -314,6 +346,8 @@ mod tests {
                 what: "the database",
                 source: session_core::Error::store("connection refused"),
             },
+            Error::UnsupportedEngine,
+            Error::IndexOnlyWithoutIndex,
             Error::Runtime(std::io::Error::other("no threads")),
         ] {
             assert_eq!(usage.exit_code(), 2, "{usage}");

@@ -19,6 +19,8 @@
 //! {"_auth_user_id":"42","_auth_user_backend":"django.contrib.auth.backends.ModelBackend"}
 //! $ sessions clearsessions --engine db
 //! Removed 17 expired sessions.
+//! $ sessions whoami --engine db --user-database-url "$DATABASE_URL" 4mfj6kfv0s8ha9qjaiwqk0msvtxoy0nc
+//! {"user_id": "42", "backend": "django.contrib.auth.backends.ModelBackend", "verified": true}
 //! $ sessions clearsessions --engine file --file-path /var/lib/site/sessions
 //! Removed 3 expired sessions.
 //! ```
@@ -26,7 +28,9 @@
 //! | command | stores | prints | exit 1 when |
 //! |---|---|---|---|
 //! | `clearsessions` | db, cached-db (`--database-url`, `--table`), file (`--file-path`, `--cookie-name`, `--cookie-age`), cache (nothing to do) | `Removed N expired sessions.` | the store fails while clearing |
-//! | `show SESSION_KEY` | the same, and cache (`--cache-url`, `--cache-key-prefix`, `--cache-version`) | the session as one line of JSON | no live session under the key, or its data does not verify |
+//! | `show SESSION_KEY` | the same, and cache (`--cache-url`, `--cache-key-prefix`, `--cache-version`), and cookie (the key is the cookie) | the session as one line of JSON | no live session under the key, or its data does not verify |
+//! | `revoke --user ID` / `list --user ID` | db (`--index-table` for session-auth's index), cached-db (revoke also deletes the cache entries: `--cache-url`), cache (session-auth's per-user Redis set and a SCAN), file (every file read) | the number removed / one JSON line per session | the store fails |
+//! | `whoami KEY` | all of the above, plus the user table (`--user-database-url` / `USER_DATABASE_URL`, `--user-table`, `--user-key-column`, ...) | `{"user_id": "42", "backend": "...", "verified": true}` | no user, the session hash does not match (password changed), the user is inactive (ModelBackend) or gone |
 //!
 //! Databases: PostgreSQL, MySQL/MariaDB and SQLite, by the URL's scheme. Options that cannot work
 //! (no URL, an unreachable server, a missing table or directory) exit 2; for a database the line
@@ -68,19 +72,23 @@ mod encode;
 mod error;
 mod show;
 mod store;
+mod user_sessions;
+mod whoami;
 
 use std::io::Read;
 use std::time::SystemTime;
 
 pub use args::{
     Backend, ClearArgs, Cli, CodecArgs, Command, DecodeArgs, EncodeArgs, Engine, KeyArgs,
-    SerializerArg, ShowArgs, StoreArgs,
+    SerializerArg, ShowArgs, StoreArgs, UserArgs, UserKeyKind, UserSessionArgs, WhoamiArgs,
 };
-pub use clear::{NOTHING_TO_CLEAR, clearsessions, removed_message};
+pub use clear::{NOTHING_STORED, NOTHING_TO_CLEAR, clearsessions, removed_message};
 pub use decode::decode;
 pub use encode::{encode, read_session};
 pub use error::{DecodeFailure, Error};
 pub use show::show;
+pub use user_sessions::{list, revoke};
+pub use whoami::whoami;
 
 /// The most `sessions encode` reads from stdin: 16 MiB. Larger input is refused rather than
 /// buffered without bound (a real session is a few kilobytes; cookies hold 4 KB).
@@ -99,6 +107,9 @@ pub fn run(cli: &Cli, input: impl Read, now: SystemTime) -> Result<String, Error
         Command::Decode(args) => decode(args, now),
         Command::Encode(args) => encode(args, input),
         Command::Show(args) => runtime()?.block_on(show(args, now)),
+        Command::Whoami(args) => runtime()?.block_on(whoami(args, now)),
+        Command::Revoke(args) => runtime()?.block_on(revoke(args, now)),
+        Command::List(args) => runtime()?.block_on(list(args, now)),
         Command::Clearsessions(args) => runtime()?.block_on(clearsessions(args, now)),
     }
 }

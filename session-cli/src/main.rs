@@ -23,7 +23,13 @@ fn main() -> ExitCode {
     match run(&cli, std::io::stdin().lock(), SystemTime::now()) {
         Ok(line) => {
             let mut stdout = std::io::stdout().lock();
-            match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+            // `list` of a user without sessions prints nothing, not an empty line.
+            let written = if line.is_empty() {
+                Ok(())
+            } else {
+                writeln!(stdout, "{line}")
+            };
+            match written.and_then(|()| stdout.flush()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("sessions: could not write the result to standard output: {error}");

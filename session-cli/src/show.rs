@@ -39,6 +39,12 @@ pub async fn show(args: &ShowArgs, now: SystemTime) -> Result<String, Error> {
             )
             .await?
         }
+        Engine::Cookie => {
+            // The key is the cookie: decoding it is reading it, expiry (SESSION_COOKIE_AGE)
+            // included.
+            let cookies = store::open_cookie(&config, now)?;
+            cookies.decode(key.as_str()).map_err(Error::decode)?
+        }
         Engine::Cache => {
             let cache = store::open_cache(&args.store, &config).await?;
             from_cache(&cache, &key, cache.codec()).await?

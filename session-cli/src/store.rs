@@ -49,23 +49,24 @@ pub(crate) async fn open_db(
     connect(database_url(args)?, args, config, now).await
 }
 
-/// [`open_db`] for reading only (`show`): a SQLite file is opened `mode=ro` unless the URL
-/// chooses a mode, so inspecting a Django site's database changes nothing in it (not even its
-/// journal mode, which the store would otherwise switch to WAL).
+/// [`open_db`] for reading only (`show`, `whoami`, `list`): a SQLite file is opened `mode=ro`
+/// unless the URL chooses a mode ([`read_only_url`]).
 pub(crate) async fn open_db_read_only(
     args: &StoreArgs,
     config: &SessionConfig,
     now: OffsetDateTime,
 ) -> Result<AnyDbStore, Error> {
-    let url = database_url(args)?;
-    let query = url.split_once('?').map_or("", |(_, query)| query);
-    let chooses_mode = query.split('&').any(|pair| pair.starts_with("mode="));
-    if url.starts_with("sqlite:") && !url.contains(":memory:") && !chooses_mode {
-        let separator = if url.contains('?') { '&' } else { '?' };
-        let url = format!("{url}{separator}mode=ro");
-        return connect(&url, args, config, now).await;
+    let url = read_only_url(database_url(args)?);
+    connect(&url, args, config, now).await
+}
+
+/// The pool under `db`, for session-auth's queries beyond the store's.
+pub(crate) fn user_pool(db: &AnyDbStore) -> session_auth::UserPool {
+    match db {
+        AnyDbStore::Postgres(store) => store.pool().clone().into(),
+        AnyDbStore::MySql(store) => store.pool().clone().into(),
+        AnyDbStore::Sqlite(store) => store.pool().clone().into(),
     }
-    connect(url, args, config, now).await
 }
 
 fn database_url(args: &StoreArgs) -> Result<&str, Error> {
@@ -74,6 +75,19 @@ fn database_url(args: &StoreArgs) -> Result<&str, Error> {
         .ok_or(Error::MissingDatabaseUrl {
             engine: args.engine.name(),
         })
+}
+
+/// `url`, opened read-only if it is a SQLite file whose URL chooses no mode: inspecting a Django
+/// site's database must change nothing in it (not even its journal mode, which the stores would
+/// otherwise switch to WAL).
+pub(crate) fn read_only_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let chooses_mode = query.split('&').any(|pair| pair.starts_with("mode="));
+    if url.starts_with("sqlite:") && !url.contains(":memory:") && !chooses_mode {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        return format!("{url}{separator}mode=ro").into();
+    }
+    url.into()
 }
 
 async fn connect(
@@ -136,11 +150,30 @@ async fn build_file(
         })
 }
 
+/// The signed-cookie store, judging cookie ages at `now`.
+pub(crate) fn open_cookie(
+    config: &SessionConfig,
+    now: OffsetDateTime,
+) -> Result<session_cookie::CookieStore, Error> {
+    let now = std::time::SystemTime::from(now);
+    Ok(session_cookie::CookieStore::new(config)
+        .map_err(Error::Config)?
+        .with_clock(move || now))
+}
+
 /// The cache store on `--cache-url`, with the site's `KEY_PREFIX` and `VERSION`.
 pub(crate) async fn open_cache(
     args: &StoreArgs,
     config: &SessionConfig,
 ) -> Result<CacheStore, Error> {
+    open_redis_cache(args, config).await.map(|(_, store)| store)
+}
+
+/// [`open_cache`], with the Redis connection under it (for session-auth's per-user sets).
+pub(crate) async fn open_redis_cache(
+    args: &StoreArgs,
+    config: &SessionConfig,
+) -> Result<(RedisCache, CacheStore), Error> {
     let url = args.cache_url.as_deref().ok_or(Error::MissingCacheUrl)?;
     let opened = |source| Error::Open {
         what: CACHE,
@@ -152,10 +185,11 @@ pub(crate) async fn open_cache(
     let keys = KeyFunction::default()
         .with_key_prefix(args.cache_key_prefix.as_str())
         .with_version(args.cache_version);
-    let store = CacheStore::new(Cache::new(redis).with_key_function(keys), config)
+    let store = CacheStore::new(Cache::new(redis.clone()).with_key_function(keys), config)
         .map_err(|e| opened(e.into()))?;
-    Ok(match args.serializer {
+    let store = match args.serializer {
         Some(serializer) => store.with_cache_serializer(serializer.into()),
         None => store,
-    })
+    };
+    Ok((redis, store))
 }

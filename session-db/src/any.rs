@@ -37,7 +37,6 @@ use crate::{DbError, DbStore};
 /// # }).unwrap();
 /// ```
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum AnyDbStore {
     /// PostgreSQL.
     #[cfg(feature = "postgres")]

@@ -158,7 +158,9 @@ pub use any::AnyDbStore;
 pub use backend::{Backend, PING_IF_IDLE_FOR};
 pub use error::DbError;
 pub use model::{ColumnType, ColumnValue, DjangoSession, ExtraColumn, SessionModel};
-pub use schema::{DEFAULT_TABLE, Dialect, MAX_KEY_CHARS, create_table_sql, django_index_name};
+pub use schema::{
+    DEFAULT_TABLE, Dialect, MAX_KEY_CHARS, create_table_sql, django_index_name, is_identifier,
+};
 pub use store::{DEFAULT_CONNECT_TIMEOUT, DbStore, SchemaStatus, SessionRow};
 pub use timestamp::sqlite_text;
 

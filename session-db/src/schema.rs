@@ -27,8 +27,9 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// Quotes an identifier (already validated: no quote characters can occur).
-    pub(crate) fn quote(self, identifier: &str) -> String {
+    /// Quotes an identifier (already validated with [`is_identifier`]: no quote characters can
+    /// occur).
+    pub fn quote(self, identifier: &str) -> String {
         match self {
             Dialect::MySql => format!("`{identifier}`"),
             Dialect::Postgres | Dialect::Sqlite => format!("\"{identifier}\""),
@@ -36,7 +37,7 @@ impl Dialect {
     }
 
     /// The placeholder of the `n`th (1-based) parameter.
-    pub(crate) fn placeholder(self, n: usize) -> String {
+    pub fn placeholder(self, n: usize) -> String {
         match self {
             Dialect::Postgres => format!("${n}"),
             Dialect::MySql | Dialect::Sqlite => "?".to_owned(),
@@ -86,7 +87,7 @@ impl Dialect {
 
 /// Checks a table or column name: letters, digits and underscores, not starting with a digit, at
 /// most 63 bytes (PostgreSQL's limit). Names are quoted in SQL, so case is kept.
-pub(crate) fn is_identifier(name: &str) -> bool {
+pub fn is_identifier(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')

@@ -116,4 +116,4 @@ mod store;
 
 pub use atomic::WriteStrategy;
 pub use error::{FileError, ReportedPath};
-pub use store::{FileStore, FileStoreBuilder, STALE_TEMP_AGE};
+pub use store::{FileStore, FileStoreBuilder, FoundSession, STALE_TEMP_AGE};

@@ -190,6 +190,22 @@ impl FileStore {
         self.inner.dir.read_only
     }
 
+    /// Reads every live session file in the directory (off the async runtime) and returns those
+    /// whose decoded data `keep` accepts: for questions no key answers, such as "every session
+    /// of user 42". Its cost is a read and a signature check of every session file, linear in the
+    /// directory; only the sessions kept are held in memory. Expired files, files of other
+    /// prefixes and temporary files are skipped, and so is a file that cannot be read (with a
+    /// warning), as `clear_expired` does.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the directory cannot be listed.
+    pub async fn find_sessions(
+        &self,
+        keep: impl Fn(&Dict) -> bool + Send + Sync + 'static,
+    ) -> Result<Vec<FoundSession>, Error> {
+        self.run(move |inner| inner.find_sessions(&keep)).await
+    }
+
     /// The file holding session `key` (Django's `_key_to_file`), or [`FileError::InvalidKey`] when
     /// the key must never name a file (a character outside `[a-z0-9]`, or too long).
     ///
@@ -223,7 +239,22 @@ impl std::fmt::Debug for FileStore {
 struct Current {
     data: Dict,
     expires_at: OffsetDateTime,
+    modified: OffsetDateTime,
     id: Option<(u64, u64)>,
+}
+
+/// A live session found by [`FileStore::find_sessions`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FoundSession {
+    /// Its key (a credential: show it redacted).
+    pub key: SessionKey,
+    /// Its decoded data.
+    pub data: Dict,
+    /// When it expires (its file's modification time plus its expiry, as Django computes it).
+    pub expires_at: OffsetDateTime,
+    /// When its file was last written.
+    pub modified: OffsetDateTime,
 }
 
 /// The identity of a file (device, inode), to notice it was replaced between two looks.
@@ -326,8 +357,10 @@ impl Inner {
                 }
             }
         };
+        let modified = OffsetDateTime::from(modified);
         Ok(Some(Current {
-            expires_at: expires_at(&data, OffsetDateTime::from(modified), self.cookie_age),
+            expires_at: expires_at(&data, modified, self.cookie_age),
+            modified,
             data,
             id: file_id(&meta),
         }))
@@ -392,6 +425,47 @@ impl Inner {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.dir.io_error("remove", &path, e).into()),
         }
+    }
+
+    fn find_sessions(
+        &self,
+        keep: &(dyn Fn(&Dict) -> bool + Send + Sync),
+    ) -> Result<Vec<FoundSession>, Error> {
+        let entries = fs::read_dir(&self.dir.path)
+            .map_err(|e| self.dir.io_error("list", &self.dir.path, e))?;
+        let now = OffsetDateTime::now_utc();
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.dir.io_error("list", &self.dir.path, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Entry::Session(key) = names::classify(&self.dir.prefix, name) else {
+                continue;
+            };
+            let Ok(key) = SessionKey::new(key) else {
+                continue;
+            };
+            let path = entry.path();
+            let current = match self.read(&path) {
+                Ok(Some(current)) => current,
+                Ok(None) => continue,
+                Err(error) => {
+                    // One unreadable file must not hide the others.
+                    let path = self.dir.reported(&path);
+                    tracing::warn!(%path, %error, "find_sessions skipped a file");
+                    continue;
+                }
+            };
+            if current.expires_at > now && keep(&current.data) {
+                found.push(FoundSession {
+                    key,
+                    data: current.data,
+                    expires_at: current.expires_at,
+                    modified: current.modified,
+                });
+            }
+        }
+        Ok(found)
     }
 
     fn clear_expired(&self) -> Result<u64, Error> {
