@@ -60,8 +60,9 @@ impl std::fmt::Debug for RedisUserSessions {
 
 impl RedisUserSessions {
     /// The sessions `store` keeps in `redis` (the backend of `store`'s cache: pass the same
-    /// [`RedisCache`], clones share one connection), decoded with `config`'s serializer, user ids
-    /// parsed as `key_kind`. Scans by default; see [`with_scan`](Self::with_scan).
+    /// [`RedisCache`], clones share one connection), decoded as `store` decodes them (pickles by
+    /// default, as Django's cache framework stores them, whatever `config.serializer` says),
+    /// user ids parsed as `key_kind`. Scans by default; see [`with_scan`](Self::with_scan).
     ///
     /// # Errors
     /// [`AuthError::Config`] for an unusable session configuration.
@@ -75,7 +76,10 @@ impl RedisUserSessions {
             redis,
             keys: store.cache().key_function().clone(),
             session_prefix: store.session_key_prefix().to_owned(),
-            codec: SessionCodec::new(config)?,
+            codec: {
+                config.validate()?;
+                store.codec().clone()
+            },
             key_kind,
             scan: true,
             batch: 1_000,
