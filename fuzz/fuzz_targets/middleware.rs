@@ -44,7 +44,7 @@ fn fixture() -> &'static Fixture {
         };
         let cookie: Arc<dyn SessionStore> =
             Arc::new(CookieStore::new(&config).expect("valid config"));
-        let cookie_layer = SessionLayer::new(cookie, config.clone()).expect("valid config");
+        let cookie_layer = SessionLayer::new(cookie, &config).expect("valid config");
         Fixture {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .build()
@@ -77,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
     // input created (from the comparisons below) and sends it back, and that key *should* load.
     let layer = if selector & 1 == 0 {
         let memory: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
-        &SessionLayer::new(memory, fixture.config.clone()).expect("valid config")
+        &SessionLayer::new(memory, &fixture.config).expect("valid config")
     } else {
         &fixture.cookie_layer
     };
