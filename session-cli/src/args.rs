@@ -123,12 +123,6 @@ impl KeyArgs {
     /// [`Error::MissingSecret`] without a secret key, [`Error::Config`] for a variable the
     /// setting cannot take (the message names it).
     pub fn config(&self, serializer: Option<SerializerArg>) -> Result<SessionConfig, Error> {
-        if self.secret_key.as_deref() == Some("") {
-            // Given, but empty: say so, rather than that none was given.
-            return Err(Error::Config(session_core::Error::Config(
-                "secret_key is empty: set SECRET_KEY to the Django site's SECRET_KEY".to_owned(),
-            )));
-        }
         let mut config = SessionConfig::from_lookup(|name| match name {
             "SECRET_KEY" => self.secret_key.clone().map(OsString::from),
             other => std::env::var_os(other),

@@ -12,7 +12,7 @@ use crate::serializer::SerializerName;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A required variable is not set (or is empty).
+    /// A required variable is not set.
     #[error(
         "{variable} is not set: set it to the Django site's {variable} (or a long random string \
          if no Django site shares these sessions)"
@@ -146,7 +146,16 @@ impl SessionConfig {
 
         match var("SECRET_KEY")? {
             Some(secret) if !secret.is_empty() => config.secret_key = SecretKey::from(secret),
-            _ => {
+            // Set but empty is a different mistake from unset: say which.
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    variable: "SECRET_KEY",
+                    reason: "secret_key is empty: set it to the Django site's SECRET_KEY (or a \
+                             long random string if no Django site shares these sessions)"
+                        .to_owned(),
+                });
+            }
+            None => {
                 return Err(ConfigError::Missing {
                     variable: "SECRET_KEY",
                 });
@@ -383,6 +392,25 @@ mod tests {
             let message = from(vars).unwrap_err().to_string();
             assert!(message.starts_with(variable), "{variable}: {message}");
         }
+    }
+
+    #[test]
+    fn an_empty_secret_is_told_apart_from_a_missing_one() {
+        assert_eq!(
+            from(&[]).unwrap_err(),
+            ConfigError::Missing {
+                variable: "SECRET_KEY"
+            }
+        );
+        let empty = from(&[("SECRET_KEY", "")]).unwrap_err();
+        assert!(matches!(
+            empty,
+            ConfigError::Invalid {
+                variable: "SECRET_KEY",
+                ..
+            }
+        ));
+        assert!(empty.to_string().contains("secret_key is empty"), "{empty}");
     }
 
     #[test]
