@@ -93,20 +93,15 @@ impl Error {
 impl axum_core::response::IntoResponse for Error {
     fn into_response(self) -> axum_core::response::Response {
         match self {
+            // session_core::Error already answers as the middleware does.
             Error::Session(error) => error.into_response(),
+            interrupted if interrupted.is_session_interrupted() => {
+                session_core::Error::SessionDeleted.into_response()
+            }
             other => {
-                let status = if other.is_session_interrupted() {
-                    http::StatusCode::BAD_REQUEST
-                } else {
-                    http::StatusCode::INTERNAL_SERVER_ERROR
-                };
-                if status.is_server_error() {
-                    tracing::error!(target: "djsession", error = %other, "session error answered with {status}");
-                    (status, session_core::SESSION_ERROR_MESSAGE).into_response()
-                } else {
-                    tracing::warn!(target: "djsession", error = %other, "session error answered with {status}");
-                    (status, session_core::SESSION_INTERRUPTED_MESSAGE).into_response()
-                }
+                let status = http::StatusCode::INTERNAL_SERVER_ERROR;
+                tracing::error!(target: "djsession", error = %other, "session error answered with {status}");
+                (status, session_core::SESSION_ERROR_MESSAGE).into_response()
             }
         }
     }
