@@ -11,14 +11,15 @@
 
 mod support;
 
-use base64::Engine;
+use support::fixture::{cases, data, key, raw};
+
 use serde_json::Value as Json;
 use session_cache::{Cache, CacheStore};
 use session_conformance::logs;
 use session_core::codec::{CORRUPTED_MESSAGE, SUSPICIOUS_SESSION_TARGET};
-use session_core::serializer::{JsonSerializer, PickleSerializer, Serializer, SerializerName};
+use session_core::serializer::{PickleSerializer, Serializer, SerializerName};
 use session_core::value::dicts_identical;
-use session_core::{Dict, SessionConfig, SessionKey, SessionStore, Value};
+use session_core::{Dict, SessionConfig, SessionStore};
 
 fn fixture() -> Json {
     let path = concat!(
@@ -39,35 +40,6 @@ fn config() -> SessionConfig {
 
 fn key_prefix(fixture: &Json) -> &str {
     fixture["settings"]["KEY_PREFIX"].as_str().unwrap()
-}
-
-fn cases<'a>(fixture: &'a Json, list: &str, kind: Option<&str>) -> Vec<&'a Json> {
-    fixture[list]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| kind.is_none_or(|k| c["kind"] == k))
-        .collect()
-}
-
-fn raw(case: &Json) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(case["value_b64"].as_str().unwrap())
-        .unwrap()
-}
-
-fn data(case: &Json) -> Dict {
-    match JsonSerializer
-        .loads_text(case["data_json"].as_str().unwrap())
-        .unwrap()
-    {
-        Value::Dict(d) => d,
-        other => panic!("data_json is not a dict: {other:?}"),
-    }
-}
-
-fn key(case: &Json) -> SessionKey {
-    SessionKey::new(case["session_key"].as_str().unwrap()).unwrap()
 }
 
 fn ttl(case: &Json) -> i64 {

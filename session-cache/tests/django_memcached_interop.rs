@@ -12,16 +12,17 @@
 
 mod support;
 
-use base64::Engine;
+use support::fixture::{cases, data, key, raw};
+
 use serde_json::Value as Json;
 use session_cache::{
     CACHE_SESSION_KEY_PREFIX, Cache, CacheStore, FLAG_PICKLE, KeyFunction, MemcachedCache,
 };
 use session_conformance::{logs, services};
 use session_core::codec::{CORRUPTED_MESSAGE, SUSPICIOUS_SESSION_TARGET};
-use session_core::serializer::{JsonSerializer, PickleSerializer, Serializer, SerializerName};
+use session_core::serializer::{PickleSerializer, Serializer, SerializerName};
 use session_core::value::dicts_identical;
-use session_core::{Dict, SessionConfig, SessionKey, SessionStore, Value};
+use session_core::{Dict, SessionConfig, SessionStore};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 fn fixture() -> Json {
@@ -56,35 +57,6 @@ fn server_list(topology: &Json) -> String {
 
 fn key_prefix(topology: &Json) -> &str {
     topology["settings"]["KEY_PREFIX"].as_str().unwrap()
-}
-
-fn cases<'a>(topology: &'a Json, list: &str, kind: Option<&str>) -> Vec<&'a Json> {
-    topology[list]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| kind.is_none_or(|k| c["kind"] == k))
-        .collect()
-}
-
-fn raw(case: &Json) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(case["value_b64"].as_str().unwrap())
-        .unwrap()
-}
-
-fn data(case: &Json) -> Dict {
-    match JsonSerializer
-        .loads_text(case["data_json"].as_str().unwrap())
-        .unwrap()
-    {
-        Value::Dict(d) => d,
-        other => panic!("data_json is not a dict: {other:?}"),
-    }
-}
-
-fn key(case: &Json) -> SessionKey {
-    SessionKey::new(case["session_key"].as_str().unwrap()).unwrap()
 }
 
 fn held_by(case: &Json) -> Vec<&str> {

@@ -12,14 +12,15 @@
 
 mod support;
 
+use support::fixture::{cases, data, key, raw};
+
 use std::sync::Arc;
 
-use base64::Engine;
 use serde_json::Value as Json;
 use session_cache::{Cache, CacheBackend, CacheStore, CompressedCache, Compressor, MemoryCache};
-use session_core::serializer::{JsonSerializer, Serializer, SerializerName};
+use session_core::serializer::SerializerName;
 use session_core::value::dicts_identical;
-use session_core::{Dict, SessionConfig, SessionKey, SessionStore, Value};
+use session_core::{SessionConfig, SessionStore};
 
 fn fixture() -> Json {
     let path = concat!(
@@ -52,35 +53,6 @@ fn variants(fixture: &Json) -> &Vec<Json> {
     let variants = fixture["variants"].as_array().unwrap();
     assert_eq!(variants.len(), 6, "no compressor, then five");
     variants
-}
-
-fn cases<'a>(variant: &'a Json, list: &str, kind: Option<&str>) -> Vec<&'a Json> {
-    variant[list]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| kind.is_none_or(|k| c["kind"] == k))
-        .collect()
-}
-
-fn raw(case: &Json) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(case["value_b64"].as_str().unwrap())
-        .unwrap()
-}
-
-fn data(case: &Json) -> Dict {
-    match JsonSerializer
-        .loads_text(case["data_json"].as_str().unwrap())
-        .unwrap()
-    {
-        Value::Dict(d) => d,
-        other => panic!("data_json is not a dict: {other:?}"),
-    }
-}
-
-fn key(case: &Json) -> SessionKey {
-    SessionKey::new(case["session_key"].as_str().unwrap()).unwrap()
 }
 
 /// A cache configured as the variant's django-redis is, over `inner`.

@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each test file uses a different part
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+pub mod fixture;
+
 #[cfg(any(feature = "memory", feature = "redis", feature = "memcached"))]
 use session_cache::Cache;
 #[cfg(any(feature = "redis", feature = "memcached"))]
