@@ -10,8 +10,8 @@ use futures::future::BoxFuture;
 use session_core::codec::{CORRUPTED_MESSAGE, SUSPICIOUS_SESSION_TARGET};
 use session_core::value::Int;
 use session_core::{
-    Algorithm, ClearExpired, Dict, Error, Expiry, SaveMode, SessionConfig, SessionKey,
-    SessionRecord, Value,
+    Algorithm, ClearExpired, ConcurrencyPolicy, Dict, Error, Expiry, SaveMode, Session,
+    SessionConfig, SessionKey, SessionRecord, SharedRecord, Value,
 };
 use session_signing::TimestampSigner;
 use time::{Duration, OffsetDateTime};
@@ -108,6 +108,15 @@ registry!(
     save_after_expiry_never_resurrects,
     awkward_values_round_trip,
     clear_expired_removes_exactly_the_expired,
+    declared_compare_and_swap_is_what_the_store_does,
+    a_stale_version_is_refused,
+    merge_keeps_concurrent_saves_of_disjoint_keys,
+    merge_keeps_the_later_saves_value_of_one_key,
+    merge_applies_a_removal_of_a_key_the_other_set,
+    merge_keeps_an_expiry_set_by_the_other_request,
+    reject_lets_exactly_one_of_two_racing_saves_succeed,
+    flush_racing_a_merge_save_never_resurrects,
+    concurrent_increments_of_different_keys_all_survive,
 );
 
 fn flags(session: &session_core::Session) -> (bool, bool) {
@@ -1005,6 +1014,388 @@ pub async fn clear_expired_removes_exactly_the_expired(h: Harness) -> BehaviourR
                 "live record must survive clear_expired"
             );
         }
+    }
+    Ok(Outcome::Passed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrent requests: the merge and reject policies (compare-and-swap stores only).
+
+fn no_compare_and_swap(h: &Harness) -> Option<Outcome> {
+    (!h.capabilities().compare_and_swap).then(|| {
+        Outcome::Skipped(
+            "the store does not compare-and-swap, so it serves last_write_wins only".to_owned(),
+        )
+    })
+}
+
+fn under(h: &Harness, policy: ConcurrencyPolicy) -> SessionConfig {
+    SessionConfig {
+        concurrency: policy,
+        ..h.config().clone()
+    }
+}
+
+/// A session saved with `pairs`, and its key.
+async fn saved_with(h: &Harness, pairs: &[(&str, i64)]) -> Result<SessionKey, Failure> {
+    let s = h.session(None);
+    for (k, v) in pairs {
+        s.insert(*k, v).await?;
+    }
+    s.save().await?;
+    saved_key(&s)
+}
+
+/// Two sessions on `key` under `policy`, both having read the stored record.
+async fn two_readers(
+    h: &Harness,
+    key: &SessionKey,
+    policy: ConcurrencyPolicy,
+) -> Result<(Session, Session), Failure> {
+    let a = h.session_with(under(h, policy), Some(key.as_str()));
+    let b = h.session_with(under(h, policy), Some(key.as_str()));
+    a.keys().await?;
+    b.keys().await?;
+    Ok((a, b))
+}
+
+async fn stored(h: &Harness, key: &SessionKey) -> Result<Dict, Failure> {
+    h.store()
+        .load(key)
+        .await?
+        .ok_or_else(|| Failure::new("the session record vanished"))
+}
+
+/// The store's declared capability is true: a store declaring compare-and-swap serves
+/// `load_versioned`, and one declaring none is refused for `merge` and `reject` with a
+/// configuration error (never silently downgraded to last-write-wins).
+pub async fn declared_compare_and_swap_is_what_the_store_does(h: Harness) -> BehaviourResult {
+    let declared = h.store().capabilities().compare_and_swap;
+    check_eq!(declared, h.capabilities().compare_and_swap);
+    for policy in [ConcurrencyPolicy::Merge, ConcurrencyPolicy::Reject] {
+        let checked = policy.check_store(&**h.store());
+        check!(
+            checked.is_ok() == declared,
+            "check_store({policy}) answered {checked:?} for a store declaring \
+             compare_and_swap = {declared}"
+        );
+    }
+    if declared && h.capabilities().server_side_records {
+        let key = saved_with(&h, &[("a", 1)]).await?;
+        let record = h.store().load_versioned(&key).await?;
+        check!(
+            record.is_some_and(|r| r.data.get("a") == Some(&Value::from(1))),
+            "load_versioned must return the saved record"
+        );
+    }
+    Ok(Outcome::Passed)
+}
+
+/// `save_if_unchanged` writes only over the version it is given: a version older than the last
+/// write (ours or a plain save) is a conflict that changes nothing, and a missing record is
+/// `SessionDeleted`, never re-inserted.
+pub async fn a_stale_version_is_refused(h: Harness) -> BehaviourResult {
+    if let Some(skip) = no_server_records(&h).or_else(|| no_compare_and_swap(&h)) {
+        return Ok(skip);
+    }
+    let key = saved_with(&h, &[("n", 1)]).await?;
+    let first = h
+        .store()
+        .load_versioned(&key)
+        .await?
+        .ok_or_else(|| Failure::new("the saved record must load"))?;
+    let record = |n: i64| {
+        let mut data = Dict::new();
+        data.insert("n".to_owned(), Value::from(n));
+        SharedRecord {
+            data: std::sync::Arc::new(data),
+            expires_at: OffsetDateTime::now_utc() + Duration::hours(1),
+            expiry_age: 3600,
+        }
+    };
+    let second = h
+        .store()
+        .save_if_unchanged(&key, record(2), &first.version)
+        .await?;
+    check!(second != first.version, "a write must change the version");
+    match h
+        .store()
+        .save_if_unchanged(&key, record(3), &first.version)
+        .await
+    {
+        Err(Error::Conflict) => {}
+        other => {
+            return Err(Failure::new(format!(
+                "a stale version must conflict, got {other:?}"
+            )));
+        }
+    }
+    check_eq!(stored(&h, &key).await?.get("n"), Some(&Value::from(2)));
+
+    // A plain (last-write-wins) save changes the version too.
+    let s = h.session(Some(key.as_str()));
+    s.insert("n", &4).await?;
+    s.save().await?;
+    match h.store().save_if_unchanged(&key, record(5), &second).await {
+        Err(Error::Conflict) => {}
+        other => {
+            return Err(Failure::new(format!(
+                "a version from before a plain save must conflict, got {other:?}"
+            )));
+        }
+    }
+    check_eq!(stored(&h, &key).await?.get("n"), Some(&Value::from(4)));
+
+    // A deleted record is not brought back.
+    let current = h
+        .store()
+        .load_versioned(&key)
+        .await?
+        .ok_or_else(|| Failure::new("the record must load"))?;
+    h.store().delete(&key).await?;
+    match h
+        .store()
+        .save_if_unchanged(&key, record(6), &current.version)
+        .await
+    {
+        Err(Error::SessionDeleted) => {}
+        other => {
+            return Err(Failure::new(format!(
+                "a compare-and-swap onto a deleted record must be SessionDeleted, got {other:?}"
+            )));
+        }
+    }
+    check!(
+        h.store().load(&key).await?.is_none(),
+        "the deleted record came back"
+    );
+    Ok(Outcome::Passed)
+}
+
+/// Under `merge`, two requests that read the same session and each set a different key both
+/// keep their key, whichever saves first.
+pub async fn merge_keeps_concurrent_saves_of_disjoint_keys(h: Harness) -> BehaviourResult {
+    if let Some(skip) = no_server_records(&h).or_else(|| no_compare_and_swap(&h)) {
+        return Ok(skip);
+    }
+    let key = saved_with(&h, &[("initial", 0)]).await?;
+    let (a, b) = two_readers(&h, &key, ConcurrencyPolicy::Merge).await?;
+    a.insert("a", &1).await?;
+    b.insert("b", &2).await?;
+    a.save().await?;
+    b.save().await?;
+    let record = stored(&h, &key).await?;
+    let keys: Vec<&str> = record.keys().map(String::as_str).collect();
+    check_eq!(keys, ["initial", "a", "b"]);
+    check_eq!(record.get("a"), Some(&Value::from(1)));
+    // The later saver's handle now holds the merged data.
+    check_eq!(b.get::<i64>("a").await?, Some(1));
+    Ok(Outcome::Passed)
+}
+
+/// Under `merge`, when both requests set the same key, the later save's value wins.
+pub async fn merge_keeps_the_later_saves_value_of_one_key(h: Harness) -> BehaviourResult {
+    if let Some(skip) = no_server_records(&h).or_else(|| no_compare_and_swap(&h)) {
+        return Ok(skip);
+    }
+    let key = saved_with(&h, &[("k", 0), ("other", 7)]).await?;
+    let (a, b) = two_readers(&h, &key, ConcurrencyPolicy::Merge).await?;
+    b.insert("k", &2).await?;
+    a.insert("k", &1).await?;
+    b.save().await?;
+    a.save().await?;
+    let record = stored(&h, &key).await?;
+    check_eq!(record.get("k"), Some(&Value::from(1)));
+    check_eq!(record.get("other"), Some(&Value::from(7)));
+    Ok(Outcome::Passed)
+}
+
+/// Under `merge`, a removal is a change like a set: the later save's removal of a key the other
+/// request set removes it, and a key only the other touched keeps that one's change.
+pub async fn merge_applies_a_removal_of_a_key_the_other_set(h: Harness) -> BehaviourResult {
+    if let Some(skip) = no_server_records(&h).or_else(|| no_compare_and_swap(&h)) {
+        return Ok(skip);
+    }
+    let key = saved_with(&h, &[("x", 0), ("y", 0)]).await?;
+    let (a, b) = two_readers(&h, &key, ConcurrencyPolicy::Merge).await?;
+    a.insert("x", &1).await?;
+    a.remove("y").await?;
+    a.save().await?;
+    b.remove("x").await?;
+    b.insert("z", &3).await?;
+    b.save().await?;
+    let record = stored(&h, &key).await?;
+    let keys: Vec<&str> = record.keys().map(String::as_str).collect();
+    check_eq!(keys, ["z"]);
+    Ok(Outcome::Passed)
+}
+
+/// Under `merge`, an expiry one request set survives the other's save, and the stored record
+/// expires by it.
+pub async fn merge_keeps_an_expiry_set_by_the_other_request(h: Harness) -> BehaviourResult {
+    if let Some(skip) = no_server_records(&h).or_else(|| no_compare_and_swap(&h)) {
+        return Ok(skip);
+    }
+    let key = saved_with(&h, &[("k", 0)]).await?;
+    let (a, b) = two_readers(&h, &key, ConcurrencyPolicy::Merge).await?;
+    a.set_expiry(Expiry::Seconds(2)).await?;
+    a.save().await?;
+    b.insert("k", &1).await?;
+    b.save().await?;
+    check!(
+        b.changes().is_empty(),
+        "a saved session has no pending changes"
+    );
+    let record = stored(&h, &key).await?;
+    check_eq!(record.get("k"), Some(&Value::from(1)));
+    check_eq!(b.expiry().await?, Expiry::Seconds(2));
+    if h.capabilities().per_session_expiry {
+        tokio::time::sleep(StdDuration::from_millis(2_100)).await;
+        check!(
+            h.store().load(&key).await?.is_none(),
+            "the record must expire by the merged expiry"
+        );
+    }
+    Ok(Outcome::Passed)
+}
+
+/// Under `reject`, of two requests that read the same session, the first save wins and the other
+/// fails with `Conflict` and changes nothing; when both race, exactly one succeeds.
+pub async fn reject_lets_exactly_one_of_two_racing_saves_succeed(h: Harness) -> BehaviourResult {
+    if let Some(skip) = no_server_records(&h).or_else(|| no_compare_and_swap(&h)) {
+        return Ok(skip);
+    }
+    let key = saved_with(&h, &[("k", 0)]).await?;
+    let (a, b) = two_readers(&h, &key, ConcurrencyPolicy::Reject).await?;
+    a.insert("k", &1).await?;
+    b.insert("k", &2).await?;
+    a.save().await?;
+    match b.save().await {
+        Err(Error::Conflict) => {}
+        other => {
+            return Err(Failure::new(format!(
+                "the later save must conflict, got {other:?}"
+            )));
+        }
+    }
+    check_eq!(stored(&h, &key).await?.get("k"), Some(&Value::from(1)));
+
+    for round in 0..20i64 {
+        let (a, b) = two_readers(&h, &key, ConcurrencyPolicy::Reject).await?;
+        a.insert("k", &(round * 2)).await?;
+        b.insert("k", &(round * 2 + 1)).await?;
+        let ta = tokio::spawn(async move { a.save().await });
+        let tb = tokio::spawn(async move { b.save().await });
+        let ra = ta
+            .await
+            .map_err(|e| Failure::new(format!("saver panicked: {e}")))?;
+        let rb = tb
+            .await
+            .map_err(|e| Failure::new(format!("saver panicked: {e}")))?;
+        let winner = match (&ra, &rb) {
+            (Ok(()), Err(Error::Conflict)) => round * 2,
+            (Err(Error::Conflict), Ok(())) => round * 2 + 1,
+            _ => {
+                return Err(Failure::new(format!(
+                    "round {round}: exactly one save must succeed, got {ra:?} and {rb:?}"
+                )));
+            }
+        };
+        check_eq!(stored(&h, &key).await?.get("k"), Some(&Value::from(winner)));
+    }
+    Ok(Outcome::Passed)
+}
+
+/// A flush (logout) racing a `merge` save wins: the save fails with `SessionDeleted` and the
+/// session never comes back, whatever the order.
+pub async fn flush_racing_a_merge_save_never_resurrects(h: Harness) -> BehaviourResult {
+    if let Some(skip) = no_server_records(&h).or_else(|| no_compare_and_swap(&h)) {
+        return Ok(skip);
+    }
+    for round in 0..30i64 {
+        let key = saved_with(&h, &[("round", round)]).await?;
+        let (saver, other) = two_readers(&h, &key, ConcurrencyPolicy::Merge).await?;
+        saver.insert("more", &round).await?;
+        if round % 3 == 1 {
+            // The stored record changes first, so the merge save has to read it again.
+            other.insert("other", &round).await?;
+            other.save().await?;
+        }
+        let flusher = h.session_with(under(&h, ConcurrencyPolicy::Merge), Some(key.as_str()));
+        let saved = if round % 3 == 2 {
+            let t = tokio::spawn(async move { saver.save().await });
+            flusher.flush().await?;
+            t.await
+                .map_err(|e| Failure::new(format!("saver panicked: {e}")))?
+        } else {
+            flusher.flush().await?;
+            saver.save().await
+        };
+        match saved {
+            Ok(()) if round % 3 == 2 => {}
+            Err(Error::SessionDeleted) => {}
+            other => {
+                return Err(Failure::new(format!(
+                    "round {round}: a save after the flush must be SessionDeleted, got {other:?}"
+                )));
+            }
+        }
+        check!(
+            h.store().load(&key).await?.is_none(),
+            "round {round}: the flushed session came back"
+        );
+    }
+    Ok(Outcome::Passed)
+}
+
+/// Under `merge`, N requests on one session, each incrementing its own key many times with a
+/// fresh session per increment (as a browser's tabs do), lose no acknowledged increment.
+pub async fn concurrent_increments_of_different_keys_all_survive(h: Harness) -> BehaviourResult {
+    if let Some(skip) = no_server_records(&h).or_else(|| no_compare_and_swap(&h)) {
+        return Ok(skip);
+    }
+    const TABS: usize = 6;
+    const INCREMENTS: i64 = 10;
+    let key = saved_with(&h, &[("start", 0)]).await?;
+    let mut tabs = Vec::new();
+    for tab in 0..TABS {
+        let (h, key) = (h.clone(), key.clone());
+        tabs.push(tokio::spawn(async move {
+            let counter = format!("tab{tab}");
+            let mut acknowledged = 0i64;
+            let mut attempts = 0;
+            while acknowledged < INCREMENTS && attempts < INCREMENTS * 20 {
+                attempts += 1;
+                let s = h.session_with(under(&h, ConcurrencyPolicy::Merge), Some(key.as_str()));
+                let n = s.get::<i64>(&counter).await?.unwrap_or(0);
+                // A request works between reading and saving: let the other tabs run.
+                tokio::task::yield_now().await;
+                s.insert(counter.as_str(), &(n + 1)).await?;
+                match s.save().await {
+                    Ok(()) => acknowledged += 1,
+                    // Every attempt lost the race: not acknowledged, so not counted.
+                    Err(Error::Conflict) => {}
+                    Err(other) => return Err(other),
+                }
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, Error>((counter, acknowledged))
+        }));
+    }
+    let mut expected = Vec::new();
+    for tab in tabs {
+        expected.push(
+            tab.await
+                .map_err(|e| Failure::new(format!("tab panicked: {e}")))??,
+        );
+    }
+    let record = stored(&h, &key).await?;
+    for (counter, acknowledged) in expected {
+        check!(
+            acknowledged > 0,
+            "{counter}: no increment was ever acknowledged"
+        );
+        check_eq!(record.get(&counter), Some(&Value::from(acknowledged)));
     }
     Ok(Outcome::Passed)
 }

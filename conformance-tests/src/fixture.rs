@@ -20,20 +20,26 @@ pub struct Capabilities {
     /// How early (in whole seconds) a record may disappear before its expiry: caches that set TTLs
     /// in whole seconds expire up to one second early, as Django's cache backend does.
     pub early_expiry_seconds: i64,
+    /// The store compare-and-swaps (`StoreCapabilities::compare_and_swap`), so the `merge` and
+    /// `reject` concurrency behaviours run; the suite checks the store declares exactly this.
+    pub compare_and_swap: bool,
 }
 
 impl Capabilities {
-    /// A server-side store with exact expiry and `clear_expired` (database, file, memory).
+    /// A server-side store with exact expiry, `clear_expired` and compare-and-swap (database,
+    /// file, memory).
     pub const fn server_side() -> Self {
         Capabilities {
             server_side_records: true,
             per_session_expiry: true,
             clears_expired: true,
             early_expiry_seconds: 0,
+            compare_and_swap: true,
         }
     }
 
-    /// A cache: server-side records that expire by TTL (to the second) and need no clearing.
+    /// A cache: server-side records that expire by TTL (to the second), need no clearing and
+    /// compare-and-swap.
     pub const fn cache() -> Self {
         Capabilities {
             clears_expired: false,
@@ -49,6 +55,7 @@ impl Capabilities {
             per_session_expiry: false,
             clears_expired: false,
             early_expiry_seconds: 0,
+            compare_and_swap: false,
         }
     }
 }

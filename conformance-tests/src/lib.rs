@@ -82,7 +82,15 @@ macro_rules! session_conformance {
                 must_create_is_atomic_under_key_collision,
                 expired_record_is_never_returned_at_the_boundary,
                 save_racing_delete_never_resurrects, save_after_expiry_never_resurrects,
-                awkward_values_round_trip, clear_expired_removes_exactly_the_expired
+                awkward_values_round_trip, clear_expired_removes_exactly_the_expired,
+                declared_compare_and_swap_is_what_the_store_does, a_stale_version_is_refused,
+                merge_keeps_concurrent_saves_of_disjoint_keys,
+                merge_keeps_the_later_saves_value_of_one_key,
+                merge_applies_a_removal_of_a_key_the_other_set,
+                merge_keeps_an_expiry_set_by_the_other_request,
+                reject_lets_exactly_one_of_two_racing_saves_succeed,
+                flush_racing_a_merge_save_never_resurrects,
+                concurrent_increments_of_different_keys_all_survive
             );
         }
     };

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use session_conformance::{Outcome, Report, run_all};
 use session_core::{
     ClearExpired, Dict, Error, MemoryStore, SaveMode, SessionKey, SessionRecord, SessionStore,
-    Value,
+    SharedRecord, StoreCapabilities, Value, Version, VersionedRecord,
 };
 
 /// How a [`Broken`] store misbehaves.
@@ -30,6 +30,9 @@ enum Fault {
     CreatesOnLoad,
     /// `exists` always answers false.
     NeverExists,
+    /// A compare-and-swap save writes whatever the stored version (declaring compare-and-swap
+    /// and not doing it).
+    IgnoresVersion,
 }
 
 /// A `MemoryStore` with one fault.
@@ -147,6 +150,33 @@ impl SessionStore for Broken {
         }
         self.shadow.lock().unwrap().remove(key);
         self.inner.delete(key).await
+    }
+
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::COMPARE_AND_SWAP
+    }
+
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        self.inner.load_versioned(key).await
+    }
+
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        if self.fault == Fault::IgnoresVersion {
+            // Swaps against whatever is stored now: a plain overwrite under a conditional name.
+            let Some(current) = self.inner.load_versioned(key).await? else {
+                return Err(Error::SessionDeleted);
+            };
+            return self
+                .inner
+                .save_if_unchanged(key, record, &current.version)
+                .await;
+        }
+        self.inner.save_if_unchanged(key, record, expected).await
     }
 
     async fn clear_expired(&self) -> Result<ClearExpired, Error> {
@@ -280,6 +310,21 @@ async fn a_store_whose_exists_lies_fails_save() {
     assert_fails(&r, Fault::NeverExists, &["save"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_ignores_the_version_loses_concurrent_updates() {
+    let r = report(Fault::IgnoresVersion).await;
+    assert_fails(
+        &r,
+        Fault::IgnoresVersion,
+        &[
+            "a_stale_version_is_refused",
+            "merge_keeps_concurrent_saves_of_disjoint_keys",
+            "reject_lets_exactly_one_of_two_racing_saves_succeed",
+            "concurrent_increments_of_different_keys_all_survive",
+        ],
+    );
+}
+
 #[tokio::test]
 async fn capabilities_turn_inapplicable_behaviours_into_reported_skips() {
     use session_conformance::{Capabilities, Fixture};
@@ -297,6 +342,12 @@ async fn capabilities_turn_inapplicable_behaviours_into_reported_skips() {
     assert!(skipped.contains(&"session_load_does_not_create_record"));
     // The memory store does enforce expiry, so claiming it does not is caught.
     assert!(report.failed().contains(&"actual_expiry"));
+    // And claiming it cannot compare-and-swap is caught too.
+    assert!(
+        report
+            .failed()
+            .contains(&"declared_compare_and_swap_is_what_the_store_does")
+    );
 }
 
 #[tokio::test]

@@ -61,10 +61,11 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
 impl Error {
     /// The HTTP status a handler answers this error with: 400 for
     /// [`Error::SessionDeleted`] (Django's `SessionInterrupted`, as the session middleware
-    /// answers it), 500 for everything else.
+    /// answers it), 409 for [`Error::Conflict`], 500 for everything else.
     pub fn status(&self) -> StatusCode {
         match self {
             Error::SessionDeleted => StatusCode::BAD_REQUEST,
+            Error::Conflict => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +75,7 @@ impl Error {
     pub fn public_message(&self) -> &'static str {
         match self {
             Error::SessionDeleted => crate::SESSION_INTERRUPTED_MESSAGE,
+            Error::Conflict => crate::SESSION_CONFLICT_MESSAGE,
             _ => SESSION_ERROR_MESSAGE,
         }
     }
@@ -117,5 +119,12 @@ mod tests {
             Error::SessionDeleted.public_message(),
             crate::SESSION_INTERRUPTED_MESSAGE
         );
+    }
+
+    #[test]
+    fn a_lost_concurrent_save_is_a_409_asking_to_retry() {
+        let response = Error::Conflict.into_response();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert!(Error::Conflict.public_message().contains("Retry"));
     }
 }

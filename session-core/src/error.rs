@@ -8,6 +8,11 @@ use crate::value::ValueError;
 pub const SESSION_INTERRUPTED_MESSAGE: &str = "The request's session was deleted before the request \
      completed. The user may have logged out in a concurrent request, for example.";
 
+/// The body of the 409 answer when a save lost to a concurrent request's under the `merge` or
+/// `reject` [concurrency policy](crate::ConcurrencyPolicy).
+pub const SESSION_CONFLICT_MESSAGE: &str = "The request's session was changed by a concurrent \
+     request before this one could save it. Retry the request.";
+
 /// A boxed error from a store's backend (database driver, Redis client, filesystem, ...).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -31,6 +36,17 @@ pub enum Error {
          the user may have logged out in a concurrent request"
     )]
     SessionDeleted,
+
+    /// The stored session changed since this request read it, and the
+    /// [concurrency policy](crate::ConcurrencyPolicy) does not let this save overwrite it: under
+    /// `reject` at once, under `merge` after every attempt lost the race. A store's
+    /// [`save_if_unchanged`](crate::SessionStore::save_if_unchanged) also answers it for a stale
+    /// version. The middleware answers 409 without a cookie.
+    #[error(
+        "the session was changed by a concurrent request since this one read it; \
+         retry the request"
+    )]
+    Conflict,
 
     /// The store's backend failed (connection lost, disk full, ...).
     #[error("session store error: {0}")]

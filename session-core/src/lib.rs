@@ -36,6 +36,7 @@
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 mod axum;
+mod changes;
 pub mod codec;
 pub mod config;
 mod error;
@@ -50,15 +51,17 @@ pub mod value;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use axum::{MissingSessionLayer, SESSION_ERROR_MESSAGE};
+pub use changes::{Change, Changes};
 pub use codec::SessionCodec;
-pub use config::{ConfigError, SameSite, SessionConfig};
-pub use error::{BoxError, Error, SESSION_INTERRUPTED_MESSAGE};
+pub use config::{ConcurrencyPolicy, ConfigError, SameSite, SessionConfig};
+pub use error::{BoxError, Error, SESSION_CONFLICT_MESSAGE, SESSION_INTERRUPTED_MESSAGE};
 pub use expiry::Expiry;
 pub use key::{GENERATED_KEY_LEN, KEY_ALPHABET, SessionKey, redact};
 pub use memory::MemoryStore;
 pub use session::{CREATE_ATTEMPTS, Session, TEST_COOKIE_NAME, TEST_COOKIE_VALUE};
 pub use store::{
     ClearExpired, KeyKind, LoadedRecord, SaveMode, SessionRecord, SessionStore, SharedRecord,
+    StoreCapabilities, Version, VersionedRecord,
 };
 pub use value::{Dict, Int, Value};
 

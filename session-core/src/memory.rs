@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::store::{ClearExpired, SaveMode, SessionRecord, SessionStore, SharedRecord};
+use crate::store::{
+    ClearExpired, SaveMode, SessionRecord, SessionStore, SharedRecord, StoreCapabilities, Version,
+    VersionedRecord,
+};
 use crate::value::Dict;
 use crate::{Error, SessionKey};
 
@@ -18,15 +21,23 @@ use crate::{Error, SessionKey};
 /// not shared between processes: use it for tests, demos and single-process services. Expired
 /// records are never returned; they are dropped by [`clear_expired`](SessionStore::clear_expired)
 /// and whenever a save finds one in its way. For a bounded in-process cache, see `session-cache`.
+///
+/// It can compare-and-swap (the `merge` and `reject` [concurrency
+/// policies](crate::ConcurrencyPolicy)): every write stamps the record with a fresh number from a
+/// store-wide counter, and a conditional save checks it under the same lock that writes.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<SessionKey, Stored>>,
+    // Only ever read and bumped under `records`' lock; a plain counter would do, but the lock
+    // guards the map, not the store.
+    writes: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug)]
 struct Stored {
     data: Arc<Dict>,
     expires_at: OffsetDateTime,
+    version: u64,
 }
 
 impl Stored {
@@ -63,7 +74,11 @@ impl MemoryStore {
     ) -> Result<SessionKey, Error> {
         let now = OffsetDateTime::now_utc();
         let mut records = self.records();
-        let stored = Stored { data, expires_at };
+        let stored = Stored {
+            data,
+            expires_at,
+            version: self.next_version(),
+        };
         if let Some(held) = records.get_mut(key) {
             let live = held.is_live(now);
             match mode {
@@ -82,6 +97,12 @@ impl MemoryStore {
             records.insert(key.clone(), stored);
         }
         Ok(key.clone())
+    }
+
+    fn next_version(&self) -> u64 {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(1)
     }
 
     /// How many records are held, live or expired.
@@ -126,6 +147,52 @@ impl SessionStore for MemoryStore {
         mode: SaveMode,
     ) -> Result<SessionKey, Error> {
         self.put(key, record.data, record.expires_at, mode)
+    }
+
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::COMPARE_AND_SWAP
+    }
+
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self
+            .records()
+            .get(key)
+            .filter(|stored| stored.is_live(now))
+            .map(|stored| VersionedRecord {
+                data: Arc::clone(&stored.data),
+                version: Version::from_counter(stored.version),
+                expires_at: Some(stored.expires_at),
+            }))
+    }
+
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        let now = OffsetDateTime::now_utc();
+        let mut records = self.records();
+        let held = match records.get_mut(key) {
+            Some(held) if held.is_live(now) => held,
+            _ => return Err(Error::SessionDeleted),
+        };
+        if expected.as_counter() != Some(held.version) {
+            return Err(Error::Conflict);
+        }
+        let version = self.next_version();
+        let replaced = std::mem::replace(
+            held,
+            Stored {
+                data: record.data,
+                expires_at: record.expires_at,
+                version,
+            },
+        );
+        drop(records);
+        drop(replaced);
+        Ok(Version::from_counter(version))
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {

@@ -7,9 +7,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use crate::changes::Changes;
+use crate::config::ConcurrencyPolicy;
 use crate::expiry::{EXPIRY_KEY, Expiry};
 use crate::serializer::SerializerError;
-use crate::store::{KeyKind, SaveMode, SessionStore, SharedRecord};
+use crate::store::{KeyKind, SaveMode, SessionStore, SharedRecord, Version};
 use crate::value::{Dict, MAX_DEPTH, Value, from_value, to_value};
 use crate::{Error, SessionCodec, SessionConfig, SessionKey};
 
@@ -55,6 +57,34 @@ pub const CREATE_ATTEMPTS: usize = 100;
 /// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 /// # }
 /// ```
+///
+/// # Concurrent requests
+///
+/// Two requests on one session (two tabs, a page and its XHRs) each load it and each save it. What
+/// the later save does is [`SessionConfig::concurrency`](crate::SessionConfig::concurrency):
+///
+/// | | `last_write_wins` (default, Django's) | `merge` | `reject` |
+/// |---|---|---|---|
+/// | both set different keys | the later save erases the earlier one's key | both keys survive | the later save fails with [`Error::Conflict`] |
+/// | both set the same key | the later value | the later save's value | the later save fails |
+/// | one removes a key the other set | the later save's whole data | the later save's change to that key wins (a key only one of them touched keeps that one's change) | the later save fails |
+/// | one flushes or cycles the key | a later save fails with [`Error::SessionDeleted`] (Django's `SessionInterrupted`) | same: the flush wins, nothing is resurrected | same |
+/// | one calls [`clear`](Self::clear) | its empty data, or the later data | everything stored is dropped, then the other's later changes apply on top | the later save fails |
+/// | expiry ([`set_expiry`](Self::set_expiry)) | the later save's | `_session_expiry` is a key like any other: set by one request, it survives the other's save | the later save fails |
+///
+/// Under `merge` a save reads the stored session again only when it changed since this request
+/// read it (the compare-and-swap failed), re-applies this request's [`changes`](Self::changes)
+/// to it, and tries again, up to [`merge_attempts`](crate::SessionConfig::merge_attempts) times;
+/// then it fails with [`Error::Conflict`]. The middleware answers a conflict 409, without a cookie.
+/// After a merged save the handle holds the merged data. A change made behind the session's back
+/// and flagged with [`set_modified`](Self::set_modified) is not a recorded change, so `merge` cannot
+/// re-apply it: change values through [`insert`](Self::insert) and friends.
+///
+/// Any write changes what a store compares: a last-write-wins save of ours, and Django's own save
+/// to a shared database or cache (it rewrites `session_data`), so requests of both are detected.
+/// Both policies need a store that can compare-and-swap
+/// ([`StoreCapabilities`](crate::StoreCapabilities)); [`ConcurrencyPolicy::check_store`] is the
+/// check store and layer constructors make.
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
@@ -76,9 +106,26 @@ struct State {
     cache: Option<Arc<Dict>>,
     accessed: bool,
     modified: bool,
+    // What the loaded data was read at, under the merge and reject policies; `None` when this
+    // request has not read the stored record (or has just created it).
+    version: Option<Version>,
+    // What this request changed since it loaded or last saved, for the merge policy.
+    changes: Changes,
 }
 
 impl State {
+    /// After `saved` was written: what was changed is stored now, unless the data changed again
+    /// during the save.
+    fn changes_saved(&mut self, saved: &Arc<Dict>) {
+        if self
+            .cache
+            .as_ref()
+            .is_some_and(|cache| Arc::ptr_eq(cache, saved))
+        {
+            self.changes = Changes::default();
+        }
+    }
+
     fn data_mut(&mut self) -> &mut Dict {
         Arc::make_mut(self.cache.get_or_insert_with(Default::default))
     }
@@ -166,6 +213,12 @@ impl Session {
         self.state().accessed = accessed;
     }
 
+    /// What this request changed since the session was loaded or last saved (the `merge` policy
+    /// re-applies it). Django's `modified` flag is unaffected by it.
+    pub fn changes(&self) -> Changes {
+        self.state().changes.clone()
+    }
+
     /// Django's `is_empty`: no key, and no data loaded or the loaded data is empty. Touches no flag
     /// and never loads.
     pub fn is_empty(&self) -> bool {
@@ -192,12 +245,19 @@ impl Session {
             };
             if let Some(key) = key {
                 // Shared with the store where it keeps values: copied only if changed.
-                let loaded = match &key {
-                    None => Some(Arc::default()),
-                    Some(key) => self.backend().load_shared(key).await?,
+                let (loaded, version) = match &key {
+                    None => (Some(Arc::default()), None),
+                    Some(key) if self.policy().needs_compare_and_swap() => {
+                        match self.backend().load_versioned(key).await? {
+                            Some(record) => (Some(record.data), Some(record.version)),
+                            None => (None, None),
+                        }
+                    }
+                    Some(key) => (self.backend().load_shared(key).await?, None),
                 };
                 let mut state = self.state();
                 if state.cache.is_none() {
+                    state.version = version;
                     state.cache = Some(match loaded {
                         Some(data) => data,
                         None => {
@@ -209,6 +269,10 @@ impl Session {
             }
         }
         Ok(self.state())
+    }
+
+    fn policy(&self) -> ConcurrencyPolicy {
+        self.inner.config.concurrency
     }
 
     /// What Django's backends do when a key loads nothing.
@@ -287,8 +351,10 @@ impl Session {
     ) -> Result<(), Error> {
         let value = value.into();
         check_depth(&value)?;
+        let key = key.into();
         let mut state = self.loaded().await?;
-        state.data_mut().insert(key.into(), value);
+        state.changes.set(&key);
+        state.data_mut().insert(key, value);
         state.modified = true;
         Ok(())
     }
@@ -304,6 +370,7 @@ impl Session {
             return Ok(None);
         }
         state.modified = true;
+        state.changes.removed(key);
         Ok(state.data_mut().shift_remove(key))
     }
 
@@ -323,6 +390,7 @@ impl Session {
             source,
         })?;
         state.data_mut().shift_remove(key);
+        state.changes.removed(key);
         state.modified = true;
         Ok(Some(converted))
     }
@@ -372,6 +440,9 @@ impl Session {
             check_depth(value)?;
         }
         let mut state = self.loaded().await?;
+        for (key, _) in &entries {
+            state.changes.set(key);
+        }
         state.data_mut().extend(entries);
         state.modified = true;
         Ok(())
@@ -428,6 +499,7 @@ impl Session {
     pub fn clear(&self) {
         let mut state = self.state();
         state.cache = Some(Arc::default());
+        state.changes.clear();
         state.accessed = true;
         state.modified = true;
     }
@@ -465,19 +537,97 @@ impl Session {
                 state.accessed = true;
                 Arc::clone(state.cache.get_or_insert_with(Default::default))
             }
+            SaveMode::Update if self.policy().needs_compare_and_swap() => {
+                return self.write_unless_changed(key).await;
+            }
             SaveMode::Update => self.data().await?,
         };
+        let record = self.record_of(Arc::clone(&data));
+        let held = self.backend().save_shared(&key, record, mode).await?;
+        let mut state = self.state();
+        state.key = Some(held);
+        // A fresh record: a later save under merge or reject reads its version first.
+        state.version = None;
+        state.changes_saved(&data);
+        Ok(())
+    }
+
+    /// An update under the `merge` and `reject` policies: a compare-and-swap against the version
+    /// this request read; under `merge`, on a conflict, this request's changes re-applied onto
+    /// what is stored now, until a swap succeeds or the attempts run out.
+    async fn write_unless_changed(&self, key: SessionKey) -> Result<(), Error> {
+        let attempts = match self.policy() {
+            ConcurrencyPolicy::Merge => self.inner.config.merge_attempts.max(1),
+            _ => 1,
+        };
+        let (ours, changes, mut expected) = {
+            // Reads the record (with its version) if this request has not yet.
+            let mut state = self.loaded().await?;
+            let ours = Arc::clone(state.cache.get_or_insert_with(Default::default));
+            (ours, state.changes.clone(), state.version.clone())
+        };
+        let mut data = Arc::clone(&ours);
+        let mut tried = 0;
+        loop {
+            let version = match expected.take() {
+                Some(version) => version,
+                None => {
+                    // This request's changes go on top of what is stored now; if nothing is,
+                    // the session was flushed or expired meanwhile, and that wins.
+                    let Some(current) = self.backend().load_versioned(&key).await? else {
+                        return Err(Error::SessionDeleted);
+                    };
+                    data = Arc::new(changes.apply(&current.data, &ours));
+                    current.version
+                }
+            };
+            tried += 1;
+            let record = self.record_of(Arc::clone(&data));
+            match self
+                .backend()
+                .save_if_unchanged(&key, record, &version)
+                .await
+            {
+                Ok(written) => {
+                    let mut state = self.state();
+                    let unchanged_meanwhile = state
+                        .cache
+                        .as_ref()
+                        .is_some_and(|cache| Arc::ptr_eq(cache, &ours));
+                    if unchanged_meanwhile {
+                        state.cache = Some(data);
+                        state.version = Some(written);
+                        state.changes = Changes::default();
+                    } else {
+                        // Changed during the save (through a clone of this handle): keep every
+                        // change, so the next save re-applies them onto a fresh read.
+                        state.version = None;
+                    }
+                    return Ok(());
+                }
+                Err(Error::Conflict) if tried < attempts => {
+                    tracing::debug!(
+                        target: "djsession",
+                        key = %crate::redact(key.as_str()),
+                        attempt = tried,
+                        "session changed by a concurrent request; merging again"
+                    );
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The record saving `data` now writes: its expiry computed from the data's own.
+    fn record_of(&self, data: Arc<Dict>) -> SharedRecord {
         let now = OffsetDateTime::now_utc();
         let expiry = stored_expiry(&data);
         let cookie_age = self.inner.config.cookie_age;
-        let record = SharedRecord {
+        SharedRecord {
             expires_at: expiry.date(now, cookie_age),
             expiry_age: expiry.age(now, cookie_age),
             data,
-        };
-        let held = self.backend().save_shared(&key, record, mode).await?;
-        self.state().key = Some(held);
-        Ok(())
+        }
     }
 
     /// Saves the current data under a fresh key (Django's `create`); sets `modified`.

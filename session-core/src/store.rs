@@ -69,6 +69,95 @@ pub struct LoadedRecord {
     pub expires_at: Option<OffsetDateTime>,
 }
 
+/// An opaque token for the stored state a load read, so a later save can require that nothing
+/// changed since ([`SessionStore::save_if_unchanged`]).
+///
+/// Each store picks what identifies a state: the memory store a counter bumped on every write, the
+/// database and cache stores the stored `session_data` bytes themselves (so a write by Django,
+/// which changes them, is detected like any other). Compare versions only with versions from the
+/// same store and key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Version(VersionRepr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum VersionRepr {
+    Counter(u64),
+    Bytes(Arc<[u8]>),
+}
+
+impl Version {
+    /// A version that is a write counter.
+    pub fn from_counter(counter: u64) -> Self {
+        Version(VersionRepr::Counter(counter))
+    }
+
+    /// A version that is the stored bytes (or a digest of them).
+    pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Self {
+        Version(VersionRepr::Bytes(bytes.into()))
+    }
+
+    /// The counter, for a version made by [`from_counter`](Self::from_counter).
+    pub fn as_counter(&self) -> Option<u64> {
+        match &self.0 {
+            VersionRepr::Counter(counter) => Some(*counter),
+            VersionRepr::Bytes(_) => None,
+        }
+    }
+
+    /// The bytes, for a version made by [`from_bytes`](Self::from_bytes).
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match &self.0 {
+            VersionRepr::Counter(_) => None,
+            VersionRepr::Bytes(bytes) => Some(bytes),
+        }
+    }
+}
+
+impl fmt::Debug for Version {
+    // The bytes are a signed session: show their size, not them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            VersionRepr::Counter(counter) => write!(f, "Version(#{counter})"),
+            VersionRepr::Bytes(bytes) => write!(f, "Version({} bytes)", bytes.len()),
+        }
+    }
+}
+
+/// A loaded record with the [`Version`] it was read at: what
+/// [`SessionStore::load_versioned`] returns.
+#[derive(Debug, Clone)]
+pub struct VersionedRecord {
+    /// The session data.
+    pub data: Arc<Dict>,
+    /// What was read, to hand back to [`SessionStore::save_if_unchanged`].
+    pub version: Version,
+    /// When the record expires, when the store knows it (as in [`LoadedRecord`]).
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// What a store can do beyond the basic operations, so a configuration that needs more is refused
+/// when the store is built instead of being silently downgraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct StoreCapabilities {
+    /// [`load_versioned`](SessionStore::load_versioned) and
+    /// [`save_if_unchanged`](SessionStore::save_if_unchanged) work, atomically: what the
+    /// `merge` and `reject` [concurrency policies](crate::ConcurrencyPolicy) need.
+    pub compare_and_swap: bool,
+}
+
+impl StoreCapabilities {
+    /// The basic operations only (what a store that overrides nothing declares).
+    pub const BASIC: StoreCapabilities = StoreCapabilities {
+        compare_and_swap: false,
+    };
+
+    /// The basic operations and compare-and-swap saves.
+    pub const COMPARE_AND_SWAP: StoreCapabilities = StoreCapabilities {
+        compare_and_swap: true,
+    };
+}
+
 /// What [`SessionStore::clear_expired`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClearExpired {
@@ -163,6 +252,49 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     fn key_kind(&self) -> KeyKind {
         KeyKind::Random
     }
+
+    /// What this store can do beyond the basic operations. The default declares nothing: a store
+    /// that overrides [`load_versioned`](Self::load_versioned) and
+    /// [`save_if_unchanged`](Self::save_if_unchanged) declares
+    /// [`StoreCapabilities::COMPARE_AND_SWAP`].
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::BASIC
+    }
+
+    /// [`load`](Self::load), with the [`Version`] of what was read. Every write to the record,
+    /// through any method of the store (or by another program sharing it, such as Django), must
+    /// make later loads return a different version.
+    ///
+    /// # Errors
+    /// The default answers [`Error::Config`]: the store cannot compare-and-swap.
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        let _ = key;
+        Err(no_compare_and_swap(self))
+    }
+
+    /// Replaces the live record under `key` with `record`, atomically, only if it is still at
+    /// `expected` (a version [`load_versioned`](Self::load_versioned) or an earlier
+    /// `save_if_unchanged` returned); returns the version of what it wrote.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the record is at another version, [`Error::SessionDeleted`] when
+    /// there is no live record (never re-insert it), [`Error::Store`] when the backend fails. The
+    /// default answers [`Error::Config`]: the store cannot compare-and-swap.
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        let _ = (key, record, expected);
+        Err(no_compare_and_swap(self))
+    }
+}
+
+fn no_compare_and_swap(store: &(impl SessionStore + ?Sized)) -> Error {
+    Error::Config(format!(
+        "{store:?} cannot compare-and-swap: use concurrency = \"last_write_wins\" with it"
+    ))
 }
 
 #[async_trait]
@@ -211,5 +343,22 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
 
     fn key_kind(&self) -> KeyKind {
         (**self).key_kind()
+    }
+
+    fn capabilities(&self) -> StoreCapabilities {
+        (**self).capabilities()
+    }
+
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        (**self).load_versioned(key).await
+    }
+
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        (**self).save_if_unchanged(key, record, expected).await
     }
 }

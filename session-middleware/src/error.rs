@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-pub use session_core::SESSION_INTERRUPTED_MESSAGE;
+pub use session_core::{SESSION_CONFLICT_MESSAGE, SESSION_INTERRUPTED_MESSAGE};
 
 /// The body of the 500 response sent when the session could not be saved. Details go to the log,
 /// never to the client.
@@ -43,6 +43,12 @@ pub enum Error {
     #[error("{SESSION_INTERRUPTED_MESSAGE}")]
     SessionInterrupted,
 
+    /// Under the `merge` or `reject` [concurrency policy](session_core::ConcurrencyPolicy), the
+    /// save lost to a concurrent request's ([`session_core::Error::Conflict`]). Answered with 409
+    /// and no cookie; the client may retry.
+    #[error("{SESSION_CONFLICT_MESSAGE}")]
+    SessionConflict,
+
     /// The store failed while the response was being finished (loading the session to compute its
     /// expiry, or saving it). Answered with 500; no session cookie is sent.
     #[error("the session store failed while finishing the response: {0}")]
@@ -79,19 +85,22 @@ pub enum Error {
 impl Error {
     /// The status of the response that replaces the handler's when this error happens while the
     /// response is being finished: 400 for [`Error::SessionInterrupted`] (Django's `BadRequest`),
-    /// 500 otherwise.
+    /// 409 for [`Error::SessionConflict`], 500 otherwise.
     pub fn status(&self) -> StatusCode {
         match self {
             Error::SessionInterrupted => StatusCode::BAD_REQUEST,
+            Error::SessionConflict => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// The text body sent with [`status`](Self::status): Django's message for
-    /// [`Error::SessionInterrupted`], a generic one otherwise (details are logged, not sent).
+    /// [`Error::SessionInterrupted`], ours for [`Error::SessionConflict`], a generic one otherwise
+    /// (details are logged, not sent).
     pub fn public_message(&self) -> &'static str {
         match self {
             Error::SessionInterrupted => SESSION_INTERRUPTED_MESSAGE,
+            Error::SessionConflict => SESSION_CONFLICT_MESSAGE,
             _ => SERVER_ERROR_MESSAGE,
         }
     }

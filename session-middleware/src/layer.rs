@@ -55,6 +55,10 @@ impl SessionLayer {
     /// in a `Set-Cookie` header.
     pub fn new(store: impl SessionStore + 'static, config: &SessionConfig) -> Result<Self, Error> {
         config.validate().map_err(Error::InvalidConfig)?;
+        config
+            .concurrency
+            .check_store(&store)
+            .map_err(Error::InvalidConfig)?;
         check_attribute("cookie_path", &config.cookie_path, true)?;
         if let Some(domain) = &config.cookie_domain {
             check_attribute("cookie_domain", domain, false)?;
@@ -249,6 +253,7 @@ impl Shared {
             };
             session.save().await.map_err(|error| match error {
                 session_core::Error::SessionDeleted => Error::SessionInterrupted,
+                session_core::Error::Conflict => Error::SessionConflict,
                 other => Error::Store(other),
             })?;
             let key = session.key().ok_or(Error::KeyVanished)?;
@@ -315,6 +320,10 @@ fn error_response<B>(error: Error) -> Response<ResponseBody<B>> {
         // Django logs BadRequest exceptions on the security logger named after the class.
         Error::SessionInterrupted => {
             tracing::warn!(target: "django.security.SessionInterrupted", "{error}");
+        }
+        // Logged like SessionInterrupted: a client-visible race, not a server fault.
+        Error::SessionConflict => {
+            tracing::warn!(target: "djsession.SessionConflict", "{error}");
         }
         _ => tracing::error!("{error}; the response was replaced with a 500"),
     }

@@ -112,6 +112,7 @@
 //! | what failed while finishing the response | response sent instead | logged |
 //! |---|---|---|
 //! | the save found the record deleted by another request ([`session_core::Error::SessionDeleted`]) | 400, Django's `SessionInterrupted` message ([`SESSION_INTERRUPTED_MESSAGE`]) | warning, target `django.security.SessionInterrupted` |
+//! | under the `merge` or `reject` [concurrency policy](session_core::ConcurrencyPolicy), the save lost to a concurrent request's ([`session_core::Error::Conflict`]) | 409, [`SESSION_CONFLICT_MESSAGE`] | warning, target `djsession.SessionConflict` |
 //! | any other store error (load for the expiry, or save) | 500, a generic message ([`SERVER_ERROR_MESSAGE`]) | error, with the cause |
 //! | an expiry outside years 1-9999 | 500 | error |
 //!
@@ -125,10 +126,14 @@
 //!
 //! - **Snapshot per request.** Each request gets its own [`session_core::Session`], loaded from the
 //!   store at most once, on first use; requests never share in-memory session data.
-//! - **Whole-record saves, last writer wins.** A save writes the request's complete data in one
-//!   store operation, so the stored record is always exactly one request's data, never a mix of
-//!   two. Like Django, there is no merging: of two requests that change one session at once, the
-//!   later save replaces the earlier one's changes.
+//! - **Whole-record saves; last writer wins by default.** A save writes the request's complete
+//!   data in one store operation, so the stored record is always exactly one request's data (or,
+//!   under `merge`, one consistent merge), never a torn mix. Under Django's default
+//!   (`concurrency = "last_write_wins"`), of two requests that change one session at once, the
+//!   later save replaces the earlier one's changes. Under `merge` the later save re-applies only
+//!   its own changes onto what is stored; under `reject` it fails with 409 (see
+//!   [`session_core::Session`]'s concurrency table). [`SessionLayer::new`] refuses a policy the
+//!   store cannot serve (a store without compare-and-swap, such as signed cookies).
 //! - **No resurrection.** Saves of an existing session are updates that fail when the record is
 //!   gone, so once one request deletes a session (`flush()` on logout, `cycle_key()`), another
 //!   request still holding the old key cannot bring it back: it gets the 400 above instead.
@@ -141,7 +146,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
-pub use error::{Error, SERVER_ERROR_MESSAGE, SESSION_INTERRUPTED_MESSAGE, SessionFailure};
+pub use error::{
+    Error, SERVER_ERROR_MESSAGE, SESSION_CONFLICT_MESSAGE, SESSION_INTERRUPTED_MESSAGE,
+    SessionFailure,
+};
 
 pub mod cookie;
 pub mod vary;

@@ -1,7 +1,8 @@
 //! The concurrency guarantee: two requests on one session cookie at once, through the layer,
 //! against `MemoryStore`. Each request works on its own snapshot; saves replace the whole record
 //! (last writer wins, never a mix); a session deleted by one request is never resurrected by the
-//! other, whose save is refused with a 400 instead.
+//! other, whose save is refused with a 400 instead. Under the merge policy overlapping saves keep
+//! both requests' keys; under reject the later one is a 409.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
@@ -9,10 +10,12 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use http::StatusCode;
+use http::{Response, StatusCode};
 use session_core::value::dicts_identical;
-use session_core::{Dict, MemoryStore, Session, SessionKey, SessionStore, Value};
-use session_middleware::SessionLayer;
+use session_core::{
+    ConcurrencyPolicy, Dict, MemoryStore, Session, SessionConfig, SessionKey, SessionStore, Value,
+};
+use session_middleware::{SessionFailure, SessionLayer};
 use tokio::sync::{Barrier, Notify};
 
 const ROUNDS: u32 = 300;
@@ -201,10 +204,17 @@ async fn a_save_after_a_concurrent_flush_is_refused_with_400() {
     assert!(store.is_empty());
 }
 
-#[tokio::test]
-async fn of_two_overlapping_saves_the_later_replaces_the_whole_record() {
+/// Two requests on one cookie that both load the session, then each set a key of their own; the
+/// second saves after the first. Returns both responses and the stored record.
+async fn overlapping_saves(
+    policy: ConcurrencyPolicy,
+) -> (Response<Body>, Response<Body>, Option<Dict>) {
     let store = Arc::new(MemoryStore::new());
-    let layer = writer_layer(store.clone());
+    let config = SessionConfig {
+        concurrency: policy,
+        ..config()
+    };
+    let layer = SessionLayer::new(store.clone(), &config).unwrap();
     let key = existing_session(store.clone(), &[("initial", "data")]).await;
     let cookie = format!("sessionid={key}");
     // Both requests have loaded the record before either saves.
@@ -229,14 +239,94 @@ async fn of_two_overlapping_saves_the_later_replaces_the_whole_record() {
     let (first, second) = (make("first", false), make("second", true));
     let c = cookie.clone();
     let pending = tokio::spawn(async move { send(&second, Some(&c)).await });
-    let response = send(&first, Some(&cookie)).await;
-    assert_eq!(response.status(), StatusCode::OK);
+    let first = send(&first, Some(&cookie)).await;
     first_done.notify_one();
-    let response = pending.await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    let second = pending.await.unwrap();
+    let record = stored(&store, &key).await;
+    (first, second, record)
+}
 
+fn keys_of(record: &Dict) -> Vec<&str> {
+    record.keys().map(String::as_str).collect()
+}
+
+#[tokio::test]
+async fn of_two_overlapping_saves_the_later_replaces_the_whole_record() {
+    let (first, second, record) = overlapping_saves(ConcurrencyPolicy::LastWriteWins).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(second.status(), StatusCode::OK);
     // Last writer wins, whole: the first request's change is replaced, not merged.
-    let record = stored(&store, &key).await.unwrap();
-    let keys: Vec<&str> = record.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["initial", "second"]);
+    assert_eq!(keys_of(&record.unwrap()), ["initial", "second"]);
+}
+
+#[tokio::test]
+async fn under_merge_both_overlapping_saves_keep_their_keys() {
+    let (first, second, record) = overlapping_saves(ConcurrencyPolicy::Merge).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(set_cookies(&second).len(), 1);
+    assert_eq!(keys_of(&record.unwrap()), ["initial", "first", "second"]);
+}
+
+#[tokio::test]
+async fn under_reject_the_later_overlapping_save_is_a_409_without_a_cookie() {
+    let (first, second, record) = overlapping_saves(ConcurrencyPolicy::Reject).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(second.status(), StatusCode::CONFLICT);
+    assert!(set_cookies(&second).is_empty());
+    let failure = second.extensions().get::<SessionFailure>().unwrap();
+    assert!(matches!(
+        failure.error(),
+        session_middleware::Error::SessionConflict
+    ));
+    assert_eq!(
+        body_text(second).await,
+        session_middleware::SESSION_CONFLICT_MESSAGE
+    );
+    assert_eq!(keys_of(&record.unwrap()), ["initial", "first"]);
+}
+
+#[tokio::test]
+async fn a_policy_the_store_cannot_serve_is_refused_when_the_layer_is_built() {
+    #[derive(Debug)]
+    struct NoCompareAndSwap(MemoryStore);
+
+    #[async_trait::async_trait]
+    impl SessionStore for NoCompareAndSwap {
+        async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, session_core::Error> {
+            self.0.load(key).await
+        }
+        async fn exists(&self, key: &SessionKey) -> Result<bool, session_core::Error> {
+            self.0.exists(key).await
+        }
+        async fn save(
+            &self,
+            key: &SessionKey,
+            record: session_core::SessionRecord<'_>,
+            mode: session_core::SaveMode,
+        ) -> Result<SessionKey, session_core::Error> {
+            self.0.save(key, record, mode).await
+        }
+        async fn delete(&self, key: &SessionKey) -> Result<(), session_core::Error> {
+            self.0.delete(key).await
+        }
+        async fn clear_expired(&self) -> Result<session_core::ClearExpired, session_core::Error> {
+            self.0.clear_expired().await
+        }
+    }
+
+    for policy in [ConcurrencyPolicy::Merge, ConcurrencyPolicy::Reject] {
+        let config = SessionConfig {
+            concurrency: policy,
+            ..config()
+        };
+        let err = SessionLayer::new(NoCompareAndSwap(MemoryStore::new()), &config).unwrap_err();
+        assert!(
+            err.to_string().contains("compare-and-swap")
+                && err.to_string().contains("last_write_wins"),
+            "{err}"
+        );
+    }
+    // The same store keeps working under Django's policy.
+    SessionLayer::new(NoCompareAndSwap(MemoryStore::new()), &config()).unwrap();
 }

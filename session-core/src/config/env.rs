@@ -44,7 +44,7 @@ impl From<ConfigError> for crate::Error {
 }
 
 /// The variables [`SessionConfig::from_env`] reads, in Django's names.
-pub const ENV_VARIABLES: [&str; 12] = [
+pub const ENV_VARIABLES: [&str; 14] = [
     "SECRET_KEY",
     "SECRET_KEY_FALLBACKS",
     "SESSION_COOKIE_AGE",
@@ -57,6 +57,8 @@ pub const ENV_VARIABLES: [&str; 12] = [
     "SESSION_EXPIRE_AT_BROWSER_CLOSE",
     "SESSION_SAVE_EVERY_REQUEST",
     "SESSION_SERIALIZER",
+    "SESSION_CONCURRENCY",
+    "SESSION_MERGE_ATTEMPTS",
 ];
 
 impl SessionConfig {
@@ -73,6 +75,8 @@ impl SessionConfig {
     /// | `SESSION_COOKIE_SECURE`, `SESSION_COOKIE_HTTPONLY`, `SESSION_EXPIRE_AT_BROWSER_CLOSE`, `SESSION_SAVE_EVERY_REQUEST` | `True` / `False` (also `true`, `1`, `yes`, `on` and their opposites) |
     /// | `SESSION_COOKIE_SAMESITE` | `Lax`, `Strict` or `None` (the attribute value `None`); `False` or empty to send no attribute (Django's Python `None`) |
     /// | `SESSION_SERIALIZER` | `json`, `msgpack`, `pickle`, or Django's dotted path (`django.contrib.sessions.serializers.JSONSerializer`, `...PickleSerializer`) |
+    /// | `SESSION_CONCURRENCY` | `last_write_wins`, `merge` or `reject` ([`ConcurrencyPolicy`](super::ConcurrencyPolicy); ours, not Django's) |
+    /// | `SESSION_MERGE_ATTEMPTS` | a positive integer (ours, not Django's) |
     ///
     /// The result is [validated](SessionConfig::validate).
     ///
@@ -215,6 +219,23 @@ impl SessionConfig {
         if let Some(serializer) = var("SESSION_SERIALIZER")? {
             config.serializer = parse_serializer(&serializer)?;
         }
+        if let Some(policy) = var("SESSION_CONCURRENCY")? {
+            config.concurrency = policy.parse().map_err(|reason| ConfigError::Invalid {
+                variable: "SESSION_CONCURRENCY",
+                reason,
+            })?;
+        }
+        if let Some(attempts) = var("SESSION_MERGE_ATTEMPTS")? {
+            config.merge_attempts = attempts
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&n: &u32| n > 0)
+                .ok_or_else(|| ConfigError::Invalid {
+                    variable: "SESSION_MERGE_ATTEMPTS",
+                    reason: format!("{attempts:?} is not a positive whole number"),
+                })?;
+        }
         config.validate().map_err(|error| ConfigError::Invalid {
             variable: "SESSION_*",
             reason: error.to_string(),
@@ -312,8 +333,12 @@ mod tests {
                 "SESSION_SERIALIZER",
                 "django.contrib.sessions.serializers.PickleSerializer",
             ),
+            ("SESSION_CONCURRENCY", "merge"),
+            ("SESSION_MERGE_ATTEMPTS", "3"),
         ])
         .unwrap();
+        assert_eq!(config.concurrency, super::super::ConcurrencyPolicy::Merge);
+        assert_eq!(config.merge_attempts, 3);
         assert_eq!(config.secret_key, SecretKey::from("new"));
         assert_eq!(
             config.secret_key_fallbacks,
@@ -440,6 +465,21 @@ mod tests {
                 variable: "SESSION_COOKIE_PATH"
             }
         );
+    }
+
+    #[test]
+    fn a_bad_concurrency_setting_names_its_variable() {
+        for (variable, value) in [
+            ("SESSION_CONCURRENCY", "optimistic"),
+            ("SESSION_MERGE_ATTEMPTS", "0"),
+            ("SESSION_MERGE_ATTEMPTS", "many"),
+        ] {
+            let err = from(&[("SECRET_KEY", "k"), (variable, value)]).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { variable: v, .. } if *v == variable),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]

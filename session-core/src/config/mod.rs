@@ -36,6 +36,88 @@ impl SameSite {
     }
 }
 
+/// What a save does when another request changed the same session since this one loaded it.
+///
+/// Two requests on one session (two tabs, a page and its XHRs) each load the whole session; under
+/// Django's rule the later save silently erases the earlier one's changes. The other two policies
+/// need a store that can compare-and-swap ([`StoreCapabilities::compare_and_swap`]); they change
+/// nothing Django reads or writes. See [`Session`](crate::Session#concurrent-requests) for the
+/// exact merge rules.
+///
+/// [`StoreCapabilities::compare_and_swap`]: crate::store::StoreCapabilities::compare_and_swap
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcurrencyPolicy {
+    /// Django's behaviour (the default): a save writes the whole session, whatever was stored
+    /// meanwhile.
+    #[default]
+    LastWriteWins,
+    /// A save re-applies only this request's changes (keys set or removed, a clear) onto what is
+    /// stored now, atomically, retrying up to [`SessionConfig::merge_attempts`] times when another
+    /// save lands in between; then it fails with [`Error::Conflict`].
+    Merge,
+    /// A save succeeds only if the stored session is still the one this request read; otherwise it
+    /// fails with [`Error::Conflict`] (the middleware answers 409).
+    Reject,
+}
+
+impl ConcurrencyPolicy {
+    /// The name used in config files and `SESSION_CONCURRENCY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConcurrencyPolicy::LastWriteWins => "last_write_wins",
+            ConcurrencyPolicy::Merge => "merge",
+            ConcurrencyPolicy::Reject => "reject",
+        }
+    }
+
+    /// Whether the policy needs a store that can compare-and-swap.
+    pub fn needs_compare_and_swap(self) -> bool {
+        self != ConcurrencyPolicy::LastWriteWins
+    }
+
+    /// Checks that `store` can serve this policy: the error a store or layer constructor returns
+    /// rather than silently falling back to last-write-wins.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the policy needs compare-and-swap and the store cannot do it.
+    pub fn check_store(self, store: &dyn crate::SessionStore) -> Result<(), Error> {
+        if self.needs_compare_and_swap() && !store.capabilities().compare_and_swap {
+            return Err(Error::Config(format!(
+                "concurrency = {:?} needs a store that can compare-and-swap, and {store:?} cannot: \
+                 use concurrency = \"last_write_wins\" with it, or a server-side store",
+                self.as_str()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for ConcurrencyPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ConcurrencyPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "last_write_wins" => Ok(ConcurrencyPolicy::LastWriteWins),
+            "merge" => Ok(ConcurrencyPolicy::Merge),
+            "reject" => Ok(ConcurrencyPolicy::Reject),
+            _ => Err(format!(
+                "{s:?} is not a concurrency policy: use last_write_wins, merge or reject"
+            )),
+        }
+    }
+}
+
+/// How many times a [`ConcurrencyPolicy::Merge`] save tries before giving up (default of
+/// [`SessionConfig::merge_attempts`]).
+pub const DEFAULT_MERGE_ATTEMPTS: u32 = 8;
+
 /// Django's session settings (`SESSION_*`, `SECRET_KEY`, `SECRET_KEY_FALLBACKS`), with Django's
 /// defaults.
 ///
@@ -97,6 +179,12 @@ pub struct SessionConfig {
     /// The largest decompressed session accepted, in bytes (default 4 MiB). Django has no such bound;
     /// without one a tiny compressed value could expand into gigabytes.
     pub max_decompressed_size: usize,
+    /// What a save does when a concurrent request changed the session meanwhile (default
+    /// [`ConcurrencyPolicy::LastWriteWins`], Django's behaviour). Not a Django setting.
+    pub concurrency: ConcurrencyPolicy,
+    /// How many times a [`ConcurrencyPolicy::Merge`] save tries (default
+    /// [`DEFAULT_MERGE_ATTEMPTS`]); at least 1. Not a Django setting.
+    pub merge_attempts: u32,
 }
 
 impl Default for SessionConfig {
@@ -118,6 +206,8 @@ impl Default for SessionConfig {
             hashing_algorithm: Algorithm::Sha256,
             accept_legacy_formats: false,
             max_decompressed_size: session_signing::DEFAULT_MAX_DECOMPRESSED_SIZE,
+            concurrency: ConcurrencyPolicy::LastWriteWins,
+            merge_attempts: DEFAULT_MERGE_ATTEMPTS,
         }
     }
 }
@@ -157,6 +247,11 @@ impl SessionConfig {
                 "max_decompressed_size is 0: no session could be read".to_owned(),
             ));
         }
+        if self.merge_attempts == 0 {
+            return Err(Error::Config(
+                "merge_attempts is 0: a merge save needs at least one attempt".to_owned(),
+            ));
+        }
         Ok(())
     }
 }
@@ -184,6 +279,44 @@ mod tests {
         assert!(!c.save_every_request);
         assert_eq!(c.serializer, SerializerName::Json);
         assert_eq!(c.key_salt, "django.contrib.sessions.SessionStore");
+        assert_eq!(c.concurrency, ConcurrencyPolicy::LastWriteWins);
+    }
+
+    #[test]
+    fn concurrency_policies_read_from_config_files_by_their_snake_case_names() {
+        for (name, policy) in [
+            ("last_write_wins", ConcurrencyPolicy::LastWriteWins),
+            ("merge", ConcurrencyPolicy::Merge),
+            ("reject", ConcurrencyPolicy::Reject),
+        ] {
+            let config: SessionConfig = serde_json::from_str(&format!(
+                r#"{{"secret_key": "k", "concurrency": "{name}", "merge_attempts": 3}}"#
+            ))
+            .unwrap();
+            assert_eq!(config.concurrency, policy);
+            assert_eq!(config.merge_attempts, 3);
+            assert_eq!(policy.as_str(), name);
+            assert_eq!(name.parse::<ConcurrencyPolicy>().unwrap(), policy);
+        }
+        assert!(
+            serde_json::from_str::<SessionConfig>(r#"{"secret_key": "k", "concurrency": "yolo"}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn zero_merge_attempts_is_a_configuration_error() {
+        let config = SessionConfig {
+            merge_attempts: 0,
+            ..SessionConfig::new("k")
+        };
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("merge_attempts")
+        );
     }
 
     #[test]
