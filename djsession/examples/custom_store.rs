@@ -3,8 +3,11 @@
 //! `SignedMapStore` keeps each session as Django's signed `session_data` string in a map, the
 //! way a store for any key-value system would (swap the map for your client's calls). It
 //! implements the five operations of [`SessionStore`]; the [`Session`] handle builds all of
-//! Django's semantics on top. `cargo test -p djsession --example custom_store --features axum`
-//! runs Django's session behaviours against it (`session_conformance!` below), one test each.
+//! Django's semantics on top. It also implements the optional compare-and-swap pair
+//! (`load_versioned`, `save_if_unchanged`), which the `merge` and `reject` concurrency policies
+//! need; a store without them works under Django's `last_write_wins`.
+//! `cargo test -p djsession --example custom_store --features axum` runs Django's session
+//! behaviours against it (`session_conformance!` below), one test each.
 //!
 //! ```sh
 //! SECRET_KEY=change-me cargo run -p djsession --example custom_store --features axum
@@ -16,9 +19,12 @@ use std::sync::Mutex;
 
 use axum::Router;
 use axum::routing::get;
+use std::sync::Arc;
+
 use djsession::{
     ClearExpired, Dict, SaveMode, Session, SessionCodec, SessionConfig, SessionKey, SessionLayer,
-    SessionRecord, SessionStore, async_trait,
+    SessionRecord, SessionStore, SharedRecord, StoreCapabilities, Version, VersionedRecord,
+    async_trait,
 };
 use time::OffsetDateTime;
 
@@ -101,6 +107,52 @@ impl SessionStore for SignedMapStore {
         let before = rows.len();
         rows.retain(|_, (_, expires_at)| *expires_at > now);
         Ok(ClearExpired::Removed((before - rows.len()) as u64))
+    }
+
+    // Optional: compare-and-swap, for the merge and reject concurrency policies.
+
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::COMPARE_AND_SWAP
+    }
+
+    async fn load_versioned(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<VersionedRecord>, djsession::SessionError> {
+        let now = OffsetDateTime::now_utc();
+        Ok(match self.rows().get(key.as_str()) {
+            // The stored string is the version: every write changes it (it carries a timestamp
+            // and the data), as a Django writer's would.
+            Some((data, expires_at)) if *expires_at > now => Some(VersionedRecord {
+                data: Arc::new(self.codec.decode(data)),
+                version: Version::from_bytes(data.as_bytes()),
+                expires_at: Some(*expires_at),
+            }),
+            _ => None,
+        })
+    }
+
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, djsession::SessionError> {
+        let data = self.codec.encode(&record.data)?;
+        let now = OffsetDateTime::now_utc();
+        // One lock for the comparison and the write: that is what makes it atomic.
+        let mut rows = self.rows();
+        match rows.get(key.as_str()) {
+            Some((stored, at)) if *at > now => {
+                if Some(stored.as_bytes()) != expected.as_bytes() {
+                    return Err(djsession::SessionError::Conflict);
+                }
+            }
+            _ => return Err(djsession::SessionError::SessionDeleted),
+        }
+        let version = Version::from_bytes(data.as_bytes());
+        rows.insert(key.as_str().to_owned(), (data, record.expires_at));
+        Ok(version)
     }
 }
 

@@ -21,8 +21,10 @@ pub use session_core::serializer;
 /// The value model session data is made of.
 pub use session_core::value;
 pub use session_core::{
-    ClearExpired, ConfigError, Dict, Expiry, KeyKind, LoadedRecord, MemoryStore, SameSite,
-    SaveMode, Session, SessionCodec, SessionConfig, SessionKey, SessionRecord, SessionStore, Value,
+    Change, Changes, ClearExpired, ConcurrencyPolicy, ConfigError, Dict, Expiry, KeyKind,
+    LoadedRecord, MemoryStore, SameSite, SaveMode, Session, SessionCodec, SessionConfig,
+    SessionKey, SessionRecord, SessionStore, SharedRecord, StoreCapabilities, Value, Version,
+    VersionedRecord,
 };
 /// Django's `django.core.signing` and `salted_hmac`, byte for byte.
 pub use session_signing as signing;

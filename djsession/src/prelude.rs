@@ -1,6 +1,6 @@
 //! The names nearly every user of djsession needs: `use djsession::prelude::*;`.
 
-pub use crate::{Expiry, Session, SessionConfig, SessionStore};
+pub use crate::{ConcurrencyPolicy, Expiry, Session, SessionConfig, SessionStore};
 
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
