@@ -485,3 +485,172 @@ async fn stores_without_shared_calls_get_the_default_ones_through_load_and_save(
     assert_eq!(store.loads.load(Ordering::SeqCst), 1);
     assert_eq!(store.saves.load(Ordering::SeqCst), 1);
 }
+
+fn config_under(policy: session_core::ConcurrencyPolicy) -> Arc<SessionConfig> {
+    Arc::new(SessionConfig {
+        concurrency: policy,
+        ..SessionConfig::new("secret")
+    })
+}
+
+#[tokio::test]
+async fn every_change_is_recorded_beside_djangos_modified_flag() {
+    use session_core::Change;
+    let store = Arc::new(MemoryStore::new());
+    let s = Session::new(store, config(), None);
+    assert!(s.changes().is_empty());
+    s.insert("a", &1).await.unwrap();
+    s.insert("b", &2).await.unwrap();
+    s.remove("a").await.unwrap();
+    s.pop::<i64>("missing").await.unwrap();
+    s.update([("c", 3i64)]).await.unwrap();
+    s.set_expiry(Expiry::Seconds(60)).await.unwrap();
+    let changes = s.changes();
+    let listed: Vec<_> = changes.iter().collect();
+    assert_eq!(
+        listed,
+        [
+            ("a", Change::Removed),
+            ("b", Change::Set),
+            ("c", Change::Set),
+            ("_session_expiry", Change::Set)
+        ]
+    );
+    assert!(changes.expiry_changed() && !changes.cleared());
+    assert!(s.modified());
+
+    s.save().await.unwrap();
+    assert!(s.changes().is_empty(), "a save leaves nothing pending");
+    assert!(s.modified(), "Django's flag is untouched by the change log");
+
+    s.clear();
+    assert!(s.changes().cleared());
+}
+
+#[tokio::test]
+async fn a_modified_flag_alone_records_no_change() {
+    let store = Arc::new(MemoryStore::new());
+    let s = Session::new(store, config(), None);
+    s.set_modified(true);
+    assert!(s.changes().is_empty());
+}
+
+#[tokio::test]
+async fn under_merge_a_cleared_session_drops_what_another_request_stored_meanwhile() {
+    use session_core::ConcurrencyPolicy;
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let seed = Session::new(store.clone(), config(), None);
+    seed.insert("old", &1).await.unwrap();
+    seed.save().await.unwrap();
+    let key = seed.key().unwrap();
+
+    let clearing = Session::new(
+        store.clone(),
+        config_under(ConcurrencyPolicy::Merge),
+        Some(key.as_str()),
+    );
+    let other = Session::new(
+        store.clone(),
+        config_under(ConcurrencyPolicy::Merge),
+        Some(key.as_str()),
+    );
+    other.insert("theirs", &2).await.unwrap();
+    // Cleared without reading first (Django's `clear` never loads).
+    clearing.clear();
+    clearing.insert("mine", &3).await.unwrap();
+    other.save().await.unwrap();
+    clearing.save().await.unwrap();
+    let stored = store.load(&key).await.unwrap().unwrap();
+    let keys: Vec<&str> = stored.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["mine"]);
+}
+
+#[tokio::test]
+async fn merge_gives_up_after_its_attempts_with_a_conflict() {
+    use session_core::{ConcurrencyPolicy, SharedRecord, Version, VersionedRecord};
+
+    /// Every compare-and-swap loses, as if another request always saved in between.
+    #[derive(Debug, Default)]
+    struct AlwaysRaced {
+        inner: MemoryStore,
+        swaps: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl SessionStore for AlwaysRaced {
+        async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
+            self.inner.load(key).await
+        }
+        async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+            self.inner.exists(key).await
+        }
+        async fn save(
+            &self,
+            key: &SessionKey,
+            record: SessionRecord<'_>,
+            mode: SaveMode,
+        ) -> Result<SessionKey, Error> {
+            self.inner.save(key, record, mode).await
+        }
+        async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+            self.inner.delete(key).await
+        }
+        async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+            self.inner.clear_expired().await
+        }
+        fn capabilities(&self) -> session_core::StoreCapabilities {
+            session_core::StoreCapabilities::COMPARE_AND_SWAP
+        }
+        async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+            self.inner.load_versioned(key).await
+        }
+        async fn save_if_unchanged(
+            &self,
+            _key: &SessionKey,
+            _record: SharedRecord,
+            _expected: &Version,
+        ) -> Result<Version, Error> {
+            self.swaps.fetch_add(1, Ordering::SeqCst);
+            Err(Error::Conflict)
+        }
+    }
+
+    let store = Arc::new(AlwaysRaced::default());
+    let seed = Session::new(store.clone(), config(), None);
+    seed.insert("k", &0).await.unwrap();
+    seed.save().await.unwrap();
+    let key = seed.key().unwrap();
+    let config = Arc::new(SessionConfig {
+        concurrency: ConcurrencyPolicy::Merge,
+        merge_attempts: 3,
+        ..SessionConfig::new("secret")
+    });
+    let s = Session::new(store.clone(), config, Some(key.as_str()));
+    s.insert("k", &1).await.unwrap();
+    assert!(matches!(s.save().await, Err(Error::Conflict)));
+    assert_eq!(store.swaps.load(Ordering::SeqCst), 3);
+    assert!(
+        !s.changes().is_empty(),
+        "the unsaved change is still pending"
+    );
+}
+
+#[tokio::test]
+async fn a_policy_on_a_store_without_compare_and_swap_is_a_configuration_error() {
+    use session_core::ConcurrencyPolicy;
+    let store = Arc::new(Counting::default());
+    let seed = Session::new(store.clone(), config(), None);
+    seed.insert("k", &0).await.unwrap();
+    seed.save().await.unwrap();
+    let key = seed.key().unwrap();
+    let s = Session::new(
+        store,
+        config_under(ConcurrencyPolicy::Reject),
+        Some(key.as_str()),
+    );
+    let err = s.get::<i64>("k").await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(m) if m.contains("last_write_wins")),
+        "{err}"
+    );
+}
