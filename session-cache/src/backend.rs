@@ -42,6 +42,30 @@ impl Ttl {
     }
 }
 
+/// A value read with its version: what [`CacheBackend::get_versioned`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedValue {
+    /// The value, as [`get`](CacheBackend::get) returns it.
+    pub value: Bytes,
+    /// What identifies the stored entry, for [`CacheBackend::compare_and_swap`]: it differs
+    /// whenever the stored bytes differ. The built-in backends use the stored bytes themselves
+    /// (compressed, for a [`CompressedCache`](crate::CompressedCache)), so a write by any client
+    /// of the cache (a Django site included) changes it.
+    pub version: Bytes,
+}
+
+/// What a [`CacheBackend::compare_and_swap`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Swap {
+    /// The entry was still at the expected version and was replaced (or, for a lifetime of
+    /// `None`, removed); this is the version of what was written.
+    Written(Bytes),
+    /// The entry is at another version: nothing was written.
+    Changed,
+    /// There is no live entry: nothing was written (never recreated).
+    Missing,
+}
+
 /// A key-value cache holding raw bytes with per-entry lifetimes: the operations Django's session
 /// backends need, each one atomic.
 ///
@@ -75,6 +99,51 @@ pub trait CacheBackend: Send + Sync + fmt::Debug {
 
     /// Whether a live entry exists under `key`.
     async fn exists(&self, key: &str) -> Result<bool, CacheError>;
+
+    /// Whether [`get_versioned`](Self::get_versioned) and
+    /// [`compare_and_swap`](Self::compare_and_swap) work: what a
+    /// [`CacheStore`](crate::CacheStore) declares as its compare-and-swap capability. The
+    /// default is `false`; every built-in backend answers `true`.
+    fn can_compare_and_swap(&self) -> bool {
+        false
+    }
+
+    /// The value under `key` with its version, or `None` when it is absent or expired. One
+    /// read: the hot path of a plain [`get`](Self::get) is unchanged.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails; the default answers [`CacheError::Config`]
+    /// (this backend cannot compare-and-swap).
+    async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
+        let _ = key;
+        Err(no_compare_and_swap(self))
+    }
+
+    /// Atomically: if the live entry under `key` is at `expected` (a
+    /// [`VersionedValue::version`] or an earlier [`Swap::Written`]), replaces it with `value` for
+    /// `ttl` (or removes it when `ttl` is `None`: a non-positive expiry age) and answers
+    /// [`Swap::Written`]; if it is at another version answers [`Swap::Changed`]; if there is none,
+    /// [`Swap::Missing`] (never recreating it).
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails; the default answers [`CacheError::Config`]
+    /// (this backend cannot compare-and-swap).
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Ttl>,
+        expected: &Bytes,
+    ) -> Result<Swap, CacheError> {
+        let _ = (key, value, ttl, expected);
+        Err(no_compare_and_swap(self))
+    }
+}
+
+fn no_compare_and_swap(backend: &(impl CacheBackend + ?Sized)) -> CacheError {
+    CacheError::Config(format!(
+        "{backend:?} cannot compare-and-swap: use concurrency = \"last_write_wins\" with it"
+    ))
 }
 
 /// A shared backend is a backend: wrappers such as
@@ -104,5 +173,23 @@ impl<T: CacheBackend + ?Sized> CacheBackend for std::sync::Arc<T> {
 
     async fn exists(&self, key: &str) -> Result<bool, CacheError> {
         (**self).exists(key).await
+    }
+
+    fn can_compare_and_swap(&self) -> bool {
+        (**self).can_compare_and_swap()
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
+        (**self).get_versioned(key).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Ttl>,
+        expected: &Bytes,
+    ) -> Result<Swap, CacheError> {
+        (**self).compare_and_swap(key, value, ttl, expected).await
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::{CacheBackend, CacheError, KeyFunction, Ttl};
+use crate::{CacheBackend, CacheError, KeyFunction, Swap, Ttl, VersionedValue};
 
 /// One configured cache, as Django's `caches[alias]` is one: a [`CacheBackend`] plus the
 /// [`KeyFunction`] that turns logical keys into stored keys.
@@ -147,6 +147,37 @@ impl Cache {
     /// [`CacheError`] when the backend fails.
     pub async fn exists(&self, key: &str) -> Result<bool, CacheError> {
         self.backend.exists(&self.make_key(key)).await
+    }
+
+    /// Whether the backend can compare-and-swap ([`CacheBackend::can_compare_and_swap`]).
+    pub fn can_compare_and_swap(&self) -> bool {
+        self.backend.can_compare_and_swap()
+    }
+
+    /// The value under `key` with its version ([`CacheBackend::get_versioned`]).
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails or cannot compare-and-swap.
+    pub async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
+        self.backend.get_versioned(&self.make_key(key)).await
+    }
+
+    /// Replaces the live entry under `key` with `value` for `age_seconds` only if it is still at
+    /// `expected` ([`CacheBackend::compare_and_swap`]); with a non-positive age the entry is
+    /// removed instead (under the same condition), as [`replace`](Self::replace) does.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails or cannot compare-and-swap.
+    pub async fn compare_and_swap(
+        &self,
+        key: &str,
+        value: Bytes,
+        age_seconds: i64,
+        expected: &Bytes,
+    ) -> Result<Swap, CacheError> {
+        self.backend
+            .compare_and_swap(&self.make_key(key), value, Ttl::from_age(age_seconds), expected)
+            .await
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::{CacheBackend, CacheError, Ttl};
+use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
 
 /// One of django-redis's compressors (`"COMPRESSOR"` in the cache's `OPTIONS`).
 ///
@@ -266,6 +266,36 @@ impl<B: CacheBackend> CacheBackend for CompressedCache<B> {
 
     async fn exists(&self, key: &str) -> Result<bool, CacheError> {
         self.inner.exists(key).await
+    }
+
+    fn can_compare_and_swap(&self) -> bool {
+        self.inner.can_compare_and_swap()
+    }
+
+    /// The version is the inner backend's: the stored, compressed bytes, so a value rewritten by
+    /// django-redis (which compresses it anew) is seen as changed whenever its bytes are.
+    async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
+        match self.inner.get_versioned(key).await? {
+            Some(read) => Ok(Some(VersionedValue {
+                value: Bytes::from(
+                    self.compressor
+                        .decompress(&read.value, self.max_decompressed_size)?,
+                ),
+                version: read.version,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Ttl>,
+        expected: &Bytes,
+    ) -> Result<Swap, CacheError> {
+        let value = Bytes::from(self.compressor.compress(&value));
+        self.inner.compare_and_swap(key, value, ttl, expected).await
     }
 }
 

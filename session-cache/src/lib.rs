@@ -246,7 +246,7 @@ mod redis;
 mod sentinel;
 mod store;
 
-pub use backend::{CacheBackend, Ttl};
+pub use backend::{CacheBackend, Swap, Ttl, VersionedValue};
 pub use cache::{Cache, Caches, DEFAULT_CACHE_ALIAS};
 #[cfg(feature = "compression")]
 pub use compression::{CompressedCache, Compressor};
@@ -260,5 +260,5 @@ pub use memcached::{
 #[cfg(feature = "memory")]
 pub use memory::{MemoryBound, MemoryCache};
 #[cfg(feature = "redis")]
-pub use redis::{RedisCache, RedisCacheBuilder};
+pub use redis::{COMPARE_AND_SWAP_SCRIPT, RedisCache, RedisCacheBuilder};
 pub use store::{CACHE_SESSION_KEY_PREFIX, CacheStore};

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::{CacheBackend, CacheError, Ttl};
+use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
 use protocol::{Connection, Item, Request, Response, StoreCommand, StoreReply};
 
 /// pymemcache's flag for a pickled value (`pymemcache.serde.FLAG_PICKLE`): what Django's
@@ -431,6 +431,19 @@ impl MemcachedCache {
         value: &[u8],
         ttl: Ttl,
     ) -> Result<StoreReply, CacheError> {
+        self.store_with_exptime(command, name, key, value, exptime(ttl, SystemTime::now()))
+            .await
+    }
+
+    /// A storage command with memcached's own `exptime` (negative: the item expires at once).
+    async fn store_with_exptime(
+        &self,
+        command: StoreCommand,
+        name: &'static str,
+        key: &str,
+        value: &[u8],
+        exptime: i64,
+    ) -> Result<StoreReply, CacheError> {
         let server = &self.nodes[self.index_for(key)];
         let fail = |source| CacheError::Memcached {
             server: server.clone(),
@@ -449,7 +462,7 @@ impl MemcachedCache {
             command,
             key,
             flags: FLAG_PICKLE,
-            exptime: exptime(ttl, SystemTime::now()),
+            exptime,
             data: value,
         };
         match self.on_key(key, name, request).await? {
@@ -599,6 +612,46 @@ impl CacheBackend for MemcachedCache {
 
     async fn exists(&self, key: &str) -> Result<bool, CacheError> {
         Ok(self.get(key).await?.is_some())
+    }
+
+    fn can_compare_and_swap(&self) -> bool {
+        true
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
+        Ok(self.get(key).await?.map(|value| VersionedValue {
+            version: value.clone(),
+            value,
+        }))
+    }
+
+    /// `gets`, then, when the bytes are the expected ones, `cas` with the token just read: the
+    /// server stores only if nothing (a `set` by Django included, which always changes the `cas
+    /// unique`) wrote the item in between, so the swap is atomic. Two round trips, on this path
+    /// only. A removal (`ttl` of `None`) is a `cas` with a negative `exptime`, which memcached
+    /// stores as already expired: `delete` takes no `cas` token.
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Ttl>,
+        expected: &Bytes,
+    ) -> Result<Swap, CacheError> {
+        let Some((held, token)) = self.gets(key).await? else {
+            return Ok(Swap::Missing);
+        };
+        if held != *expected {
+            return Ok(Swap::Changed);
+        }
+        let exptime = ttl.map_or(-1, |ttl| exptime(ttl, SystemTime::now()));
+        let reply = self
+            .store_with_exptime(StoreCommand::Cas(token.0), "cas", key, &value, exptime)
+            .await?;
+        Ok(match reply {
+            StoreReply::Stored => Swap::Written(value),
+            StoreReply::Exists => Swap::Changed,
+            StoreReply::NotFound | StoreReply::NotStored => Swap::Missing,
+        })
     }
 }
 

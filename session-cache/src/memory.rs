@@ -9,7 +9,7 @@ use moka::Expiry;
 use moka::future::Cache as Moka;
 use moka::ops::compute::{CompResult, Op};
 
-use crate::{CacheBackend, CacheError, Ttl};
+use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
 
 /// What bounds a [`MemoryCache`]. When the bound is reached, the least valuable entries are evicted
 /// (moka's TinyLFU policy), as a Django `LocMemCache` culls at `MAX_ENTRIES`.
@@ -29,7 +29,9 @@ pub enum MemoryBound {
 /// exactly what another would read from Redis, and clones of a value are reference-counted, not
 /// copied. Every write (set, add, replace, delete) goes through moka's per-key `entry` computation,
 /// so operations on one key are atomic and totally ordered: of two concurrent adds exactly one wins,
-/// and a replace racing a delete never brings the entry back.
+/// and a replace racing a delete never brings the entry back. A compare-and-swap is one such
+/// computation too: it compares the held bytes with the expected ones and writes only when they
+/// are equal, so it is atomic against every other write of the key.
 ///
 /// Expired entries are never returned, and the cache is bounded ([`MemoryBound`], default
 /// [`MemoryCache::DEFAULT_MAX_BYTES`]). Clones share the entries.
@@ -186,6 +188,49 @@ impl CacheBackend for MemoryCache {
 
     async fn exists(&self, key: &str) -> Result<bool, CacheError> {
         Ok(self.entries.contains_key(key))
+    }
+
+    fn can_compare_and_swap(&self) -> bool {
+        true
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
+        Ok(self.entries.get(key).await.map(|entry| VersionedValue {
+            version: entry.value.clone(),
+            value: entry.value,
+        }))
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Ttl>,
+        expected: &Bytes,
+    ) -> Result<Swap, CacheError> {
+        let written = value.clone();
+        let result = self
+            .entries
+            .entry_by_ref(key)
+            .and_compute_with(|current| {
+                std::future::ready(match current {
+                    Some(held) if held.value().value == *expected => match ttl {
+                        Some(ttl) => Op::Put(Entry {
+                            value,
+                            ttl: ttl.as_duration(),
+                        }),
+                        None => Op::Remove,
+                    },
+                    _ => Op::Nop,
+                })
+            })
+            .await;
+        Ok(match result {
+            CompResult::ReplacedWith(_) | CompResult::Removed(_) => Swap::Written(written),
+            CompResult::Unchanged(_) => Swap::Changed,
+            // `Inserted` cannot happen (nothing is written over an absent entry).
+            CompResult::StillNone(_) | CompResult::Inserted(_) => Swap::Missing,
+        })
     }
 }
 

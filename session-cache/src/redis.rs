@@ -8,11 +8,13 @@ use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisError};
+use redis::{
+    AsyncConnectionConfig, Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, ServerErrorKind,
+};
 
 use crate::sentinel::SentinelConnection;
 
-use crate::{CacheBackend, CacheError, Ttl};
+use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
 
 /// A Redis server or Redis Cluster holding the cache entries.
 ///
@@ -21,6 +23,12 @@ use crate::{CacheBackend, CacheError, Ttl};
 /// [`replace`](CacheBackend::replace), `DEL`, `EXISTS` and `GET`, exactly what Django's
 /// `RedisCache` sends (Django's `set` for an existing session is a `GET` then a `SET`; we use
 /// `SET XX`, so a session deleted in between is never recreated).
+///
+/// A compare-and-swap ([`compare_and_swap`](CacheBackend::compare_and_swap)) is one Lua script
+/// run on the server ([`COMPARE_AND_SWAP_SCRIPT`]: `EVALSHA`, then `EVAL` when the server
+/// answers `NOSCRIPT`), so nothing can write between its `GET` and its `SET`; it touches one key,
+/// so it runs on a Cluster (routed by that key) and behind Sentinel, with `WAIT` when
+/// configured.
 ///
 /// A single server is reached through one multiplexed connection that reconnects by itself after
 /// a failure ([`ConnectionManager`]); a Cluster through the cluster client, which follows slot
@@ -85,6 +93,27 @@ enum Topology {
         sentinels: Vec<String>,
         master: String,
     },
+}
+
+/// The compare-and-swap script: `KEYS[1]` the key, `ARGV[1]` the expected bytes, `ARGV[2]` the
+/// new value, `ARGV[3]` the lifetime in seconds (empty: remove the entry, as a plain save with a
+/// non-positive age does). Answers 1 when written, 0 when the entry holds other bytes, -1 when
+/// there is none (nothing is written then: a deleted session is never recreated).
+pub const COMPARE_AND_SWAP_SCRIPT: &str = r"local held = redis.call('GET', KEYS[1])
+if not held then return -1 end
+if held ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
+return 1
+";
+
+/// The SHA-1 of [`COMPARE_AND_SWAP_SCRIPT`], for `EVALSHA` (a test checks it against the
+/// server's `SCRIPT LOAD`).
+const COMPARE_AND_SWAP_SHA1: &str = "f46e3544774ce53997b85fb2f966bacf10af16b2";
+
+fn is_noscript(error: &CacheError) -> bool {
+    matches!(error, CacheError::Redis { source, .. }
+        if source.kind() == ErrorKind::Server(ServerErrorKind::NoScript))
 }
 
 impl fmt::Debug for Topology {
@@ -410,6 +439,34 @@ impl RedisCache {
         Ok(reply)
     }
 
+    /// Runs [`COMPARE_AND_SWAP_SCRIPT`] by its hash, and by its source when the server does not
+    /// hold it yet (a new or restarted server, a failover, a Cluster node seeing it first).
+    async fn run_compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+        ttl: Option<Ttl>,
+    ) -> Result<i64, CacheError> {
+        let ttl = ttl.map(|ttl| ttl.seconds().to_string()).unwrap_or_default();
+        let call = |command: &str, script: &str| {
+            let mut cmd = redis::cmd(command);
+            cmd.arg(script)
+                .arg(1)
+                .arg(key)
+                .arg(expected)
+                .arg(value)
+                .arg(&ttl);
+            cmd
+        };
+        match self.write(call("EVALSHA", COMPARE_AND_SWAP_SHA1)).await {
+            Err(error) if is_noscript(&error) => {
+                self.write(call("EVAL", COMPARE_AND_SWAP_SCRIPT)).await
+            }
+            other => other,
+        }
+    }
+
     /// `SET key value EX ttl [NX|XX]`; `true` when the value was stored.
     async fn set_with(
         &self,
@@ -458,6 +515,36 @@ impl CacheBackend for RedisCache {
     async fn exists(&self, key: &str) -> Result<bool, CacheError> {
         let found: u64 = self.query(redis::cmd("EXISTS").arg(key)).await?;
         Ok(found > 0)
+    }
+
+    fn can_compare_and_swap(&self) -> bool {
+        true
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
+        Ok(self.get(key).await?.map(|value| VersionedValue {
+            version: value.clone(),
+            value,
+        }))
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Ttl>,
+        expected: &Bytes,
+    ) -> Result<Swap, CacheError> {
+        match self.run_compare_and_swap(key, expected, &value, ttl).await? {
+            1 => Ok(Swap::Written(value)),
+            0 => Ok(Swap::Changed),
+            -1 => Ok(Swap::Missing),
+            other => Err(self.error(RedisError::from((
+                ErrorKind::UnexpectedReturnType,
+                "the compare-and-swap script answered",
+                other.to_string(),
+            )))),
+        }
     }
 }
 
@@ -514,6 +601,27 @@ mod tests {
         assert!(!RedisCache::builder(" redis://127.0.0.1:6379 ,").is_cluster());
         assert!(RedisCache::builder("redis://a:7000,redis://b:7000").is_cluster());
         assert!(RedisCache::builder("redis://a:7000").cluster().is_cluster());
+    }
+
+    #[test]
+    fn the_script_hash_is_the_one_redis_computes() {
+        let Ok(url) = std::env::var("SESSION_TEST_REDIS_URL") else {
+            eprintln!("skipped: SESSION_TEST_REDIS_URL is not set");
+            return;
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sha: String = runtime
+            .block_on(async {
+                let redis = RedisCache::connect(&url).await?;
+                redis
+                    .command(redis::cmd("SCRIPT").arg("LOAD").arg(COMPARE_AND_SWAP_SCRIPT))
+                    .await
+            })
+            .unwrap();
+        assert_eq!(sha, COMPARE_AND_SWAP_SHA1);
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::sync::RwLock;
 
 use redis::aio::MultiplexedConnection;
 use redis::sentinel::{SentinelClient, SentinelServerType};
-use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisResult};
+use redis::{
+    AsyncConnectionConfig, Cmd, ErrorKind, FromRedisValue, Pipeline, RedisResult, ServerErrorKind,
+};
 
 /// The master of a Sentinel-monitored group, through one multiplexed connection that is
 /// replaced whenever a command fails.
@@ -87,10 +89,14 @@ impl SentinelConnection {
     }
 
     fn after<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
-        if result.is_err() {
-            // Whatever failed, the next command starts from a fresh lookup: a stale master
+        match &result {
+            // The master does not hold a script yet: it answered, so it is the master still, and
+            // the caller sends the script's source next.
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {}
+            // Whatever else failed, the next command starts from a fresh lookup: a stale master
             // answers READONLY or not at all, and a lookup is cheap next to a lost write.
-            self.forget();
+            Err(_) => self.forget(),
+            Ok(_) => {}
         }
         result
     }

@@ -6,12 +6,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use session_core::{
     ClearExpired, Dict, Error, SaveMode, SessionCodec, SessionConfig, SessionKey, SessionRecord,
-    SessionStore,
+    SessionStore, SharedRecord, StoreCapabilities, Version, VersionedRecord,
 };
 
 use session_core::serializer::SerializerName;
 
-use crate::{Cache, CacheError, Caches};
+use crate::{Cache, CacheError, Caches, Swap};
 
 /// The prefix Django's cache session engine puts before the session key
 /// (`django.contrib.sessions.backends.cache.KEY_PREFIX`).
@@ -42,6 +42,21 @@ pub const CACHE_SESSION_KEY_PREFIX: &str = "django.contrib.sessions.cache";
 /// during an outage; keys are never a problem here (Redis and the memory cache accept any key, and
 /// an unknown or overlong key simply misses), so an error always means the cache is unavailable
 /// and the caller decides.
+///
+/// # Concurrency policies
+///
+/// The store compare-and-swaps (the `merge` and `reject`
+/// [`ConcurrencyPolicy`](session_core::ConcurrencyPolicy)) when its backend can
+/// ([`CacheBackend::can_compare_and_swap`](crate::CacheBackend::can_compare_and_swap): every
+/// built-in one). A record's version is the stored value's bytes, exactly what Django's cache
+/// holds, so a write by a Django site sharing the cache is seen like any other. The conditional
+/// save is one atomic operation per backend: a Lua script on Redis (one key, so it runs on a
+/// Cluster and behind Sentinel), `gets` then `cas` on memcached, a per-key computation on the
+/// in-process cache. Plain loads and saves (`last_write_wins`, the default) are unchanged. A
+/// versioned load is the same single `GET`; a conditional save costs one script call (two round
+/// trips on memcached) and the version held in memory is a copy of the stored bytes. Since the
+/// version is the bytes, a record written back byte for byte as it was read counts as unchanged,
+/// which is harmless: it is the same session.
 #[derive(Clone)]
 pub struct CacheStore {
     cache: Cache,
@@ -195,6 +210,52 @@ impl SessionStore for CacheStore {
 
     async fn clear_expired(&self) -> Result<ClearExpired, Error> {
         Ok(ClearExpired::NotNeeded)
+    }
+
+    fn capabilities(&self) -> StoreCapabilities {
+        if self.cache.can_compare_and_swap() {
+            StoreCapabilities::COMPARE_AND_SWAP
+        } else {
+            StoreCapabilities::BASIC
+        }
+    }
+
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        let Some(read) = self.cache.get_versioned(&self.cache_key(key)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(VersionedRecord {
+            data: std::sync::Arc::new(self.codec.deserialize(&read.value)),
+            version: Version::from_bytes(&read.version[..]),
+            expires_at: None,
+        }))
+    }
+
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        // A version this store did not make can match nothing it holds.
+        let Some(expected) = expected.as_bytes() else {
+            return Err(Error::Conflict);
+        };
+        let value = Bytes::from(self.codec.serialize(&record.data)?);
+        let swap = self
+            .cache
+            .compare_and_swap(
+                &self.cache_key(key),
+                value,
+                record.expiry_age,
+                &Bytes::copy_from_slice(expected),
+            )
+            .await?;
+        match swap {
+            Swap::Written(version) => Ok(Version::from_bytes(&version[..])),
+            Swap::Changed => Err(Error::Conflict),
+            Swap::Missing => Err(Error::SessionDeleted),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Django's session behaviours (the conformance suite) against the cache store on every backend:
-//! the in-process cache always, a real Redis and a real Redis Cluster when their URLs are set.
+//! the in-process cache always; Redis (single, Cluster, Sentinel, and zlib-compressed as
+//! django-redis stores it) and memcached when their URLs are set. Every backend declares
+//! compare-and-swap, so the concurrency behaviours run on each.
 #![cfg(any(feature = "memory", feature = "redis", feature = "memcached"))]
 
 mod support;
@@ -87,6 +89,24 @@ session_conformance!(memcached_several_servers, async {
             fixture(support::memcached_cache_at(&urls).await, pickle_config())
         }
         Ok(urls) => Fixture::skip(format!("only one memcached server in {urls}")),
+        Err(skip) => skip,
+    }
+});
+
+// django-redis with a compressor: compare-and-swap compares the stored, compressed bytes.
+#[cfg(all(feature = "redis", feature = "compression"))]
+session_conformance!(redis_zlib, async {
+    use session_cache::{CompressedCache, Compressor, RedisCache};
+    use session_conformance::services;
+    match services::url(services::REDIS_URL) {
+        Ok(url) => match RedisCache::connect(&url).await {
+            Ok(redis) => fixture(
+                Cache::new(CompressedCache::new(redis, Compressor::Zlib))
+                    .with_key_prefix(services::unique_name("djsession_test")),
+                pickle_config(),
+            ),
+            Err(error) => Fixture::skip(format!("cannot connect to {url}: {error}")),
+        },
         Err(skip) => skip,
     }
 });
