@@ -244,7 +244,12 @@ impl SessionCodec {
             Err(current) => match self.legacy_decode(session_data) {
                 // Django 3.1/3.2 fell back to the legacy format after any failure.
                 Some(bytes) => self.deserialize_dict(&bytes),
-                None => Err(current.into()),
+                None => {
+                    if current.is_bad_signature() {
+                        ::metrics::counter!(crate::metrics::names::SIGNATURE_FAILURES).increment(1);
+                    }
+                    Err(current.into())
+                }
             },
         }
     }

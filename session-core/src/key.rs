@@ -103,8 +103,19 @@ const SHOWN_CHARS: usize = 4;
 /// assert_eq!(session_core::redact("q5nyf6c0noxsqbpv"), "q5ny…");
 /// ```
 pub fn redact(text: &str) -> String {
-    let head: String = text.chars().take(SHOWN_CHARS).collect();
-    format!("{head}…")
+    Redacted(text).to_string()
+}
+
+/// [`redact`] as a `Display`, so a log field or span that is never recorded costs nothing.
+pub(crate) struct Redacted<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars().take(SHOWN_CHARS) {
+            fmt::Write::write_char(f, c)?;
+        }
+        f.write_str("…")
+    }
 }
 
 impl SessionKey {

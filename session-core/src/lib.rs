@@ -10,7 +10,9 @@
 //! - [`SessionConfig`], Django's session settings with Django's defaults;
 //! - [`SessionCodec`], which signs and verifies stored data exactly as Django does;
 //! - the [`serializer`]s (JSON byte-identical to Django's, MessagePack, safe pickle) and the
-//!   [`Value`] model they share.
+//!   [`Value`] model they share;
+//! - [`metrics`] and tracing spans for every store call, and [`maintenance`] (clearing expired
+//!   sessions, once or periodically).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -42,7 +44,9 @@ pub mod config;
 mod error;
 pub mod expiry;
 mod key;
+pub mod maintenance;
 mod memory;
+pub mod metrics;
 pub mod serializer;
 mod session;
 pub mod store;

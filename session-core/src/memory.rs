@@ -153,6 +153,10 @@ impl SessionStore for MemoryStore {
         StoreCapabilities::COMPARE_AND_SWAP
     }
 
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
         let now = OffsetDateTime::now_utc();
         Ok(self

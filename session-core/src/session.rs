@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::changes::Changes;
 use crate::config::ConcurrencyPolicy;
 use crate::expiry::{EXPIRY_KEY, Expiry};
+use crate::metrics::{self, names};
 use crate::serializer::SerializerError;
 use crate::store::{KeyKind, SaveMode, SessionStore, SharedRecord, Version};
 use crate::value::{Dict, MAX_DEPTH, Value, from_value, to_value};
@@ -248,12 +249,19 @@ impl Session {
                 let (loaded, version) = match &key {
                     None => (Some(Arc::default()), None),
                     Some(key) if self.policy().needs_compare_and_swap() => {
-                        match self.backend().load_versioned(key).await? {
+                        match self
+                            .call("load_versioned", key, self.backend().load_versioned(key))
+                            .await?
+                        {
                             Some(record) => (Some(record.data), Some(record.version)),
                             None => (None, None),
                         }
                     }
-                    Some(key) => (self.backend().load_shared(key).await?, None),
+                    Some(key) => (
+                        self.call("load", key, self.backend().load_shared(key))
+                            .await?,
+                        None,
+                    ),
                 };
                 let mut state = self.state();
                 if state.cache.is_none() {
@@ -269,6 +277,21 @@ impl Session {
             }
         }
         Ok(self.state())
+    }
+
+    /// One store call, counted, timed and traced ([`crate::metrics`]).
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        key: &SessionKey,
+        call: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let store = self.backend().kind();
+        let result = metrics::store_call(store, operation, Some(key), call).await;
+        if let Err(Error::SessionDeleted) = &result {
+            metrics::count(names::SESSIONS_INTERRUPTED, store);
+        }
+        result
     }
 
     fn policy(&self) -> ConcurrencyPolicy {
@@ -543,7 +566,9 @@ impl Session {
             SaveMode::Update => self.data().await?,
         };
         let record = self.record_of(Arc::clone(&data));
-        let held = self.backend().save_shared(&key, record, mode).await?;
+        let held = self
+            .call("save", &key, self.backend().save_shared(&key, record, mode))
+            .await?;
         let mut state = self.state();
         state.key = Some(held);
         // A fresh record: a later save under merge or reject reads its version first.
@@ -574,7 +599,11 @@ impl Session {
                 None => {
                     // This request's changes go on top of what is stored now; if nothing is,
                     // the session was flushed or expired meanwhile, and that wins.
-                    let Some(current) = self.backend().load_versioned(&key).await? else {
+                    let Some(current) = self
+                        .call("load_versioned", &key, self.backend().load_versioned(&key))
+                        .await?
+                    else {
+                        metrics::count(names::SESSIONS_INTERRUPTED, self.backend().kind());
                         return Err(Error::SessionDeleted);
                     };
                     data = Arc::new(changes.apply(&current.data, &ours));
@@ -583,11 +612,12 @@ impl Session {
             };
             tried += 1;
             let record = self.record_of(Arc::clone(&data));
-            match self
-                .backend()
-                .save_if_unchanged(&key, record, &version)
-                .await
-            {
+            let swapped = self.call(
+                "save_if_unchanged",
+                &key,
+                self.backend().save_if_unchanged(&key, record, &version),
+            );
+            match swapped.await {
                 Ok(written) => {
                     let mut state = self.state();
                     let unchanged_meanwhile = state
@@ -606,12 +636,22 @@ impl Session {
                     return Ok(());
                 }
                 Err(Error::Conflict) if tried < attempts => {
+                    metrics::count(names::MERGE_RETRIES, self.backend().kind());
                     tracing::debug!(
                         target: "djsession",
                         key = %crate::redact(key.as_str()),
                         attempt = tried,
                         "session changed by a concurrent request; merging again"
                     );
+                }
+                Err(Error::Conflict) => {
+                    ::metrics::counter!(
+                        names::SAVE_CONFLICTS,
+                        "store" => self.backend().kind(),
+                        "policy" => self.policy().as_str()
+                    )
+                    .increment(1);
+                    return Err(Error::Conflict);
                 }
                 Err(error) => return Err(error),
             }
@@ -645,6 +685,7 @@ impl Session {
             match self.write(key, SaveMode::MustCreate).await {
                 Ok(()) => {
                     self.state().modified = true;
+                    metrics::count(names::SESSIONS_CREATED, self.backend().kind());
                     return Ok(());
                 }
                 Err(Error::CreateConflict) => continue,
@@ -666,7 +707,8 @@ impl Session {
         let Some(key) = self.key() else {
             return Ok(());
         };
-        self.backend().delete(&key).await?;
+        self.call("delete", &key, self.backend().delete(&key))
+            .await?;
         if self.backend().key_kind() == KeyKind::SignedData {
             let mut state = self.state();
             state.key = None;
@@ -685,6 +727,7 @@ impl Session {
         self.clear();
         self.delete().await?;
         self.state().key = None;
+        metrics::count(names::SESSIONS_FLUSHED, self.backend().kind());
         Ok(())
     }
 
@@ -702,8 +745,10 @@ impl Session {
         if let Some(old) = old
             && self.key().as_ref() != Some(&old)
         {
-            self.backend().delete(&old).await?;
+            self.call("delete", &old, self.backend().delete(&old))
+                .await?;
         }
+        metrics::count(names::SESSIONS_CYCLED, self.backend().kind());
         Ok(())
     }
 
@@ -716,7 +761,7 @@ impl Session {
         let Some(key) = self.key() else {
             return Ok(Dict::new());
         };
-        match self.backend().load(&key).await? {
+        match self.call("load", &key, self.backend().load(&key)).await? {
             Some(data) => Ok(data),
             None => {
                 self.forget_missing_key(&mut self.state(), Some(&key));

@@ -253,6 +253,13 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         KeyKind::Random
     }
 
+    /// A short label naming the kind of store, for metrics and traces (the `store` label of
+    /// [`crate::metrics`]): `memory`, `postgres`, `mysql`, `sqlite`, `redis`, `moka`,
+    /// `memcached`, `file`, `cookie`, `cached-db`. The default is `custom`.
+    fn kind(&self) -> &'static str {
+        "custom"
+    }
+
     /// What this store can do beyond the basic operations. The default declares nothing: a store
     /// that overrides [`load_versioned`](Self::load_versioned) and
     /// [`save_if_unchanged`](Self::save_if_unchanged) declares
@@ -347,6 +354,10 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
 
     fn capabilities(&self) -> StoreCapabilities {
         (**self).capabilities()
+    }
+
+    fn kind(&self) -> &'static str {
+        (**self).kind()
     }
 
     async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {

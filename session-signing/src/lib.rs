@@ -119,6 +119,11 @@ pub use encoding::{
     BASE62_ALPHABET, b62_decode, b62_encode, b64_decode, b64_encode, constant_time_eq,
 };
 pub use error::Error;
+
+/// The counter (through the `metrics` facade) of signatures verified by a fallback key rather
+/// than the primary one: while it grows, values signed with an old key are still in use; once it
+/// stays at zero, the old key can be dropped from the fallbacks.
+pub const FALLBACK_KEY_HITS_METRIC: &str = "djsession_fallback_key_hits_total";
 pub use secret::SecretKey;
 pub use signer::{
     DEFAULT_DUMPS_SALT, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_SEPARATOR, DEFAULT_SIGNER_SALT,

@@ -263,12 +263,17 @@ impl Signer {
             if signature.len() != algorithm.signature_len() {
                 continue;
             }
-            for mac in macs {
+            for (index, mac) in macs.iter().enumerate() {
                 let digest = mac.digest(&[value]);
                 let Some(len) = b64_encode_slice(digest.as_slice(), &mut expected) else {
                     continue;
                 };
                 if constant_time_eq(expected.get(..len).unwrap_or_default(), signature) {
+                    // The primary key is first: any later one is a fallback, which a finished
+                    // key rotation no longer needs.
+                    if index > 0 {
+                        metrics::counter!(crate::FALLBACK_KEY_HITS_METRIC).increment(1);
+                    }
                     return true;
                 }
             }
@@ -622,6 +627,44 @@ pub fn loads(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fallback_hits(f: impl FnOnce()) -> u64 {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, f);
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(key, ..)| key.key().name() == crate::FALLBACK_KEY_HITS_METRIC)
+            .map(|(.., value)| match value {
+                DebugValue::Counter(n) => n,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    #[test]
+    fn only_signatures_verified_by_a_fallback_key_count_as_fallback_hits() {
+        let old = Signer::new(SecretKey::from("old"));
+        let current = Signer::new(SecretKey::from("new"))
+            .with_fallback_keys([SecretKey::from("older"), SecretKey::from("old")]);
+        let by_old = old.sign("v");
+        let by_new = current.sign("v");
+        assert_eq!(
+            fallback_hits(|| assert!(current.unsign(&by_new).is_ok())),
+            0
+        );
+        assert_eq!(
+            fallback_hits(|| assert!(current.unsign(&by_old).is_ok())),
+            1
+        );
+        assert_eq!(
+            fallback_hits(|| assert!(current.unsign("v:forged").is_err())),
+            0
+        );
+    }
 
     #[test]
     fn unsign_object_with_sees_exactly_what_unsign_object_returns() {

@@ -1,0 +1,255 @@
+//! Metrics and traces: what a session store is doing, through the [`metrics`](::metrics) facade
+//! (no exporter is forced on you: install the recorder you use, e.g.
+//! `metrics-exporter-prometheus`) and [`tracing`] spans.
+//!
+//! | name | type | labels | counts |
+//! |---|---|---|---|
+//! | `djsession_store_operations_total` | counter | `store`, `operation` | store calls made by [`Session`](crate::Session) and [`maintenance`](crate::maintenance) |
+//! | `djsession_store_errors_total` | counter | `store`, `operation` | those that failed with a backend error ([`Error::Store`]); the outcomes below are not errors |
+//! | `djsession_store_operation_duration_seconds` | histogram | `store`, `operation` | their latency, in seconds |
+//! | `djsession_sessions_created_total` | counter | `store` | sessions created under a fresh key |
+//! | `djsession_sessions_cycled_total` | counter | `store` | key cycles (`cycle_key`, on login) |
+//! | `djsession_sessions_flushed_total` | counter | `store` | flushes (logout) |
+//! | `djsession_sessions_interrupted_total` | counter | `store` | saves refused because another request deleted the session (Django's `SessionInterrupted`) |
+//! | `djsession_save_conflicts_total` | counter | `store`, `policy` | saves that lost to a concurrent one under `merge` or `reject` ([`Error::Conflict`]) |
+//! | `djsession_merge_retries_total` | counter | `store` | re-reads of a session changed meanwhile, under `merge` |
+//! | `djsession_signature_failures_total` | counter | | stored data or cookies whose signature did not verify (Django's `SuspiciousSession` log) |
+//! | `djsession_fallback_key_hits_total` | counter | | signatures verified by a `SECRET_KEY_FALLBACKS` key: how far a key rotation has got (zero: the old key can go) |
+//! | `djsession_expired_sessions_cleared_total` | counter | `store` | expired sessions removed by [`maintenance::clear_expired`](crate::maintenance::clear_expired) |
+//! | `djsession_cached_db_cache_total` | counter | `result` = `hit`, `miss`, `failure` | the cached-db store's cache reads (`session-cached-db`) |
+//!
+//! `store` is the store's [`kind`](crate::SessionStore::kind) (`memory`, `postgres`, `mysql`,
+//! `sqlite`, `redis`, `moka`, `memcached`, `file`, `cookie`, `cached-db`, or `custom`);
+//! `operation` is `load`, `load_versioned`, `save`, `save_if_unchanged`, `delete` or
+//! `clear_expired`; `policy` is `merge` or `reject`.
+//!
+//! Every store call also runs inside a `tracing` span named `session_store` at debug level, with
+//! the fields `store`, `operation` and `key` (redacted: the first four characters), so a trace
+//! shows which session a slow request waited on without logging a usable key.
+//!
+//! With no recorder installed, each metric costs a relaxed atomic load.
+
+use std::future::Future;
+use std::time::Instant;
+
+use tracing::Instrument;
+
+use crate::{Error, SessionKey};
+
+/// The metric names, as the table above lists them.
+pub mod names {
+    /// Counter: store calls, by `store` and `operation`.
+    pub const STORE_OPERATIONS: &str = "djsession_store_operations_total";
+    /// Counter: store calls that failed with a backend error, by `store` and `operation`.
+    pub const STORE_ERRORS: &str = "djsession_store_errors_total";
+    /// Histogram: store call latency in seconds, by `store` and `operation`.
+    pub const STORE_DURATION: &str = "djsession_store_operation_duration_seconds";
+    /// Counter: sessions created, by `store`.
+    pub const SESSIONS_CREATED: &str = "djsession_sessions_created_total";
+    /// Counter: key cycles, by `store`.
+    pub const SESSIONS_CYCLED: &str = "djsession_sessions_cycled_total";
+    /// Counter: flushes, by `store`.
+    pub const SESSIONS_FLUSHED: &str = "djsession_sessions_flushed_total";
+    /// Counter: saves refused because the session was deleted meanwhile, by `store`.
+    pub const SESSIONS_INTERRUPTED: &str = "djsession_sessions_interrupted_total";
+    /// Counter: saves that lost to a concurrent one, by `store` and `policy`.
+    pub const SAVE_CONFLICTS: &str = "djsession_save_conflicts_total";
+    /// Counter: re-reads under the merge policy, by `store`.
+    pub const MERGE_RETRIES: &str = "djsession_merge_retries_total";
+    /// Counter: signatures that did not verify.
+    pub const SIGNATURE_FAILURES: &str = "djsession_signature_failures_total";
+    /// Counter: signatures verified by a fallback key (defined by `session-signing`).
+    pub const FALLBACK_KEY_HITS: &str = session_signing::FALLBACK_KEY_HITS_METRIC;
+    /// Counter: expired sessions removed, by `store`.
+    pub const EXPIRED_CLEARED: &str = "djsession_expired_sessions_cleared_total";
+    /// Counter: the cached-db store's cache reads, by `result` (`hit`, `miss`, `failure`).
+    pub const CACHED_DB_CACHE: &str = "djsession_cached_db_cache_total";
+}
+
+/// Runs one store call inside its span, counting it and timing it.
+pub(crate) async fn store_call<T>(
+    store: &'static str,
+    operation: &'static str,
+    key: Option<&SessionKey>,
+    call: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let span = tracing::debug_span!(
+        "session_store",
+        store,
+        operation,
+        key = key.map(|k| tracing::field::display(crate::key::Redacted(k.as_str())))
+    );
+    let started = Instant::now();
+    let result = call.instrument(span).await;
+    let labels = [("store", store), ("operation", operation)];
+    ::metrics::counter!(names::STORE_OPERATIONS, &labels).increment(1);
+    ::metrics::histogram!(names::STORE_DURATION, &labels).record(started.elapsed());
+    if let Err(Error::Store(_)) = &result {
+        ::metrics::counter!(names::STORE_ERRORS, &labels).increment(1);
+    }
+    result
+}
+
+/// Counts one event labelled with the store.
+pub(crate) fn count(name: &'static str, store: &'static str) {
+    ::metrics::counter!(name, "store" => store).increment(1);
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A recorder for one test: what the code under test recorded, by name and labels.
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    /// Runs `f` with a fresh local recorder and returns its result and every counter recorded
+    /// (`name{label=value,...}` → total) plus every histogram's sample count.
+    pub fn recorded<T>(f: impl FnOnce() -> T) -> (T, Vec<(String, u64)>) {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let out = ::metrics::with_local_recorder(&recorder, f);
+        let mut seen: Vec<(String, u64)> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                let mut labels: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                labels.sort();
+                let name = format!("{}{{{}}}", key.name(), labels.join(","));
+                let n = match value {
+                    DebugValue::Counter(n) => n,
+                    DebugValue::Histogram(samples) => samples.len() as u64,
+                    DebugValue::Gauge(_) => 0,
+                };
+                (name, n)
+            })
+            .collect();
+        seen.sort();
+        (out, seen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use super::testing::recorded;
+    use crate::{ConcurrencyPolicy, MemoryStore, Session, SessionCodec, SessionConfig};
+
+    fn seen(all: &[(String, u64)], name: &str) -> u64 {
+        all.iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, count)| *count)
+    }
+
+    #[test]
+    fn a_request_cycle_counts_each_store_call_and_session_event() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let store = Arc::new(MemoryStore::new());
+        let config = Arc::new(SessionConfig::new("k"));
+        let ((), all) = recorded(|| {
+            rt.block_on(async {
+                let s = Session::new(store.clone(), config.clone(), None);
+                s.insert("a", &1).await.unwrap();
+                s.save().await.unwrap();
+                let key = s.key().unwrap();
+                let again = Session::new(store.clone(), config.clone(), Some(key.as_str()));
+                again.get::<i64>("a").await.unwrap();
+                again.cycle_key().await.unwrap();
+                again.flush().await.unwrap();
+            })
+        });
+        let ops = |op: &str| {
+            seen(
+                &all,
+                &format!("djsession_store_operations_total{{operation={op},store=memory}}"),
+            )
+        };
+        assert_eq!(ops("save"), 2, "{all:#?}");
+        assert_eq!(ops("load"), 1);
+        assert_eq!(ops("delete"), 2);
+        assert_eq!(
+            seen(
+                &all,
+                "djsession_store_operation_duration_seconds{operation=save,store=memory}"
+            ),
+            2
+        );
+        assert_eq!(
+            seen(&all, "djsession_sessions_created_total{store=memory}"),
+            2
+        );
+        assert_eq!(
+            seen(&all, "djsession_sessions_cycled_total{store=memory}"),
+            1
+        );
+        assert_eq!(
+            seen(&all, "djsession_sessions_flushed_total{store=memory}"),
+            1
+        );
+        assert!(
+            all.iter()
+                .all(|(n, _)| !n.starts_with("djsession_store_errors_total"))
+        );
+    }
+
+    #[test]
+    fn conflicts_and_merge_retries_are_counted_by_policy() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let store = Arc::new(MemoryStore::new());
+        let config = |policy| {
+            Arc::new(SessionConfig {
+                concurrency: policy,
+                ..SessionConfig::new("k")
+            })
+        };
+        let ((), all) = recorded(|| {
+            rt.block_on(async {
+                let seed = Session::new(store.clone(), config(ConcurrencyPolicy::Merge), None);
+                seed.insert("n", &0).await.unwrap();
+                seed.save().await.unwrap();
+                let key = seed.key().unwrap();
+                for policy in [ConcurrencyPolicy::Merge, ConcurrencyPolicy::Reject] {
+                    let a = Session::new(store.clone(), config(policy), Some(key.as_str()));
+                    let b = Session::new(store.clone(), config(policy), Some(key.as_str()));
+                    a.insert("a", &1).await.unwrap();
+                    b.insert("b", &1).await.unwrap();
+                    a.save().await.unwrap();
+                    let _ = b.save().await;
+                }
+            })
+        });
+        assert_eq!(seen(&all, "djsession_merge_retries_total{store=memory}"), 1);
+        assert_eq!(
+            seen(
+                &all,
+                "djsession_save_conflicts_total{policy=reject,store=memory}"
+            ),
+            1
+        );
+        assert_eq!(
+            seen(
+                &all,
+                "djsession_save_conflicts_total{policy=merge,store=memory}"
+            ),
+            0
+        );
+    }
+
+    #[test]
+    fn a_forged_signature_is_counted() {
+        let codec = SessionCodec::new(&SessionConfig::new("k")).unwrap();
+        let (data, all) = recorded(|| codec.decode("e30:1rAbCd:forged"));
+        assert!(data.is_empty());
+        assert_eq!(seen(&all, "djsession_signature_failures_total{}"), 1);
+    }
+}
