@@ -8,8 +8,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use http::HeaderMap;
 use http::header::COOKIE;
+use http::{HeaderMap, HeaderValue};
 use time::OffsetDateTime;
 
 use crate::Error;
@@ -64,24 +64,45 @@ pub fn parse_cookie(header: &str) -> Vec<(String, String)> {
 /// Several `Cookie` headers (HTTP/2 sends one per cookie) are joined with `"; "`, as ASGI servers
 /// do. Header bytes are read as Latin-1, as WSGI does, so no byte makes the header unreadable.
 pub fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    request_cookie_ref(headers, name).map(Cow::into_owned)
+    request_cookie_from_values(
+        headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes),
+        name,
+    )
+    .map(Cow::into_owned)
 }
 
-/// [`request_cookie`], borrowing the value from the header when it needs no unquoting and the
-/// request has one all-ASCII `Cookie` header (the usual case): this runs on every request.
-pub(crate) fn request_cookie_ref<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, str>> {
-    let mut values = headers.get_all(COOKIE).iter();
+/// [`request_cookie`] for any framework: the value of cookie `name` in the raw values of a
+/// request's `Cookie` headers, in order. Borrowed from the header when there is one all-ASCII
+/// `Cookie` header and the value needs no unquoting.
+///
+/// ```
+/// use session_middleware::cookie::request_cookie_from_values;
+///
+/// let headers = [b"a=1; sessionid=one".as_slice(), b"sessionid=two"];
+/// assert_eq!(request_cookie_from_values(headers, "sessionid").as_deref(), Some("two"));
+/// assert_eq!(request_cookie_from_values([b"a=1".as_slice()], "sessionid"), None);
+/// ```
+pub fn request_cookie_from_values<'h>(
+    values: impl IntoIterator<Item = &'h [u8]>,
+    name: &str,
+) -> Option<Cow<'h, str>> {
+    let mut values = values.into_iter();
     let first = values.next()?;
-    // One all-ASCII header reads the same as Latin-1: borrow it.
-    if let (None, Ok(text)) = (values.next(), first.to_str()) {
-        return cookie_value(text, name);
-    }
-    let mut joined = String::new();
-    for (i, value) in headers.get_all(COOKIE).iter().enumerate() {
-        if i > 0 {
-            joined.push_str("; ");
+    let Some(second) = values.next() else {
+        // One all-ASCII header (what `HeaderValue::to_str` accepts) reads the same as Latin-1:
+        // borrow it.
+        if first.iter().all(|&b| b == b'\t' || (32..127).contains(&b))
+            && let Ok(text) = std::str::from_utf8(first)
+        {
+            return cookie_value(text, name);
         }
-        joined.extend(latin1(value.as_bytes()));
+        let joined: String = latin1(first).collect();
+        return cookie_value(&joined, name).map(|value| Cow::Owned(value.into_owned()));
+    };
+    let mut joined: String = latin1(first).collect();
+    for value in std::iter::once(second).chain(values) {
+        joined.push_str("; ");
+        joined.extend(latin1(value));
     }
     cookie_value(&joined, name).map(|value| Cow::Owned(value.into_owned()))
 }
@@ -308,7 +329,6 @@ fn present(value: Option<&str>) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn parsed(header: &str) -> Vec<(&str, String)> {
         let mut out = Vec::new();

@@ -14,7 +14,8 @@ pub const SERVER_ERROR_MESSAGE: &str = "Server Error (500): the session could no
 ///
 /// Construction errors ([`InvalidConfig`](Error::InvalidConfig),
 /// [`InvalidCookieAttribute`](Error::InvalidCookieAttribute)) are returned by
-/// [`SessionLayer::new`](crate::SessionLayer::new). The others happen while finishing a response;
+/// [`SessionRules::new`](crate::rules::SessionRules::new) (and the adapters' constructors built on
+/// it, such as `SessionLayer::new`). The others happen while finishing a response;
 /// the layer then replaces the response with [`status`](Error::status) and a short text body, logs
 /// the error, and attaches it to the response as a [`SessionFailure`] extension.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +92,21 @@ impl Error {
             Error::SessionInterrupted => StatusCode::BAD_REQUEST,
             Error::SessionConflict => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// [`status`](Self::status) as a number, for frameworks on another `http` version.
+    pub fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+
+    /// The error a failed save of the session becomes: Django's `SessionInterrupted` for a session
+    /// deleted meanwhile, the conflict of the merge/reject policies, or a store failure.
+    pub(crate) fn from_save(error: session_core::Error) -> Self {
+        match error {
+            session_core::Error::SessionDeleted => Error::SessionInterrupted,
+            session_core::Error::Conflict => Error::SessionConflict,
+            other => Error::Store(other),
         }
     }
 

@@ -7,6 +7,14 @@
 //! down to the bytes of the `Set-Cookie` and `Vary` headers. Sessions are shared with a Django site
 //! when both use the same store, secret and cookie settings.
 //!
+//! # Features and other frameworks
+//!
+//! The rules are written once, framework-free, in [`rules`] (plain text, bytes and status codes;
+//! no tower, no `http` header types): the tower layer here and the actix-web middleware of
+//! `session-actix` are thin adapters over [`rules::SessionRules`]. The `tower` feature (default)
+//! adds [`SessionLayer`]; `axum` adds the axum extractor. An adapter for another framework depends
+//! on this crate with `default-features = false`.
+//!
 //! # With axum
 //!
 //! ```
@@ -152,9 +160,14 @@ pub use error::{
 };
 
 pub mod cookie;
+pub mod rules;
 pub mod vary;
 
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 mod layer;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use layer::{ResponseBody, ResponseFuture, SessionLayer, SessionService};
 
 #[cfg(feature = "axum")]

@@ -24,10 +24,30 @@ use crate::cookie::{is_python_space, latin1};
 /// assert_eq!(headers[VARY], "Accept-Encoding, cookie, Accept-Language");
 /// ```
 pub fn patch_vary(headers: &mut HeaderMap, new: &[&str]) {
+    let bytes = patched_vary_bytes(headers.get_all(VARY).iter().map(HeaderValue::as_bytes), new);
+    // Every byte came from a valid header value or a header name, plus ", ": always valid.
+    if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+        headers.insert(VARY, value);
+    }
+}
+
+/// [`patch_vary`] for any framework: the one `Vary` value that replaces the raw `existing` ones
+/// once the `new` names are merged in.
+///
+/// ```
+/// use session_middleware::vary::patched_vary_bytes;
+///
+/// let existing = [b"Accept-Encoding".as_slice(), b"Origin, cookie"];
+/// assert_eq!(patched_vary_bytes(existing, &["Cookie"]), b"Accept-Encoding, Origin, cookie");
+/// ```
+pub fn patched_vary_bytes<'h>(
+    existing: impl IntoIterator<Item = &'h [u8]>,
+    new: &[&str],
+) -> Vec<u8> {
     let mut names: Vec<String> = Vec::new();
-    for value in headers.get_all(VARY) {
+    for value in existing {
         // Latin-1, as Python reads header bytes; written back byte for byte below.
-        let text: String = latin1(value.as_bytes()).collect();
+        let text: String = latin1(value).collect();
         names.extend(
             text.split(',')
                 .map(|name| name.trim_matches(is_python_space))
@@ -45,14 +65,10 @@ pub fn patch_vary(headers: &mut HeaderMap, new: &[&str]) {
     } else {
         names.join(", ")
     };
-    let bytes: Vec<u8> = joined
+    joined
         .chars()
         .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect();
-    // Every byte came from a valid header value or a header name, plus ", ": always valid.
-    if let Ok(value) = HeaderValue::from_bytes(&bytes) {
-        headers.insert(VARY, value);
-    }
+        .collect()
 }
 
 #[cfg(test)]
