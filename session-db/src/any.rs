@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use session_core::{
     ClearExpired, Dict, Error, KeyKind, LoadedRecord, SaveMode, SessionCodec, SessionConfig,
-    SessionKey, SessionRecord, SessionStore,
+    SessionKey, SessionRecord, SessionStore, SharedRecord, StoreCapabilities, Version,
+    VersionedRecord,
 };
 use time::OffsetDateTime;
 
@@ -226,6 +227,23 @@ impl SessionStore for AnyDbStore {
 
     fn key_kind(&self) -> KeyKind {
         each!(self, store => store.key_kind())
+    }
+
+    fn capabilities(&self) -> StoreCapabilities {
+        each!(self, store => store.capabilities())
+    }
+
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        each!(self, store => store.load_versioned(key).await)
+    }
+
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        each!(self, store => store.save_if_unchanged(key, record, expected).await)
     }
 }
 

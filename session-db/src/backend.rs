@@ -31,8 +31,15 @@ pub struct RawRow {
     pub session_data: String,
     /// The expiry, or the stored text when it does not parse (SQLite only).
     pub expire_date: Result<OffsetDateTime, String>,
+    /// The stored text of `expire_date`, where the column holds text (SQLite): what a
+    /// compare-and-swap compares, since text Django wrote in another format would not round-trip
+    /// through `expire_date`.
+    pub expire_text: Option<String>,
     pub extra: Vec<ColumnValue>,
 }
+
+/// `expire_date` as read: [`RawRow::expire_date`] and [`RawRow::expire_text`].
+pub type ReadExpire = (Result<OffsetDateTime, String>, Option<String>);
 
 /// How a driver error should be reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,10 +217,12 @@ macro_rules! common_ops {
             for (i, column) in extra.iter().enumerate() {
                 values.push($read_extra(&row, 3 + i, column.column_type())?);
             }
+            let (expire_date, expire_text) = $read_expire(&row)?;
             Ok(Some($crate::backend::RawRow {
                 session_key: row.try_get(0)?,
                 session_data: row.try_get(1)?,
-                expire_date: $read_expire(&row)?,
+                expire_date,
+                expire_text,
                 extra: values,
             }))
         }
@@ -291,8 +300,8 @@ mod postgres {
         }
     }
 
-    fn read_expire(row: &PgRow) -> Result<Result<OffsetDateTime, String>, sqlx::Error> {
-        Ok(Ok(row.try_get::<OffsetDateTime, _>(2)?))
+    fn read_expire(row: &PgRow) -> Result<super::ReadExpire, sqlx::Error> {
+        Ok((Ok(row.try_get::<OffsetDateTime, _>(2)?), None))
     }
 
     read_extra_fn!(read_extra, PgRow, i32);
@@ -338,7 +347,7 @@ mod mysql {
     use sqlx::mysql::{MySqlArguments, MySqlDatabaseError, MySqlRow};
     use sqlx::query::Query;
     use sqlx::{MySql, Pool, Row as _};
-    use time::{OffsetDateTime, PrimitiveDateTime};
+    use time::PrimitiveDateTime;
 
     use super::{ErrorClass, Param, sealed::Ops};
     use crate::schema::Dialect;
@@ -358,8 +367,11 @@ mod mysql {
         }
     }
 
-    fn read_expire(row: &MySqlRow) -> Result<Result<OffsetDateTime, String>, sqlx::Error> {
-        Ok(Ok(row.try_get::<PrimitiveDateTime, _>(2)?.assume_utc()))
+    fn read_expire(row: &MySqlRow) -> Result<super::ReadExpire, sqlx::Error> {
+        Ok((
+            Ok(row.try_get::<PrimitiveDateTime, _>(2)?.assume_utc()),
+            None,
+        ))
     }
 
     read_extra_fn!(read_extra, MySqlRow, i32);
@@ -410,7 +422,6 @@ mod sqlite {
         SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous,
     };
     use sqlx::{Pool, Row as _, Sqlite};
-    use time::OffsetDateTime;
 
     use super::{ErrorClass, Param, sealed::Ops};
     use crate::schema::Dialect;
@@ -430,9 +441,13 @@ mod sqlite {
         }
     }
 
-    fn read_expire(row: &SqliteRow) -> Result<Result<OffsetDateTime, String>, sqlx::Error> {
+    fn read_expire(row: &SqliteRow) -> Result<super::ReadExpire, sqlx::Error> {
         let text: String = row.try_get(2)?;
-        Ok(timestamp::parse_sqlite_text(&text).ok_or(text))
+        // The text is kept (moved, not copied, on the usual path) for the compare-and-swap.
+        Ok(match timestamp::parse_sqlite_text(&text) {
+            Some(at) => (Ok(at), Some(text)),
+            None => (Err(text.clone()), Some(text)),
+        })
     }
 
     read_extra_fn!(read_extra, SqliteRow, i64);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use session_core::{
     ClearExpired, Dict, Error, LoadedRecord, SaveMode, SessionCodec, SessionConfig, SessionKey,
-    SessionRecord, SessionStore,
+    SessionRecord, SessionStore, SharedRecord, StoreCapabilities, Version, VersionedRecord,
 };
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Pool, SqlSafeStr, SqlStr};
 use time::OffsetDateTime;
@@ -82,8 +82,10 @@ struct Statements {
     load: SqlStr,
     load_with_expiry: SqlStr,
     exists: SqlStr,
+    exists_live: SqlStr,
     insert: SqlStr,
     update: SqlStr,
+    update_if_unchanged: SqlStr,
     upsert: SqlStr,
     delete: SqlStr,
     clear_expired: SqlStr,
@@ -141,6 +143,14 @@ impl Statements {
             values.join(", ")
         );
         let sql = |text: String| AssertSqlSafe(Arc::<str>::from(text)).into_sql_str();
+        // The compare-and-swap compares the stored text byte for byte. MySQL would compare two
+        // strings by the column's collation (usually case-insensitive and pad-space), under which
+        // different data could pass for the version read; a binary operand makes it bytewise.
+        // PostgreSQL's deterministic collations and SQLite's BINARY default already are.
+        let expected = match dialect {
+            Dialect::MySql => format!("CAST({} AS BINARY)", p(n + 3)),
+            Dialect::Postgres | Dialect::Sqlite => p(n + 3),
+        };
         Statements {
             load: sql(format!(
                 "SELECT {data} FROM {t} WHERE {key} = {} AND {expire} > {}",
@@ -154,6 +164,13 @@ impl Statements {
                 p(2)
             )),
             exists: sql(format!("SELECT 1 FROM {t} WHERE {key} = {} LIMIT 1", p(1))),
+            // `load`'s condition without reading the data: whether a failed compare-and-swap met
+            // a live row (a conflict) or none (deleted or expired).
+            exists_live: sql(format!(
+                "SELECT 1 FROM {t} WHERE {key} = {} AND {expire} > {} LIMIT 1",
+                p(1),
+                p(2)
+            )),
             upsert: sql(format!("{insert} {upsert_tail}")),
             insert: sql(insert),
             // The expiry condition keeps an expired-but-uncleared row from being revived.
@@ -162,6 +179,16 @@ impl Statements {
                 set.join(", "),
                 p(n + 1),
                 p(n + 2)
+            )),
+            // `update`, only over the `session_data` and `expire_date` that were read: one
+            // statement, so the database's row lock makes the comparison and the write atomic.
+            update_if_unchanged: sql(format!(
+                "UPDATE {t} SET {} WHERE {key} = {} AND {expire} > {} AND {data} = {expected} \
+                 AND {expire} = {}",
+                set.join(", "),
+                p(n + 1),
+                p(n + 2),
+                p(n + 4)
             )),
             delete: sql(format!("DELETE FROM {t} WHERE {key} = {}", p(1))),
             clear_expired: sql(format!("DELETE FROM {t} WHERE {expire} < {}", p(1))),
@@ -684,6 +711,164 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
             Err(source) => Err(self.explain(source).await.into()),
         }
     }
+
+    /// The compare-and-swap: `update`, only if the row still holds the `session_data` and
+    /// `expire_date` of `expected`; returns the version of what it wrote.
+    async fn update_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord<'_>,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        if self.storable(key.as_str()).is_err() {
+            return Err(Error::SessionDeleted);
+        }
+        let (session_data, extra, expire) = self.row_values(record.data, record.expires_at)?;
+        let now = self.now();
+        // A version this store did not make cannot be what a row holds.
+        let expected = RowVersion::parse(expected).and_then(|read| {
+            let expire = match B::DIALECT {
+                // SQLite compares the text as stored.
+                Dialect::Sqlite => Param::Text(read.expire),
+                Dialect::Postgres | Dialect::MySql => Param::At(timestamp_from_token(read.expire)?),
+            };
+            Some((read.session_data, expire))
+        });
+        let updated = match expected {
+            Some((expected_data, expected_expire)) => {
+                let mut params = vec![Param::Text(&session_data), Param::At(expire)];
+                params.extend(self.extra_params(&extra));
+                params.push(Param::Text(key.as_str()));
+                params.push(Param::At(now));
+                params.push(Param::Text(expected_data));
+                params.push(expected_expire);
+                // Matched rows, as for `update`: rewriting identical values counts as one.
+                match B::execute(&self.pool, &self.sql.update_if_unchanged, &params).await {
+                    Ok(updated) => updated,
+                    Err(source) => return Err(self.explain(source).await.into()),
+                }
+            }
+            None => 0,
+        };
+        if updated > 0 {
+            // What the row holds now: the text SQLite stores is the one `Param::At` binds.
+            let token = match B::DIALECT {
+                Dialect::Sqlite => timestamp::sqlite_text(expire),
+                Dialect::Postgres | Dialect::MySql => timestamp_token(expire),
+            };
+            return Ok(RowVersion::encode(&token, &session_data));
+        }
+        // Nothing matched: the row changed, or is gone. Asked afterwards, with the same clock, so
+        // a row deleted or expired since the update is `SessionDeleted` (it is gone now, and a
+        // retry could only find that), and a row still live at `now` is a conflict.
+        let params = [Param::Text(key.as_str()), Param::At(now)];
+        match B::fetch_exists(&self.pool, &self.sql.exists_live, &params).await {
+            Ok(true) => Err(Error::Conflict),
+            Ok(false) => Err(Error::SessionDeleted),
+            Err(source) => Err(self.explain(source).await.into()),
+        }
+    }
+
+    /// The live row (`load_with_expiry`'s one query).
+    async fn live_row(&self, key: &SessionKey) -> Result<Option<LiveRow>, Error> {
+        if self.storable(key.as_str()).is_err() {
+            return Ok(None);
+        }
+        let now = self.now();
+        let params = [Param::Text(key.as_str()), Param::At(now)];
+        let raw = match B::fetch_row(&self.pool, &self.sql.load_with_expiry, &params, &[]).await {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return Ok(None),
+            Err(source) => return Err(self.explain(source).await.into()),
+        };
+        let expires_at = match raw.expire_date {
+            Ok(at) => Some(at),
+            Err(ref value) => {
+                // `load` serves such a row (SQLite compared the text), so this does too, without
+                // an expiry: callers then fall back to the one in the data.
+                tracing::warn!(
+                    table = %self.table,
+                    value,
+                    "expire_date is not a timestamp; loading the session without its expiry"
+                );
+                None
+            }
+        };
+        Ok(Some(LiveRow {
+            session_data: raw.session_data,
+            expires_at,
+            expire_text: raw.expire_text,
+        }))
+    }
+}
+
+/// A live row as loaded: the data, the expiry, and `expire_date`'s stored text where the
+/// column holds text (SQLite).
+struct LiveRow {
+    session_data: String,
+    expires_at: Option<OffsetDateTime>,
+    expire_text: Option<String>,
+}
+
+impl LiveRow {
+    /// The row's [`Version`]: its `session_data` and `expire_date` as stored.
+    fn version(&self) -> Option<Version> {
+        let token = match (&self.expire_text, self.expires_at) {
+            (Some(text), _) => text.clone(),
+            (None, Some(at)) => timestamp_token(at),
+            // Only SQLite reads an expiry that is not a timestamp, and it keeps the text.
+            (None, None) => return None,
+        };
+        Some(RowVersion::encode(&token, &self.session_data))
+    }
+}
+
+/// The parts of a [`Version`] this store made: `<token length>:<expire token><session_data>`.
+///
+/// The data alone would not do: two saves of the same data within one second (the signature's
+/// timestamp) write the same text, so a save over a version read before both would succeed.
+/// `expire_date` is reset to now plus the age on every save (ours and Django's), to the
+/// microsecond, so together they change on every write, except a rewrite of the identical row
+/// (same data, same second, same fixed expiry date), which loses nothing when overwritten.
+struct RowVersion<'a> {
+    expire: &'a str,
+    session_data: &'a str,
+}
+
+impl<'a> RowVersion<'a> {
+    fn encode(expire: &str, session_data: &str) -> Version {
+        let length = expire.len().to_string();
+        let mut bytes = Vec::with_capacity(length.len() + 1 + expire.len() + session_data.len());
+        bytes.extend_from_slice(length.as_bytes());
+        bytes.push(b':');
+        bytes.extend_from_slice(expire.as_bytes());
+        bytes.extend_from_slice(session_data.as_bytes());
+        Version::from_bytes(bytes)
+    }
+
+    fn parse(version: &'a Version) -> Option<Self> {
+        let text = std::str::from_utf8(version.as_bytes()?).ok()?;
+        let (length, rest) = text.split_once(':')?;
+        let length: usize = length.parse().ok()?;
+        if !rest.is_char_boundary(length) {
+            return None;
+        }
+        let (expire, session_data) = rest.split_at_checked(length)?;
+        Some(RowVersion {
+            expire,
+            session_data,
+        })
+    }
+}
+
+/// A moment as a version token (PostgreSQL, MySQL): its nanoseconds since the epoch, which
+/// [`timestamp_from_token`] reads back exactly.
+fn timestamp_token(at: OffsetDateTime) -> String {
+    at.unix_timestamp_nanos().to_string()
+}
+
+fn timestamp_from_token(token: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(token.parse().ok()?).ok()
 }
 
 #[async_trait]
@@ -702,32 +887,9 @@ impl<B: Backend, M: SessionModel> SessionStore for DbStore<B, M> {
 
     /// The live row's data and its `expire_date`, in one query.
     async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
-        if self.storable(key.as_str()).is_err() {
-            return Ok(None);
-        }
-        let now = self.now();
-        let params = [Param::Text(key.as_str()), Param::At(now)];
-        let raw = match B::fetch_row(&self.pool, &self.sql.load_with_expiry, &params, &[]).await {
-            Ok(Some(raw)) => raw,
-            Ok(None) => return Ok(None),
-            Err(source) => return Err(self.explain(source).await.into()),
-        };
-        let expires_at = match raw.expire_date {
-            Ok(at) => Some(at),
-            Err(value) => {
-                // `load` serves such a row (SQLite compared the text), so this does too, without
-                // an expiry: callers then fall back to the one in the data.
-                tracing::warn!(
-                    table = %self.table,
-                    value,
-                    "expire_date is not a timestamp; loading the session without its expiry"
-                );
-                None
-            }
-        };
-        Ok(Some(LoadedRecord {
-            data: self.codec.decode(&raw.session_data),
-            expires_at,
+        Ok(self.live_row(key).await?.map(|row| LoadedRecord {
+            data: self.codec.decode(&row.session_data),
+            expires_at: row.expires_at,
         }))
     }
 
@@ -752,6 +914,41 @@ impl<B: Backend, M: SessionModel> SessionStore for DbStore<B, M> {
             SaveMode::Update => self.update(key, &record).await?,
         }
         Ok(key.clone())
+    }
+
+    /// Every database and session model: one conditional `UPDATE` (see the [crate
+    /// documentation](crate#concurrency-policies)).
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::COMPARE_AND_SWAP
+    }
+
+    /// `load_with_expiry`'s one query; the version is the row's `session_data` and `expire_date`
+    /// as read, which every save rewrites (ours and Django's).
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        let Some(row) = self.live_row(key).await? else {
+            return Ok(None);
+        };
+        let version = row.version().ok_or_else(|| {
+            Error::Store("a live row without a readable expire_date and its text".into())
+        })?;
+        Ok(Some(VersionedRecord {
+            data: Arc::new(self.codec.decode(&row.session_data)),
+            version,
+            expires_at: row.expires_at,
+        }))
+    }
+
+    /// `UPDATE … WHERE session_key = ? AND expire_date > now AND session_data = <read> AND
+    /// expire_date = <read>`; when it matches nothing, one more primary-key query tells a conflict
+    /// (a live row) from a deleted or expired session.
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        self.update_if_unchanged(key, &record.as_record(), expected)
+            .await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {

@@ -6,8 +6,8 @@ use std::ops::Deref;
 use async_trait::async_trait;
 use session_conformance::{Fixture, services};
 use session_core::{
-    ClearExpired, Dict, Error, SaveMode, SessionConfig, SessionKey, SessionRecord, SessionStore,
-    Value,
+    ClearExpired, Dict, Error, LoadedRecord, SaveMode, SessionConfig, SessionKey, SessionRecord,
+    SessionStore, SharedRecord, StoreCapabilities, Value, Version, VersionedRecord,
 };
 use session_db::{
     Backend, ColumnType, ColumnValue, DbStore, DjangoSession, ExtraColumn, SessionModel,
@@ -176,6 +176,23 @@ impl<B: Backend, M: SessionModel> SessionStore for TestStore<B, M> {
     }
     async fn clear_expired(&self) -> Result<ClearExpired, Error> {
         self.store.clear_expired().await
+    }
+    async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        self.store.load_with_expiry(key).await
+    }
+    fn capabilities(&self) -> StoreCapabilities {
+        self.store.capabilities()
+    }
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        self.store.load_versioned(key).await
+    }
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        self.store.save_if_unchanged(key, record, expected).await
     }
 }
 
