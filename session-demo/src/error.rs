@@ -53,6 +53,11 @@ pub enum DemoError {
     #[error("{0}")]
     Middleware(#[from] session_middleware::Error),
 
+    /// The Prometheus recorder could not be installed (another metrics recorder is already
+    /// installed in this process).
+    #[error("could not serve metrics: {0}")]
+    Metrics(String),
+
     /// The listening address could not be bound, or serving failed.
     #[error("could not serve on {addr}: {source}")]
     Serve {

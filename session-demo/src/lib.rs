@@ -15,6 +15,7 @@
 //! | `POST /remember` | `remember=1`: a fixed expiry 30 days ahead (`set_expiry`); otherwise the cookie lasts until the browser closes |
 //! | `GET /session` | the session's contents and expiry (`get_expiry_age`, `get_expiry_date`, `get_expire_at_browser_close`); changes nothing |
 //! | `GET /healthz` | `ok`, without touching any session |
+//! | `GET /metrics` | with `--metrics`: Prometheus text of djsession's metrics ([`session_core::metrics`]), without touching any session |
 //!
 //! Every page is plain server-rendered HTML; everything printed is escaped ([`html::escape`]) and
 //! a Content-Security-Policy forbids scripts. The POST forms are protected against cross-site
@@ -71,11 +72,46 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// # Errors
 /// [`DemoError::Middleware`] when `config` is unusable (an empty secret, a bad cookie name, ...).
 pub fn app(store: OpenedStore, config: SessionConfig) -> Result<Router, DemoError> {
+    app_with_metrics(store, config, None)
+}
+
+/// The latency buckets of `djsession_store_operation_duration_seconds`, in seconds: 50 us (an
+/// in-memory load) to 1 s (a database under lock).
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1, 0.25, 1.0,
+];
+
+/// Installs the process-wide Prometheus recorder for `--metrics`, with [`LATENCY_BUCKETS`] for
+/// the store latency histogram, and returns the handle that renders it.
+///
+/// # Errors
+/// [`DemoError::Metrics`] when a recorder is already installed.
+pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle, DemoError> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(
+                session_core::metrics::names::STORE_DURATION.to_owned(),
+            ),
+            &LATENCY_BUCKETS,
+        )
+        .and_then(|builder| builder.install_recorder())
+        .map_err(|error| DemoError::Metrics(error.to_string()))
+}
+
+/// [`app`], also serving `metrics` as Prometheus text at `GET /metrics` when given.
+///
+/// # Errors
+/// As [`app`].
+pub fn app_with_metrics(
+    store: OpenedStore,
+    config: SessionConfig,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> Result<Router, DemoError> {
     let layer = SessionLayer::new(store.store, &config)?;
     let site = Arc::new(pages::Site {
         store_description: store.description,
     });
-    Ok(Router::new()
+    let router = Router::new()
         .route("/", get(pages::home))
         .route("/session", get(pages::contents))
         .route("/login", post(pages::login))
@@ -85,5 +121,10 @@ pub fn app(store: OpenedStore, config: SessionConfig) -> Result<Router, DemoErro
         .layer(layer)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Outside the session layer: health checks never create or read a session.
-        .route("/healthz", get(pages::healthz)))
+        .route("/healthz", get(pages::healthz));
+    Ok(match metrics {
+        // Outside the session layer too: a scraper has no session.
+        Some(handle) => router.route("/metrics", get(move || std::future::ready(handle.render()))),
+        None => router,
+    })
 }

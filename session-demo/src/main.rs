@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use session_demo::{DemoError, Options, SecretSource, app, stores};
+use session_demo::{DemoError, Options, SecretSource, app_with_metrics, install_metrics, stores};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -29,7 +29,12 @@ async fn run(options: Options) -> Result<(), DemoError> {
     }
     let store = stores::open(&options, &config).await?;
     let description = store.description.clone();
-    let router = app(store, config)?;
+    let metrics = if options.metrics {
+        Some(install_metrics()?)
+    } else {
+        None
+    };
+    let router = app_with_metrics(store, config, metrics)?;
 
     let serve_error = |source| DemoError::Serve {
         addr: options.listen,

@@ -64,6 +64,10 @@ pub struct Options {
     /// refusing to start. Anyone can forge sessions signed with it: never use it in production.
     #[arg(long)]
     pub insecure_dev_secret: bool,
+
+    /// Serve Prometheus metrics (djsession's store, session and signing metrics) at GET /metrics.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 /// The stores the demo can run on.

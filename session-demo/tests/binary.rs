@@ -102,3 +102,93 @@ fn an_empty_secret_key_is_refused() {
         "session-demo: SECRET_KEY is empty: set it to a long random string\n"
     );
 }
+
+/// Sends one request on a fresh connection and returns the whole response.
+fn request(port: u16, request: &str) -> String {
+    let mut connection = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    connection.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    connection.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn with_metrics_it_serves_the_store_counters_and_latency_histogram_as_prometheus_text() {
+    let mut child = demo(&["--store", "memory", "--listen", "127.0.0.1:0", "--metrics"])
+        .env("SECRET_KEY", "metrics test secret")
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let _server = Server(child);
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let port: u16 = line["session-demo: serving http://127.0.0.1:".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // One visit creates the session; two more load and save it.
+    let first = request(
+        port,
+        "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    let cookie = first
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        let response = request(
+            port,
+            &format!(
+                "GET / HTTP/1.1\r\nHost: localhost\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    }
+    let metrics = request(
+        port,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
+    assert!(
+        !metrics.to_ascii_lowercase().contains("set-cookie"),
+        "a scrape has no session"
+    );
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or_else(|| panic!("no {series} in:\n{metrics}"))
+    };
+    assert_eq!(
+        value(r#"djsession_store_operations_total{store="memory",operation="load"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(r#"djsession_store_operations_total{store="memory",operation="save"}"#),
+        3.0
+    );
+    assert_eq!(
+        value(r#"djsession_sessions_created_total{store="memory"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(
+            r#"djsession_store_operation_duration_seconds_count{store="memory",operation="save"}"#
+        ),
+        3.0
+    );
+    assert!(
+        metrics.contains(
+            r#"djsession_store_operation_duration_seconds_bucket{store="memory",operation="load",le="0.001"}"#
+        ),
+        "{metrics}"
+    );
+}
