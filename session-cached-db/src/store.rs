@@ -10,7 +10,8 @@ use session_core::expiry::floor_seconds;
 use session_core::serializer::SerializerName;
 use session_core::{
     ClearExpired, Dict, Error, Expiry, KeyKind, LoadedRecord, SaveMode, SessionCodec,
-    SessionConfig, SessionKey, SessionRecord, SessionStore,
+    SessionConfig, SessionKey, SessionRecord, SessionStore, SharedRecord, StoreCapabilities,
+    Version, VersionedRecord,
 };
 use time::OffsetDateTime;
 
@@ -163,10 +164,15 @@ impl<D: SessionStore> CachedDbStore<D> {
     /// The cache lifetime for a record read from the database: the whole seconds until its
     /// `expire_date`, or, from a store that does not report one, the expiry in the data
     /// (`_session_expiry`, else the cookie age), counted from now.
-    fn refill_age(&self, record: &LoadedRecord, now: OffsetDateTime) -> i64 {
-        match record.expires_at {
+    fn refill_age(
+        &self,
+        data: &Dict,
+        expires_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> i64 {
+        match expires_at {
             Some(at) => floor_seconds(at - now),
-            None => Expiry::of_data(&record.data).age(now, self.cookie_age),
+            None => Expiry::of_data(data).age(now, self.cookie_age),
         }
     }
 
@@ -240,12 +246,18 @@ impl<D: SessionStore> CachedDbStore<D> {
     /// Puts a record read from the database into the cache unless something is there already
     /// (a save that raced this load wrote newer data, which must win), then makes sure no delete
     /// removed the row meanwhile.
-    async fn refill(&self, key: &SessionKey, cache_key: &str, record: &LoadedRecord) {
-        let age = self.refill_age(record, OffsetDateTime::now_utc());
+    async fn refill(
+        &self,
+        key: &SessionKey,
+        cache_key: &str,
+        data: &Dict,
+        expires_at: Option<OffsetDateTime>,
+    ) {
+        let age = self.refill_age(data, expires_at, OffsetDateTime::now_utc());
         if age <= 0 {
             return; // it would not be readable anyway
         }
-        let result = match self.codec.serialize(&record.data) {
+        let result = match self.codec.serialize(data) {
             Ok(bytes) => self
                 .cache
                 .add(cache_key, Bytes::from(bytes), age)
@@ -393,7 +405,8 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
         }
         let record = self.db.load_with_expiry(key).await?;
         if refill && let Some(record) = &record {
-            self.refill(key, &cache_key, record).await;
+            self.refill(key, &cache_key, &record.data, record.expires_at)
+                .await;
         }
         Ok(record)
     }
@@ -449,6 +462,52 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
 
     fn key_kind(&self) -> KeyKind {
         self.db.key_kind()
+    }
+
+    /// The database's: the cache adds no compare-and-swap of its own, since Django's cache
+    /// entries carry no version.
+    fn capabilities(&self) -> StoreCapabilities {
+        self.db.capabilities()
+    }
+
+    /// The database's versioned load: the cache cannot say what version its copy is of, so this
+    /// always reads the row. The cache is then refilled as after a miss (only if absent).
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        let cache_key = self.cache_key(key);
+        let usable = self.settle(key, &cache_key).await;
+        let record = self.db.load_versioned(key).await?;
+        if usable && let Some(record) = &record {
+            self.refill(key, &cache_key, &record.data, record.expires_at)
+                .await;
+        }
+        Ok(record)
+    }
+
+    /// The database's compare-and-swap, then the cache as after a [`save`](Self::save): written
+    /// through on success; removed when the database says the session changed
+    /// ([`Error::Conflict`]) or is gone ([`Error::SessionDeleted`]), so a stale copy never hides
+    /// the newer row.
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        match self
+            .db
+            .save_if_unchanged(key, record.clone(), expected)
+            .await
+        {
+            Ok(version) => {
+                self.write_through(key, &record.as_record()).await;
+                Ok(version)
+            }
+            Err(error @ (Error::Conflict | Error::SessionDeleted)) => {
+                self.invalidate(key).await;
+                Err(error)
+            }
+            Err(other) => Err(other),
+        }
     }
 }
 

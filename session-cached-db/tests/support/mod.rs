@@ -18,7 +18,7 @@ use session_cached_db::CachedDbStore;
 use session_conformance::services;
 use session_core::{
     ClearExpired, Dict, Error, LoadedRecord, SaveMode, SessionConfig, SessionKey, SessionRecord,
-    SessionStore, Value,
+    SessionStore, SharedRecord, StoreCapabilities, Value, Version, VersionedRecord,
 };
 use session_db::{PgStore, SqliteStore};
 
@@ -238,6 +238,23 @@ impl<D: SessionStore> SessionStore for Counting<D> {
     async fn clear_expired(&self) -> Result<ClearExpired, Error> {
         self.inner.clear_expired().await
     }
+    fn capabilities(&self) -> StoreCapabilities {
+        self.inner.capabilities()
+    }
+    // Counted as a load and a save: what they replace under the merge and reject policies.
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        self.calls.load.fetch_add(1, Ordering::SeqCst);
+        self.inner.load_versioned(key).await
+    }
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        self.calls.save.fetch_add(1, Ordering::SeqCst);
+        self.inner.save_if_unchanged(key, record, expected).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,7 +278,7 @@ pub async fn redis_cache(url: &str) -> Cache {
 }
 
 /// A PostgreSQL store on a fresh table, dropped with the store. Any [`SessionStore`] can be the
-/// database: this one forwards everything, `load_with_expiry` included.
+/// database: this one forwards everything, `load_with_expiry` and compare-and-swap included.
 #[derive(Debug)]
 pub struct PgTable {
     pub store: PgStore,
@@ -336,6 +353,20 @@ impl SessionStore for PgTable {
     }
     async fn clear_expired(&self) -> Result<ClearExpired, Error> {
         self.store.clear_expired().await
+    }
+    fn capabilities(&self) -> StoreCapabilities {
+        self.store.capabilities()
+    }
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        self.store.load_versioned(key).await
+    }
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        self.store.save_if_unchanged(key, record, expected).await
     }
 }
 
