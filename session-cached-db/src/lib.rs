@@ -185,6 +185,32 @@
 //! `SECRET_KEY` and `SESSION_SERIALIZER`. `fixtures/django/generate_cached_db.py` checks both
 //! directions against Django 5.2 on Redis and PostgreSQL.
 //!
+//! # Concurrency policies
+//!
+//! The store can compare-and-swap exactly when its database store can
+//! ([`StoreCapabilities`](session_core::StoreCapabilities) are the database's: every
+//! `session-db` store can), so the `merge` and `reject`
+//! [concurrency policies](session_core::ConcurrencyPolicy) work on it with the database's
+//! statements (see `session-db`'s documentation). The cache takes no part in the decision:
+//! Django's cache entries are bare pickled dicts and carry no version.
+//!
+//! | operation | cache | database |
+//! |---|---|---|
+//! | versioned load (`load_versioned`) | refilled afterwards *if absent*, as after a miss (with the `exists` check) | always read: the row and its version |
+//! | compare-and-swap (`save_if_unchanged`) | on success, written through as by a save (`SET`, then `exists`); on [`Conflict`](session_core::Error::Conflict) or [`SessionDeleted`](session_core::Error::SessionDeleted), the entry is removed | the database's conditional `UPDATE` decides |
+//!
+//! So a stale cache entry (a row changed by a process that does not use the cache) never hides
+//! the newer row from these policies, and a lost swap removes it for everyone else's plain loads
+//! too. Django's own `cached_db` saves write the row first, so they are detected like any write.
+//!
+//! **What it costs.** Under `merge` or `reject` every load of an existing session is a database
+//! query: the cache cannot say which version its copy is of, so the warm-cache fast path (a load
+//! with no query) is given up, and the cache only serves `last_write_wins` readers. A save costs
+//! what a plain save costs (the swap, the `SET`, the `exists`), plus the database's second query
+//! and a cache delete when it loses, and under `merge` a load and a swap per retry. Under
+//! `last_write_wins` (the default) nothing changes. If loads must stay cache-only, keep
+//! `last_write_wins` and accept Django's lost updates.
+//!
 //! # Performance
 //!
 //! `cargo bench -p session-cached-db` measures this crate against its floor (see `benches/`); the figures,

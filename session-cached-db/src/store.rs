@@ -53,6 +53,10 @@ const DRAIN_BATCH: usize = 8;
 ///   says was deleted is removed from the cache too.
 /// - **delete**: the database, then the cache.
 /// - **clear_expired**: the database's; cache entries expire with their rows by themselves.
+/// - **compare-and-swap** (the `merge` and `reject` policies): the database's capability; a
+///   versioned load always reads the row, and a swap goes to the database, then the cache is
+///   written through (or the entry removed when the swap lost). See the [crate
+///   documentation](crate#concurrency-policies).
 ///
 /// The cache never decides anything and never fails an operation: its errors are logged on
 /// [`LOG_TARGET`] and the database answers.

@@ -116,6 +116,47 @@
 //!   the usual case-insensitive, pad-space collations, `ABC` and `abc ` name the row `abc`.
 //!   Generated keys are lowercase, so only a client that already holds a key can do this.
 //!
+//! # Concurrency policies
+//!
+//! Every [`DbStore`] (each database, any [`SessionModel`]) and [`AnyDbStore`] can
+//! compare-and-swap, so the `merge` and `reject`
+//! [concurrency policies](session_core::ConcurrencyPolicy) work on it. The version a request reads
+//! is the row's `session_data` and `expire_date` as stored, and the save is one statement:
+//!
+//! | database | compare-and-swap |
+//! |---|---|
+//! | PostgreSQL, SQLite | `UPDATE … SET session_data = $1, expire_date = $2[, extras] WHERE session_key = $k AND expire_date > now AND session_data = <read> AND expire_date = <read>` |
+//! | MySQL / MariaDB | the same, with `session_data = CAST(? AS BINARY)` |
+//!
+//! - **Atomic** because it is one `UPDATE`: the database locks the row, and a concurrent writer's
+//!   commit makes the condition false (PostgreSQL re-checks it on the newest row version, InnoDB
+//!   reads the latest committed row, SQLite writes one at a time).
+//! - **Byte for byte.** MySQL compares strings by the column's collation, case-insensitive and
+//!   pad-space by default, under which a different text could pass for the one read; the binary
+//!   operand makes it bytewise. PostgreSQL's deterministic collations and SQLite's default compare
+//!   bytes already. On SQLite `expire_date` is compared as the text stored.
+//! - **Why `expire_date` too.** Two saves of the same data within one second write the same
+//!   `session_data` (the signature's timestamp counts seconds), so the data alone would let a save
+//!   over a version read before both succeed. Every save, ours and Django's, sets `expire_date`
+//!   to now plus the age, to the microsecond (or to a fixed date that is in the data), so
+//!   together they change on every write; the only exception rewrites the row identically, and
+//!   overwriting that loses nothing.
+//! - **Other writers are detected**, whatever they are: a last-write-wins save of ours, a Django
+//!   site sharing the table (its `save()` rewrites `session_data` and `expire_date`;
+//!   `tests/concurrency.rs` runs real Django between our load and our save), SQL run by hand.
+//! - **Conflict or deleted.** When the update matches no row, one more primary-key query
+//!   (`SELECT 1 … WHERE session_key = ? AND expire_date > now`, with the same `now`) tells a live
+//!   row that changed ([`Error::Conflict`](session_core::Error::Conflict)) from a session deleted
+//!   or expired ([`Error::SessionDeleted`](session_core::Error::SessionDeleted)); a row deleted
+//!   between the two is reported deleted, which it is. Nothing is ever re-inserted.
+//! - **Costs.** The versioned load is the same one query as any load. A swap that wins is one
+//!   statement, like a plain update; it carries the data it read as a parameter, so a 32 KB
+//!   session sends 64 KB (comparing the whole text is exact and portable; a digest would need a
+//!   hash function SQLite lacks, computed on every swap). A swap that loses costs a second query,
+//!   and under `merge` another load and swap per retry. The request also keeps the text it read
+//!   (about the size of the session) until it saves. `last_write_wins` (the default) runs exactly
+//!   the statements it always did.
+//!
 //! # Custom session models
 //!
 //! Django projects add columns to the session table (an indexed `account_id`, say) by subclassing
