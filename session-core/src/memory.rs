@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::store::{
-    ClearExpired, SaveMode, SessionRecord, SessionStore, SharedRecord, StoreCapabilities, Version,
-    VersionedRecord,
+    ClearExpired, LoadedRecord, SaveMode, SessionRecord, SessionStore, SharedRecord,
+    StoreCapabilities, Version, VersionedRecord,
 };
 use crate::value::Dict;
 use crate::{Error, SessionKey};
@@ -124,6 +124,18 @@ impl SessionStore for MemoryStore {
 
     async fn load_shared(&self, key: &SessionKey) -> Result<Option<Arc<Dict>>, Error> {
         Ok(self.get_live(key))
+    }
+
+    async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        let now = OffsetDateTime::now_utc();
+        Ok(self
+            .records()
+            .get(key)
+            .filter(|stored| stored.is_live(now))
+            .map(|stored| LoadedRecord {
+                data: Dict::clone(&stored.data),
+                expires_at: Some(stored.expires_at),
+            }))
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {

@@ -112,6 +112,9 @@ struct State {
     version: Option<Version>,
     // What this request changed since it loaded or last saved, for the merge policy.
     changes: Changes,
+    // When the stored record expires, when the store said so on load (or we last saved it): the
+    // throttled sliding expiry (`refresh_fraction`) decides from it.
+    stored_expires_at: Option<OffsetDateTime>,
 }
 
 impl State {
@@ -246,26 +249,40 @@ impl Session {
             };
             if let Some(key) = key {
                 // Shared with the store where it keeps values: copied only if changed.
-                let (loaded, version) = match &key {
-                    None => (Some(Arc::default()), None),
+                let (loaded, version, expires_at) = match &key {
+                    None => (Some(Arc::default()), None, None),
                     Some(key) if self.policy().needs_compare_and_swap() => {
                         match self
                             .call("load_versioned", key, self.backend().load_versioned(key))
                             .await?
                         {
-                            Some(record) => (Some(record.data), Some(record.version)),
-                            None => (None, None),
+                            Some(record) => {
+                                (Some(record.data), Some(record.version), record.expires_at)
+                            }
+                            None => (None, None, None),
+                        }
+                    }
+                    // Throttled sliding expiry needs to know when the record expires.
+                    Some(key) if self.refresh_throttled() => {
+                        match self
+                            .call("load", key, self.backend().load_with_expiry(key))
+                            .await?
+                        {
+                            Some(record) => (Some(Arc::new(record.data)), None, record.expires_at),
+                            None => (None, None, None),
                         }
                     }
                     Some(key) => (
                         self.call("load", key, self.backend().load_shared(key))
                             .await?,
                         None,
+                        None,
                     ),
                 };
                 let mut state = self.state();
                 if state.cache.is_none() {
                     state.version = version;
+                    state.stored_expires_at = expires_at;
                     state.cache = Some(match loaded {
                         Some(data) => data,
                         None => {
@@ -292,6 +309,45 @@ impl Session {
             metrics::count(names::SESSIONS_INTERRUPTED, store);
         }
         result
+    }
+
+    fn refresh_throttled(&self) -> bool {
+        let config = &self.inner.config;
+        config.save_every_request && config.refresh_fraction > 0.0
+    }
+
+    /// Whether saving an unmodified session now is worth it under `save_every_request`: the
+    /// throttled sliding expiry of [`SessionConfig::refresh_fraction`]. True when the fraction
+    /// is 0 (Django's rule: every request), when the store did not say when the record expires
+    /// (only the database, cached-db and memory stores do: the others always save), or when at
+    /// least that fraction of the session's age has passed since its last save. False for a
+    /// session that expires at a fixed date (a save would not extend it). The middleware saves
+    /// a modified session whatever this says. Loads the session if it is not loaded.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
+    pub async fn refresh_due(&self, now: OffsetDateTime) -> Result<bool, Error> {
+        let fraction = self.inner.config.refresh_fraction;
+        if fraction <= 0.0 {
+            return Ok(true);
+        }
+        let (expiry, stored_expires_at) = {
+            let state = self.loaded().await?;
+            (stored_expiry(state.data()), state.stored_expires_at)
+        };
+        let Some(expires_at) = stored_expires_at else {
+            return Ok(true);
+        };
+        let span = match expiry {
+            Expiry::At(_) | Expiry::In(_) => return Ok(false),
+            other => other.age(now, self.inner.config.cookie_age),
+        };
+        if span <= 0 {
+            return Ok(true);
+        }
+        // Saved at `expires_at - span`; due once `fraction * span` has passed since then.
+        let remaining = (expires_at - now).as_seconds_f64();
+        Ok(remaining <= (1.0 - fraction) * span as f64)
     }
 
     fn policy(&self) -> ConcurrencyPolicy {
@@ -566,10 +622,12 @@ impl Session {
             SaveMode::Update => self.data().await?,
         };
         let record = self.record_of(Arc::clone(&data));
+        let expires_at = record.expires_at;
         let held = self
             .call("save", &key, self.backend().save_shared(&key, record, mode))
             .await?;
         let mut state = self.state();
+        state.stored_expires_at = Some(expires_at);
         state.key = Some(held);
         // A fresh record: a later save under merge or reject reads its version first.
         state.version = None;
@@ -612,6 +670,7 @@ impl Session {
             };
             tried += 1;
             let record = self.record_of(Arc::clone(&data));
+            let expires_at = record.expires_at;
             let swapped = self.call(
                 "save_if_unchanged",
                 &key,
@@ -624,6 +683,7 @@ impl Session {
                         .cache
                         .as_ref()
                         .is_some_and(|cache| Arc::ptr_eq(cache, &ours));
+                    state.stored_expires_at = Some(expires_at);
                     if unchanged_meanwhile {
                         state.cache = Some(data);
                         state.version = Some(written);

@@ -654,3 +654,70 @@ async fn a_policy_on_a_store_without_compare_and_swap_is_a_configuration_error()
         "{err}"
     );
 }
+
+fn throttled(fraction: f64) -> Arc<SessionConfig> {
+    Arc::new(SessionConfig {
+        save_every_request: true,
+        refresh_fraction: fraction,
+        cookie_age: 100,
+        ..SessionConfig::new("secret")
+    })
+}
+
+/// A session saved now on `store`, presented again by a later request with `config`.
+async fn saved_then_presented(store: Arc<dyn SessionStore>, config: Arc<SessionConfig>) -> Session {
+    let first = Session::new(store.clone(), config.clone(), None);
+    first.insert("k", &1).await.unwrap();
+    first.save().await.unwrap();
+    Session::new(store, config, Some(first.key().unwrap().as_str()))
+}
+
+#[tokio::test]
+async fn a_throttled_refresh_is_due_once_the_fraction_of_the_age_has_passed() {
+    let now = time::OffsetDateTime::now_utc();
+    let s = saved_then_presented(Arc::new(MemoryStore::new()), throttled(0.5)).await;
+    assert!(!s.refresh_due(now).await.unwrap(), "just saved");
+    assert!(
+        !s.refresh_due(now + time::Duration::seconds(45))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.refresh_due(now + time::Duration::seconds(55))
+            .await
+            .unwrap()
+    );
+    assert!(!s.modified(), "asking changes nothing");
+}
+
+#[tokio::test]
+async fn without_a_fraction_every_request_refreshes_as_in_django() {
+    let now = time::OffsetDateTime::now_utc();
+    let s = saved_then_presented(Arc::new(MemoryStore::new()), throttled(0.0)).await;
+    assert!(s.refresh_due(now).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_store_that_does_not_report_expiry_always_refreshes() {
+    let now = time::OffsetDateTime::now_utc();
+    // Counting forwards load but not load_with_expiry: the trait's default says nothing.
+    let s = saved_then_presented(Arc::new(Counting::default()), throttled(0.5)).await;
+    assert!(s.refresh_due(now).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_session_expiring_at_a_fixed_date_is_never_refreshed() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let config = throttled(0.5);
+    let first = Session::new(store.clone(), config.clone(), None);
+    first
+        .set_expiry(Expiry::At(
+            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    first.save().await.unwrap();
+    let again = Session::new(store, config, Some(first.key().unwrap().as_str()));
+    let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(59);
+    assert!(!again.refresh_due(later).await.unwrap());
+}

@@ -44,7 +44,7 @@ impl From<ConfigError> for crate::Error {
 }
 
 /// The variables [`SessionConfig::from_env`] reads, in Django's names.
-pub const ENV_VARIABLES: [&str; 14] = [
+pub const ENV_VARIABLES: [&str; 15] = [
     "SECRET_KEY",
     "SECRET_KEY_FALLBACKS",
     "SESSION_COOKIE_AGE",
@@ -59,6 +59,7 @@ pub const ENV_VARIABLES: [&str; 14] = [
     "SESSION_SERIALIZER",
     "SESSION_CONCURRENCY",
     "SESSION_MERGE_ATTEMPTS",
+    "SESSION_REFRESH_FRACTION",
 ];
 
 impl SessionConfig {
@@ -77,6 +78,7 @@ impl SessionConfig {
     /// | `SESSION_SERIALIZER` | `json`, `msgpack`, `pickle`, or Django's dotted path (`django.contrib.sessions.serializers.JSONSerializer`, `...PickleSerializer`) |
     /// | `SESSION_CONCURRENCY` | `last_write_wins`, `merge` or `reject` ([`ConcurrencyPolicy`](super::ConcurrencyPolicy); ours, not Django's) |
     /// | `SESSION_MERGE_ATTEMPTS` | a positive integer (ours, not Django's) |
+    /// | `SESSION_REFRESH_FRACTION` | a number from 0.0 to 1.0 ([`SessionConfig::refresh_fraction`]; ours, not Django's) |
     ///
     /// The result is [validated](SessionConfig::validate).
     ///
@@ -236,6 +238,17 @@ impl SessionConfig {
                     reason: format!("{attempts:?} is not a positive whole number"),
                 })?;
         }
+        if let Some(fraction) = var("SESSION_REFRESH_FRACTION")? {
+            config.refresh_fraction = fraction
+                .trim()
+                .parse()
+                .ok()
+                .filter(|f: &f64| (0.0..=1.0).contains(f))
+                .ok_or_else(|| ConfigError::Invalid {
+                    variable: "SESSION_REFRESH_FRACTION",
+                    reason: format!("{fraction:?} is not a number from 0.0 to 1.0"),
+                })?;
+        }
         config.validate().map_err(|error| ConfigError::Invalid {
             variable: "SESSION_*",
             reason: error.to_string(),
@@ -335,8 +348,10 @@ mod tests {
             ),
             ("SESSION_CONCURRENCY", "merge"),
             ("SESSION_MERGE_ATTEMPTS", "3"),
+            ("SESSION_REFRESH_FRACTION", "0.25"),
         ])
         .unwrap();
+        assert_eq!(config.refresh_fraction, 0.25);
         assert_eq!(config.concurrency, super::super::ConcurrencyPolicy::Merge);
         assert_eq!(config.merge_attempts, 3);
         assert_eq!(config.secret_key, SecretKey::from("new"));
@@ -473,6 +488,7 @@ mod tests {
             ("SESSION_CONCURRENCY", "optimistic"),
             ("SESSION_MERGE_ATTEMPTS", "0"),
             ("SESSION_MERGE_ATTEMPTS", "many"),
+            ("SESSION_REFRESH_FRACTION", "2"),
         ] {
             let err = from(&[("SECRET_KEY", "k"), (variable, value)]).unwrap_err();
             assert!(

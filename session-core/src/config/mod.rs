@@ -185,6 +185,14 @@ pub struct SessionConfig {
     /// How many times a [`ConcurrencyPolicy::Merge`] save tries (default
     /// [`DEFAULT_MERGE_ATTEMPTS`]); at least 1. Not a Django setting.
     pub merge_attempts: u32,
+    /// Throttled sliding expiry, for `save_every_request`: an unmodified session is saved (and
+    /// its cookie re-sent) only once at least this fraction of its age has passed since its last
+    /// save, so a busy site stops writing on every request. 0.0 (the default) saves on every
+    /// request, as Django does; 0.1 with the two-week default age saves an unmodified session
+    /// at most every 33.6 hours, and it still never expires sooner than 90 % of its age after
+    /// the last request. Between 0.0 and 1.0. See
+    /// [`Session::refresh_due`](crate::Session::refresh_due). Not a Django setting.
+    pub refresh_fraction: f64,
 }
 
 impl Default for SessionConfig {
@@ -208,6 +216,7 @@ impl Default for SessionConfig {
             max_decompressed_size: session_signing::DEFAULT_MAX_DECOMPRESSED_SIZE,
             concurrency: ConcurrencyPolicy::LastWriteWins,
             merge_attempts: DEFAULT_MERGE_ATTEMPTS,
+            refresh_fraction: 0.0,
         }
     }
 }
@@ -246,6 +255,13 @@ impl SessionConfig {
             return Err(Error::Config(
                 "max_decompressed_size is 0: no session could be read".to_owned(),
             ));
+        }
+        if !(0.0..=1.0).contains(&self.refresh_fraction) {
+            return Err(Error::Config(format!(
+                "refresh_fraction {} is outside 0.0-1.0: use 0.0 to save on every request \
+                 (Django's rule) or a fraction of the session age such as 0.1",
+                self.refresh_fraction
+            )));
         }
         if self.merge_attempts == 0 {
             return Err(Error::Config(
@@ -302,6 +318,24 @@ mod tests {
             serde_json::from_str::<SessionConfig>(r#"{"secret_key": "k", "concurrency": "yolo"}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_refresh_fraction_outside_zero_to_one_is_a_configuration_error() {
+        for bad in [-0.1, 1.5, f64::NAN] {
+            let config = SessionConfig {
+                refresh_fraction: bad,
+                ..SessionConfig::new("k")
+            };
+            assert!(
+                config
+                    .validate()
+                    .unwrap_err()
+                    .to_string()
+                    .contains("refresh_fraction"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
