@@ -17,6 +17,10 @@
 //! - **The end.** Every key any user or tab ever held is loaded by a fresh `Session` and compared
 //!   with the model; the report gives operations per second, totals by kind, store errors and
 //!   violations (which must be zero).
+//! - **Counters** ([`counters`]): groups of tabs sharing one session each increment their own
+//!   counter key under a [concurrency policy](session_core::ConcurrencyPolicy); at the end every
+//!   acknowledged increment must be stored under `merge` and `reject` (under `last_write_wins`,
+//!   Django's behaviour, some are lost by design, and the scenario counts them).
 //! - **Faults.** [`soak`] can run on a private PostgreSQL or Redis ([`servers`]) that it kills and
 //!   restarts during the run: calls then fail with typed store errors (expected), and nothing
 //!   acknowledged may be lost. For cached-db it restarts the Redis cache, which comes back
@@ -42,6 +46,7 @@
 //! ```
 
 pub mod client;
+pub mod counters;
 pub mod data;
 pub mod engine;
 pub mod model;
@@ -53,6 +58,7 @@ pub mod stores;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use counters::{CounterOptions, CounterOutcome, CounterReport, counters};
 pub use engine::SoakOptions;
 pub use report::{Report, Violation, ViolationKind};
 pub use servers::{PrivatePostgres, PrivateRedis, ServerError};

@@ -1,34 +1,52 @@
 //! `djsession-soak`: drive concurrent virtual users against one store for a fixed time, then
 //! check every session; exits 1 on any lost or crossed update (or unexpected error), 2 when the
-//! soak could not run.
+//! soak could not run. `--scenario counters --policy P` instead counts the increments a
+//! concurrency policy loses (every store when none is named).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use djsession_soak::counters::{CounterOptions, counters};
 use djsession_soak::{RestartPlan, SoakOptions, StoreKind, StoreOptions, soak, soak_config};
+use session_core::ConcurrencyPolicy;
 
 /// Soak a djsession store: N virtual users create, read, modify, cycle and flush sessions for a
 /// fixed time (half of them through the session middleware), pairs of tabs share sessions, and
 /// every session is then checked against what its users last wrote.
 ///
-/// Server URLs come from SESSION_TEST_POSTGRES_URL, SESSION_TEST_MYSQL_URL and
-/// SESSION_TEST_REDIS_URL (each run uses a fresh table or key prefix and removes it), unless
-/// --restart-every starts a private server.
+/// With --scenario counters, groups of 2 and 8 tabs share one session each and increment their
+/// own counter keys under --policy; prints one line per store (every store when --store is
+/// omitted): `counters <store> <policy>: lost increments L of A acknowledged`.
+///
+/// Server URLs come from SESSION_TEST_POSTGRES_URL, SESSION_TEST_MYSQL_URL,
+/// SESSION_TEST_REDIS_URL, SESSION_TEST_REDIS_CLUSTER_URLS and SESSION_TEST_MEMCACHED_URLS (each
+/// run uses a fresh table or key prefix and removes it), unless --restart-every starts a private
+/// server.
 #[derive(Debug, Parser)]
 #[command(name = "djsession-soak", version)]
 struct Args {
-    /// The store to soak.
+    /// What to run.
+    #[arg(long, value_enum, default_value_t = Scenario::Soak)]
+    scenario: Scenario,
+    /// The store to soak (required by the soak scenario; the counters scenario runs every store
+    /// when it is omitted).
     #[arg(long, value_enum)]
-    store: StoreKind,
+    store: Option<StoreKind>,
+    /// The concurrency policy of the counters scenario: merge, reject or last-write-wins.
+    #[arg(long, value_parser = clap::value_parser!(ConcurrencyPolicy))]
+    policy: Option<ConcurrencyPolicy>,
+    /// The sizes of the counters scenario's groups of tabs (one shared session per group).
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 2, 2, 2, 8, 8])]
+    groups: Vec<usize>,
     /// Virtual users with sessions of their own.
     #[arg(long, default_value_t = 32)]
     users: usize,
     /// Pairs of tabs sharing one session cookie (default: users / 8, at least 1).
     #[arg(long)]
     pairs: Option<usize>,
-    /// How long the users work, in seconds.
-    #[arg(long, default_value_t = 10.0)]
+    /// How long the users (or tabs) work, in seconds, per store.
+    #[arg(long, alias = "seconds", default_value_t = 10.0)]
     duration: f64,
     /// Percentage of users and pairs going through the middleware as HTTP requests.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=100))]
@@ -58,6 +76,15 @@ struct Args {
     /// sqlx's pool of 10) instead of a pool of --max-connections built here.
     #[arg(long)]
     sqlite_url_defaults: bool,
+}
+
+/// The scenarios the binary runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    /// Virtual users and pairs of tabs, every session checked at the end.
+    Soak,
+    /// Tabs sharing sessions increment their own counters under a concurrency policy.
+    Counters,
 }
 
 fn seconds(value: f64, name: &str) -> Result<Duration, String> {
@@ -96,9 +123,92 @@ fn plan(args: &Args) -> Result<(SoakOptions, StoreOptions, Option<RestartPlan>),
     Ok((options, store, restarts))
 }
 
+/// The counters scenario on `args.store`, or on every store: one line each on stdout (the run's
+/// other figures on stderr); exits 1 when a store lost an acknowledged increment under merge or
+/// reject (or met an unexpected error), 2 when a store could not be run.
+async fn run_counters(args: &Args) -> ExitCode {
+    let Some(policy) = args.policy else {
+        eprintln!(
+            "djsession-soak: --scenario counters needs --policy merge|reject|last-write-wins"
+        );
+        return ExitCode::from(2);
+    };
+    if args.restart_every.is_some() {
+        eprintln!("djsession-soak: --restart-every applies to the soak scenario only");
+        return ExitCode::from(2);
+    }
+    if args.groups.is_empty() || args.groups.contains(&0) {
+        eprintln!("djsession-soak: --groups needs group sizes of at least 1");
+        return ExitCode::from(2);
+    }
+    let (options, store_options) = match seconds(args.duration, "duration")
+        .and_then(|duration| Ok((duration, seconds(args.timeout, "timeout")?)))
+    {
+        Ok((duration, timeout)) => (
+            CounterOptions {
+                groups: args.groups.clone(),
+                duration,
+                ..CounterOptions::default()
+            },
+            StoreOptions {
+                timeout,
+                max_connections: args.max_connections,
+                sqlite_url_defaults: args.sqlite_url_defaults,
+                ..StoreOptions::default()
+            },
+        ),
+        Err(message) => {
+            eprintln!("djsession-soak: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let kinds = match args.store {
+        Some(kind) => vec![kind],
+        None => StoreKind::ALL.to_vec(),
+    };
+    let (mut failed, mut broken) = (false, false);
+    for kind in kinds {
+        match counters(kind, policy, soak_config(), &store_options, &options).await {
+            Ok(outcome) => {
+                println!("{outcome}");
+                if let djsession_soak::CounterOutcome::Ran(report) = &outcome {
+                    eprintln!("{}", report.details());
+                }
+                failed |= outcome.failed();
+            }
+            Err(error) => {
+                println!(
+                    "counters {} {}: could not run: {error}",
+                    kind.name(),
+                    djsession_soak::counters::policy_name(policy)
+                );
+                broken = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else if broken {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.scenario == Scenario::Counters {
+        return run_counters(&args).await;
+    }
+    let Some(kind) = args.store else {
+        eprintln!("djsession-soak: the soak scenario needs --store");
+        return ExitCode::from(2);
+    };
+    if args.policy.is_some() {
+        eprintln!("djsession-soak: --policy applies to --scenario counters only");
+        return ExitCode::from(2);
+    }
     let (options, store, restarts) = match plan(&args) {
         Ok(plan) => plan,
         Err(message) => {
@@ -106,15 +216,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match soak(args.store, soak_config(), store, options, restarts).await {
+    match soak(kind, soak_config(), store, options, restarts).await {
         Ok(run) => {
             println!("{}", run.report);
             if restarts.is_some() {
-                println!(
-                    "RESTARTS store={} restarts={}",
-                    args.store.name(),
-                    run.restarts
-                );
+                println!("RESTARTS store={} restarts={}", kind.name(), run.restarts);
             }
             if run.report.passed() {
                 ExitCode::SUCCESS

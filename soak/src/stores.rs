@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_cache::{Cache, CacheStore, MemoryCache, RedisCache};
+use session_cache::{Cache, CacheStore, MemcachedCache, MemoryCache, RedisCache};
 use session_cached_db::CachedDbStore;
 use session_conformance::services;
 use session_core::{MemoryStore, SessionConfig, SessionStore};
@@ -21,14 +21,16 @@ use crate::SoakError;
 pub enum StoreKind {
     /// `session_core::MemoryStore`.
     Memory,
-    /// `session-cache` over its bounded in-process cache.
+    /// `session-cache` over its bounded in-process cache (moka; also accepted as `moka`).
+    #[value(alias = "moka")]
     CacheMemory,
     /// `session-db` on a SQLite file in a temporary directory (WAL, `synchronous=NORMAL`; see
     /// [`StoreOptions::sqlite_url_defaults`]).
     Sqlite,
     /// `session-db` on PostgreSQL (`SESSION_TEST_POSTGRES_URL`).
     Postgres,
-    /// `session-db` on MySQL/MariaDB (`SESSION_TEST_MYSQL_URL`).
+    /// `session-db` on MySQL/MariaDB (`SESSION_TEST_MYSQL_URL`; also accepted as `mariadb`).
+    #[value(alias = "mariadb")]
     Mysql,
     /// `session-cache` over Redis (`SESSION_TEST_REDIS_URL`).
     Redis,
@@ -43,6 +45,9 @@ pub enum StoreKind {
     CachedDb,
     /// `session-cached-db`: the in-process cache in front of SQLite (no server needed).
     CachedDbLocal,
+    /// `session-cache` over memcached (`SESSION_TEST_MEMCACHED_URLS`: one server or several,
+    /// keys placed as Django's `PyMemcacheCache` places them).
+    Memcached,
 }
 
 impl StoreKind {
@@ -59,8 +64,25 @@ impl StoreKind {
             StoreKind::File => "file",
             StoreKind::CachedDb => "cached-db",
             StoreKind::CachedDbLocal => "cached-db-local",
+            StoreKind::Memcached => "memcached",
         }
     }
+
+    /// Every store that keeps sessions on the server side (all of them: the signed-cookie store
+    /// is not soaked), in the order the counters scenario runs them when no store is named.
+    pub const ALL: [StoreKind; 11] = [
+        StoreKind::Memory,
+        StoreKind::CacheMemory,
+        StoreKind::Sqlite,
+        StoreKind::Postgres,
+        StoreKind::Mysql,
+        StoreKind::Redis,
+        StoreKind::RedisCluster,
+        StoreKind::File,
+        StoreKind::CachedDb,
+        StoreKind::CachedDbLocal,
+        StoreKind::Memcached,
+    ];
 
     /// The environment variables holding the URLs of the servers the store needs.
     pub fn url_variables(self) -> &'static [&'static str] {
@@ -70,10 +92,15 @@ impl StoreKind {
             StoreKind::Redis => &[services::REDIS_URL],
             StoreKind::RedisCluster => &[services::REDIS_CLUSTER_URLS],
             StoreKind::CachedDb => &[services::POSTGRES_URL, services::REDIS_URL],
+            StoreKind::Memcached => &[MEMCACHED_URLS],
             _ => &[],
         }
     }
 }
+
+/// The environment variable holding the memcached servers (`memcache://host:port`, several
+/// separated by commas), as session-cache's tests read it.
+pub const MEMCACHED_URLS: &str = "SESSION_TEST_MEMCACHED_URLS";
 
 /// How to reach a server store.
 #[derive(Debug, Clone)]
@@ -338,6 +365,21 @@ pub async fn open(
                 Arc::new(CachedDbStore::new(cache, db.clone(), config)?),
                 format!("cached-db (redis key prefix {prefix} over postgres table {table})"),
                 Teardown::Postgres(db),
+            )
+        }
+        StoreKind::Memcached => {
+            let urls = url_from(&options.url, MEMCACHED_URLS)?;
+            let memcached = MemcachedCache::builder(&urls)
+                .connection_timeout(options.timeout)
+                .response_timeout(options.timeout)
+                .connect()
+                .await?;
+            let prefix = services::unique_name("soak");
+            let cache = Cache::new(memcached).with_key_prefix(prefix.clone());
+            opened(
+                Arc::new(CacheStore::new(cache, config)?),
+                format!("memcached (key prefix {prefix})"),
+                Teardown::Nothing,
             )
         }
         StoreKind::CachedDbLocal => {
