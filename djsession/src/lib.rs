@@ -134,6 +134,12 @@ pub use session_middleware as middleware;
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use session_middleware::SessionLayer;
 
+/// Django's `SessionMiddleware` for actix-web 4 (`session-actix`): `SessionMiddleware`, the
+/// `Session` extractor and `SessionError`, following the same rules as the tower layer.
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub use session_actix as actix;
+
 /// Django's logged-in user from the session (`session-auth`).
 #[cfg(feature = "auth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
