@@ -299,7 +299,8 @@ async fn a_session_missing_from_both_loads_nothing_and_writes_nothing() {
 async fn refill_lifetime_falls_back_to_the_sessions_own_expiry() {
     let config = config();
     let cache = TestCache::new();
-    let store = Arc::new(CachedDbStore::new(cache.cache(), MemoryStore::new(), &config).unwrap());
+    let store =
+        Arc::new(CachedDbStore::new(cache.cache(), support::NoExpiry::default(), &config).unwrap());
     let at = OffsetDateTime::now_utc() + Duration::seconds(500) + Duration::milliseconds(500);
     let cases: [(Option<Expiry>, std::ops::RangeInclusive<u64>); 4] = [
         (None, 1_209_599..=1_209_600),
@@ -317,7 +318,10 @@ async fn refill_lifetime_falls_back_to_the_sessions_own_expiry() {
         let key = s.key().unwrap();
         store.cache().delete(&store.cache_key(&key)).await.unwrap();
         let loaded = store.load_with_expiry(&key).await.unwrap().unwrap();
-        assert_eq!(loaded.expires_at, None, "MemoryStore reports no expiry");
+        assert_eq!(
+            loaded.expires_at, None,
+            "the database store reports no expiry"
+        );
         let ttl = cache.ttl(&store.physical_key(&key)).unwrap();
         assert!(wanted.contains(&ttl), "{expiry:?}: lifetime {ttl}");
     }

@@ -7,7 +7,6 @@ mod support;
 use session_cache::{Cache, MemoryCache};
 use session_cached_db::CachedDbStore;
 use session_conformance::{Capabilities, Fixture, services, session_conformance};
-use session_core::MemoryStore;
 
 // The cache's whole-second lifetimes never show: an entry that expires early is read from the
 // database, so the store expires exactly as the database does.
@@ -21,12 +20,18 @@ session_conformance!(memory_sqlite, async {
     fixture(support::memory_sqlite().await)
 });
 
-// A database store that reports no expiry (the trait's default): the cache lifetime then comes
-// from the session data, and every behaviour must still hold.
+// A database store that reports no expiry (the trait's default, unlike `MemoryStore`, which reports
+// it): the cache lifetime then comes from the session data, and every behaviour must
+// still hold.
 session_conformance!(memory_memorystore, async {
     let config = support::config();
     fixture(
-        CachedDbStore::new(Cache::new(MemoryCache::new()), MemoryStore::new(), &config).unwrap(),
+        CachedDbStore::new(
+            Cache::new(MemoryCache::new()),
+            support::NoExpiry::default(),
+            &config,
+        )
+        .unwrap(),
     )
 });
 

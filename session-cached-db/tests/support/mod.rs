@@ -257,6 +257,57 @@ impl<D: SessionStore> SessionStore for Counting<D> {
     }
 }
 
+/// A database store that reports no expiry (`load_with_expiry` is the trait's default, and
+/// versioned loads carry none), forwarding everything else, compare-and-swap included: what a
+/// store of the user's own may be. `MemoryStore` alone reports its expiry.
+#[derive(Debug, Default)]
+pub struct NoExpiry(pub session_core::MemoryStore);
+
+#[async_trait]
+impl SessionStore for NoExpiry {
+    async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
+        self.0.load(key).await
+    }
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.0.exists(key).await
+    }
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: SessionRecord<'_>,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        self.0.save(key, record, mode).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.0.delete(key).await
+    }
+    async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+        self.0.clear_expired().await
+    }
+    fn capabilities(&self) -> StoreCapabilities {
+        self.0.capabilities()
+    }
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        Ok(self
+            .0
+            .load_versioned(key)
+            .await?
+            .map(|record| VersionedRecord {
+                expires_at: None,
+                ..record
+            }))
+    }
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        self.0.save_if_unchanged(key, record, expected).await
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Log capture.
 
