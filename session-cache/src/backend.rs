@@ -47,10 +47,13 @@ impl Ttl {
 pub struct VersionedValue {
     /// The value, as [`get`](CacheBackend::get) returns it.
     pub value: Bytes,
-    /// What identifies the stored entry, for [`CacheBackend::compare_and_swap`]: it differs
-    /// whenever the stored bytes differ. The built-in backends use the stored bytes themselves
-    /// (compressed, for a [`CompressedCache`](crate::CompressedCache)), so a write by any client
-    /// of the cache (a Django site included) changes it.
+    /// What identifies the stored entry, for [`CacheBackend::compare_and_swap`]: it must differ
+    /// after any write of the entry, by any client of the cache (a Django site included). The
+    /// built-in backends use the stored bytes themselves (compressed, for a
+    /// [`CompressedCache`](crate::CompressedCache)) followed by a stamp the cache changes on
+    /// every write even when the bytes are the same: Redis's absolute expiry time in
+    /// milliseconds (`PEXPIRETIME`), memcached's `cas unique`, a write counter in the
+    /// in-process cache.
     pub version: Bytes,
 }
 
@@ -138,6 +141,21 @@ pub trait CacheBackend: Send + Sync + fmt::Debug {
         let _ = (key, value, ttl, expected);
         Err(no_compare_and_swap(self))
     }
+}
+
+/// A version made of the stored `value` and a `stamp` the cache changes on every write.
+pub(crate) fn stamped(value: &[u8], stamp: u64) -> Bytes {
+    let mut version = Vec::with_capacity(value.len() + 8);
+    version.extend_from_slice(value);
+    version.extend_from_slice(&stamp.to_be_bytes());
+    Bytes::from(version)
+}
+
+/// The value and stamp of a version made by [`stamped`], or `None` for any other bytes.
+pub(crate) fn unstamp(version: &[u8]) -> Option<(&[u8], u64)> {
+    let split = version.len().checked_sub(8)?;
+    let (value, stamp) = version.split_at(split);
+    Some((value, u64::from_be_bytes(stamp.try_into().ok()?)))
 }
 
 fn no_compare_and_swap(backend: &(impl CacheBackend + ?Sized)) -> CacheError {

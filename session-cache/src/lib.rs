@@ -260,5 +260,5 @@ pub use memcached::{
 #[cfg(feature = "memory")]
 pub use memory::{MemoryBound, MemoryCache};
 #[cfg(feature = "redis")]
-pub use redis::{COMPARE_AND_SWAP_SCRIPT, RedisCache, RedisCacheBuilder};
+pub use redis::{COMPARE_AND_SWAP_SCRIPT, RedisCache, RedisCacheBuilder, VERSIONED_GET_SCRIPT};
 pub use store::{CACHE_SESSION_KEY_PREFIX, CacheStore};

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::backend::{stamped, unstamp};
 use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
 use protocol::{Connection, Item, Request, Response, StoreCommand, StoreReply};
 
@@ -618,18 +619,21 @@ impl CacheBackend for MemcachedCache {
         true
     }
 
+    /// `gets`: one round trip, as `get`. The version is the bytes and their `cas unique`, which
+    /// memcached changes on every write (a `set` by Django included).
     async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
-        Ok(self.get(key).await?.map(|value| VersionedValue {
-            version: value.clone(),
+        Ok(self.gets(key).await?.map(|(value, token)| VersionedValue {
+            version: stamped(&value, token.value()),
             value,
         }))
     }
 
-    /// `gets`, then, when the bytes are the expected ones, `cas` with the token just read: the
-    /// server stores only if nothing (a `set` by Django included, which always changes the `cas
-    /// unique`) wrote the item in between, so the swap is atomic. Two round trips, on this path
-    /// only. A removal (`ttl` of `None`) is a `cas` with a negative `exptime`, which memcached
-    /// stores as already expired: `delete` takes no `cas` token.
+    /// `cas` with the token read: the server stores only if nothing wrote the item since, so
+    /// the swap is atomic. `cas` does not answer the new token, so a successful swap is followed
+    /// by a `gets` (two round trips, on this path only); if another write already landed by
+    /// then, the version returned is one no entry has, and the next swap conflicts rather than
+    /// silently overwriting that write. A removal (`ttl` of `None`) is a `cas` with a negative
+    /// `exptime`, which memcached stores as already expired: `delete` takes no token.
     async fn compare_and_swap(
         &self,
         key: &str,
@@ -637,21 +641,32 @@ impl CacheBackend for MemcachedCache {
         ttl: Option<Ttl>,
         expected: &Bytes,
     ) -> Result<Swap, CacheError> {
-        let Some((held, token)) = self.gets(key).await? else {
-            return Ok(Swap::Missing);
-        };
-        if held != *expected {
+        // Versions are made by get_versioned; anything else matches no entry.
+        let Some((_, token)) = unstamp(expected) else {
             return Ok(Swap::Changed);
+        };
+        if memcached_key_problem(key).is_some() {
+            // Nothing can be stored under such a key.
+            return Ok(Swap::Missing);
         }
         let exptime = ttl.map_or(-1, |ttl| exptime(ttl, SystemTime::now()));
         let reply = self
-            .store_with_exptime(StoreCommand::Cas(token.0), "cas", key, &value, exptime)
+            .store_with_exptime(StoreCommand::Cas(token), "cas", key, &value, exptime)
             .await?;
-        Ok(match reply {
-            StoreReply::Stored => Swap::Written(value),
-            StoreReply::Exists => Swap::Changed,
-            StoreReply::NotFound | StoreReply::NotStored => Swap::Missing,
-        })
+        match reply {
+            StoreReply::Stored if ttl.is_none() => Ok(Swap::Written(stamped(&value, 0))),
+            StoreReply::Stored => {
+                let token = match self.gets(key).await? {
+                    Some((held, token)) if held == value => token.value(),
+                    // Overwritten or removed already: a token no item has (memcached's are
+                    // never 0).
+                    _ => 0,
+                };
+                Ok(Swap::Written(stamped(&value, token)))
+            }
+            StoreReply::Exists => Ok(Swap::Changed),
+            StoreReply::NotFound | StoreReply::NotStored => Ok(Swap::Missing),
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The in-process cache: bounded, with per-entry lifetimes (moka).
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -9,6 +11,7 @@ use moka::Expiry;
 use moka::future::Cache as Moka;
 use moka::ops::compute::{CompResult, Op};
 
+use crate::backend::{stamped, unstamp};
 use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
 
 /// What bounds a [`MemoryCache`]. When the bound is reached, the least valuable entries are evicted
@@ -30,8 +33,9 @@ pub enum MemoryBound {
 /// copied. Every write (set, add, replace, delete) goes through moka's per-key `entry` computation,
 /// so operations on one key are atomic and totally ordered: of two concurrent adds exactly one wins,
 /// and a replace racing a delete never brings the entry back. A compare-and-swap is one such
-/// computation too: it compares the held bytes with the expected ones and writes only when they
-/// are equal, so it is atomic against every other write of the key.
+/// computation too: it compares the held bytes and write stamp (every write takes a fresh number
+/// from a cache-wide counter) with the expected ones and writes only when they are equal, so it
+/// is atomic against every other write of the key.
 ///
 /// Expired entries are never returned, and the cache is bounded ([`MemoryBound`], default
 /// [`MemoryCache::DEFAULT_MAX_BYTES`]). Clones share the entries.
@@ -39,12 +43,15 @@ pub enum MemoryBound {
 pub struct MemoryCache {
     entries: Moka<String, Entry>,
     bound: MemoryBound,
+    /// Stamps every written entry, so a version tells two writes of the same bytes apart.
+    writes: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
 struct Entry {
     value: Bytes,
     ttl: Duration,
+    stamp: u64,
 }
 
 /// Each entry lives for the lifetime it was written with, counted from that write.
@@ -98,7 +105,19 @@ impl MemoryCache {
                 })
                 .build(),
         };
-        MemoryCache { entries, bound }
+        MemoryCache {
+            entries,
+            bound,
+            writes: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn entry(&self, value: Bytes, ttl: Ttl) -> Entry {
+        Entry {
+            value,
+            ttl: ttl.as_duration(),
+            stamp: self.writes.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     /// The bound this cache was built with.
@@ -143,19 +162,13 @@ impl CacheBackend for MemoryCache {
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<(), CacheError> {
-        let entry = Entry {
-            value,
-            ttl: ttl.as_duration(),
-        };
+        let entry = self.entry(value, ttl);
         self.compute(key, |_| Op::Put(entry)).await;
         Ok(())
     }
 
     async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
-        let entry = Entry {
-            value,
-            ttl: ttl.as_duration(),
-        };
+        let entry = self.entry(value, ttl);
         let result = self
             .compute(
                 key,
@@ -166,10 +179,7 @@ impl CacheBackend for MemoryCache {
     }
 
     async fn replace(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
-        let entry = Entry {
-            value,
-            ttl: ttl.as_duration(),
-        };
+        let entry = self.entry(value, ttl);
         let result = self
             .compute(
                 key,
@@ -196,7 +206,7 @@ impl CacheBackend for MemoryCache {
 
     async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
         Ok(self.entries.get(key).await.map(|entry| VersionedValue {
-            version: entry.value.clone(),
+            version: stamped(&entry.value, entry.stamp),
             value: entry.value,
         }))
     }
@@ -208,19 +218,23 @@ impl CacheBackend for MemoryCache {
         ttl: Option<Ttl>,
         expected: &Bytes,
     ) -> Result<Swap, CacheError> {
-        let written = value.clone();
+        let replacement = ttl.map(|ttl| self.entry(value.clone(), ttl));
+        let written = stamped(&value, replacement.as_ref().map_or(0, |entry| entry.stamp));
+        let expected = unstamp(expected);
         let result = self
             .entries
             .entry_by_ref(key)
             .and_compute_with(|current| {
                 std::future::ready(match current {
-                    Some(held) if held.value().value == *expected => match ttl {
-                        Some(ttl) => Op::Put(Entry {
-                            value,
-                            ttl: ttl.as_duration(),
-                        }),
-                        None => Op::Remove,
-                    },
+                    Some(held)
+                        if expected
+                            == Some((&held.value().value[..], held.value().stamp)) =>
+                    {
+                        match replacement {
+                            Some(entry) => Op::Put(entry),
+                            None => Op::Remove,
+                        }
+                    }
                     _ => Op::Nop,
                 })
             })

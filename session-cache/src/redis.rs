@@ -14,6 +14,7 @@ use redis::{
 
 use crate::sentinel::SentinelConnection;
 
+use crate::backend::{stamped, unstamp};
 use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
 
 /// A Redis server or Redis Cluster holding the cache entries.
@@ -26,9 +27,11 @@ use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
 ///
 /// A compare-and-swap ([`compare_and_swap`](CacheBackend::compare_and_swap)) is one Lua script
 /// run on the server ([`COMPARE_AND_SWAP_SCRIPT`]: `EVALSHA`, then `EVAL` when the server
-/// answers `NOSCRIPT`), so nothing can write between its `GET` and its `SET`; it touches one key,
-/// so it runs on a Cluster (routed by that key) and behind Sentinel, with `WAIT` when
-/// configured.
+/// answers `NOSCRIPT`), so nothing can write between its `GET` and its `SET`; the versioned read
+/// is one too ([`VERSIONED_GET_SCRIPT`]). Each touches one key, so they run on a Cluster (routed
+/// by that key) and behind Sentinel, the write with `WAIT` when configured. A version is the
+/// stored bytes and their absolute expiry (`PEXPIRETIME`, Redis 7.0 or later), which every
+/// `SET … EX` changes.
 ///
 /// A single server is reached through one multiplexed connection that reconnects by itself after
 /// a failure ([`ConnectionManager`]); a Cluster through the cluster client, which follows slot
@@ -96,20 +99,35 @@ enum Topology {
 }
 
 /// The compare-and-swap script: `KEYS[1]` the key, `ARGV[1]` the expected bytes, `ARGV[2]` the
-/// new value, `ARGV[3]` the lifetime in seconds (empty: remove the entry, as a plain save with a
-/// non-positive age does). Answers 1 when written, 0 when the entry holds other bytes, -1 when
-/// there is none (nothing is written then: a deleted session is never recreated).
+/// expected absolute expiry in milliseconds (`PEXPIRETIME`), `ARGV[3]` the new value, `ARGV[4]`
+/// the lifetime in seconds (empty: remove the entry, as a plain save with a non-positive age
+/// does). Answers the new `PEXPIRETIME` (0 after a removal) when written, -2 when the entry is at
+/// another version, -1 when there is none (nothing is written then: a deleted session is never
+/// recreated).
+///
+/// The expiry is part of the version because every `SET … EX` (ours, Django's) sets a new one,
+/// so two writes of the same bytes are told apart, to the millisecond. `PEXPIRETIME` needs Redis
+/// 7.0 or later.
 pub const COMPARE_AND_SWAP_SCRIPT: &str = r"local held = redis.call('GET', KEYS[1])
 if not held then return -1 end
-if held ~= ARGV[1] then return 0 end
-if ARGV[3] == '' then redis.call('DEL', KEYS[1])
-else redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
-return 1
+if held ~= ARGV[1] or redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[2]) then return -2 end
+if ARGV[4] == '' then redis.call('DEL', KEYS[1]) return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+return redis.call('PEXPIRETIME', KEYS[1])
+";
+
+/// The versioned read: the value and its `PEXPIRETIME`, in one atomic step (nil when absent).
+pub const VERSIONED_GET_SCRIPT: &str = r"local value = redis.call('GET', KEYS[1])
+if not value then return false end
+return {value, redis.call('PEXPIRETIME', KEYS[1])}
 ";
 
 /// The SHA-1 of [`COMPARE_AND_SWAP_SCRIPT`], for `EVALSHA` (a test checks it against the
 /// server's `SCRIPT LOAD`).
-const COMPARE_AND_SWAP_SHA1: &str = "f46e3544774ce53997b85fb2f966bacf10af16b2";
+const COMPARE_AND_SWAP_SHA1: &str = "c9e10db6fb22c6355ef1b8a95fbefec728db3b95";
+
+/// The SHA-1 of [`VERSIONED_GET_SCRIPT`].
+const VERSIONED_GET_SHA1: &str = "a364819c9390f5dc88e701fc4a47c38521ec5572";
 
 fn is_noscript(error: &CacheError) -> bool {
     matches!(error, CacheError::Redis { source, .. }
@@ -439,30 +457,33 @@ impl RedisCache {
         Ok(reply)
     }
 
-    /// Runs [`COMPARE_AND_SWAP_SCRIPT`] by its hash, and by its source when the server does not
-    /// hold it yet (a new or restarted server, a failover, a Cluster node seeing it first).
-    async fn run_compare_and_swap(
+    /// Runs a script by its hash, and by its source when the server does not hold it yet (a
+    /// new or restarted server, a failover, a Cluster node seeing it first); a write goes
+    /// through [`write`](Self::write), so `WAIT` follows it when configured.
+    async fn run_script<T: FromRedisValue>(
         &self,
+        (sha1, source): (&str, &str),
         key: &str,
-        expected: &[u8],
-        value: &[u8],
-        ttl: Option<Ttl>,
-    ) -> Result<i64, CacheError> {
-        let ttl = ttl.map(|ttl| ttl.seconds().to_string()).unwrap_or_default();
+        args: &[&[u8]],
+        is_write: bool,
+    ) -> Result<T, CacheError> {
         let call = |command: &str, script: &str| {
             let mut cmd = redis::cmd(command);
-            cmd.arg(script)
-                .arg(1)
-                .arg(key)
-                .arg(expected)
-                .arg(value)
-                .arg(&ttl);
+            cmd.arg(script).arg(1).arg(key);
+            for arg in args {
+                cmd.arg(*arg);
+            }
             cmd
         };
-        match self.write(call("EVALSHA", COMPARE_AND_SWAP_SHA1)).await {
-            Err(error) if is_noscript(&error) => {
-                self.write(call("EVAL", COMPARE_AND_SWAP_SCRIPT)).await
+        let run = |cmd: Cmd| async move {
+            if is_write {
+                self.write(cmd).await
+            } else {
+                self.query(&cmd).await
             }
+        };
+        match run(call("EVALSHA", sha1)).await {
+            Err(error) if is_noscript(&error) => run(call("EVAL", source)).await,
             other => other,
         }
     }
@@ -522,9 +543,12 @@ impl CacheBackend for RedisCache {
     }
 
     async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
-        Ok(self.get(key).await?.map(|value| VersionedValue {
-            version: value.clone(),
-            value,
+        let read: Option<(Vec<u8>, i64)> = self
+            .run_script((VERSIONED_GET_SHA1, VERSIONED_GET_SCRIPT), key, &[], false)
+            .await?;
+        Ok(read.map(|(value, expiry)| VersionedValue {
+            version: stamped(&value, expiry.cast_unsigned()),
+            value: Bytes::from(value),
         }))
     }
 
@@ -535,10 +559,25 @@ impl CacheBackend for RedisCache {
         ttl: Option<Ttl>,
         expected: &Bytes,
     ) -> Result<Swap, CacheError> {
-        match self.run_compare_and_swap(key, expected, &value, ttl).await? {
-            1 => Ok(Swap::Written(value)),
-            0 => Ok(Swap::Changed),
+        // Versions are made by get_versioned; anything else matches no entry.
+        let Some((expected, expiry)) = unstamp(expected) else {
+            return Ok(Swap::Changed);
+        };
+        let expiry = expiry.cast_signed().to_string();
+        let ttl = ttl.map(|ttl| ttl.seconds().to_string()).unwrap_or_default();
+        let args: [&[u8]; 4] = [expected, expiry.as_bytes(), &value, ttl.as_bytes()];
+        let reply: i64 = self
+            .run_script(
+                (COMPARE_AND_SWAP_SHA1, COMPARE_AND_SWAP_SCRIPT),
+                key,
+                &args,
+                true,
+            )
+            .await?;
+        match reply {
             -1 => Ok(Swap::Missing),
+            -2 => Ok(Swap::Changed),
+            written if written >= 0 => Ok(Swap::Written(stamped(&value, written.cast_unsigned()))),
             other => Err(self.error(RedisError::from((
                 ErrorKind::UnexpectedReturnType,
                 "the compare-and-swap script answered",
@@ -604,7 +643,7 @@ mod tests {
     }
 
     #[test]
-    fn the_script_hash_is_the_one_redis_computes() {
+    fn the_script_hashes_are_the_ones_redis_computes() {
         let Ok(url) = std::env::var("SESSION_TEST_REDIS_URL") else {
             eprintln!("skipped: SESSION_TEST_REDIS_URL is not set");
             return;
@@ -613,15 +652,20 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let sha: String = runtime
-            .block_on(async {
-                let redis = RedisCache::connect(&url).await?;
-                redis
-                    .command(redis::cmd("SCRIPT").arg("LOAD").arg(COMPARE_AND_SWAP_SCRIPT))
-                    .await
-            })
-            .unwrap();
-        assert_eq!(sha, COMPARE_AND_SWAP_SHA1);
+        for (script, sha1) in [
+            (COMPARE_AND_SWAP_SCRIPT, COMPARE_AND_SWAP_SHA1),
+            (VERSIONED_GET_SCRIPT, VERSIONED_GET_SHA1),
+        ] {
+            let loaded: String = runtime
+                .block_on(async {
+                    let redis = RedisCache::connect(&url).await?;
+                    redis
+                        .command(redis::cmd("SCRIPT").arg("LOAD").arg(script))
+                        .await
+                })
+                .unwrap();
+            assert_eq!(loaded, sha1);
+        }
     }
 
     #[test]

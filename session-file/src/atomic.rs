@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use session_core::{Error, SessionKey};
 
 use crate::error::{FileError, ReportedPath};
-use crate::names::temp_file_name;
+use crate::names::{lock_file_name, temp_file_name};
 
 /// How many fresh temporary names are tried before giving up (a clash needs two equal 165-bit
 /// random strings, so a second attempt already means something else is wrong).
@@ -318,16 +318,48 @@ impl Dir {
     /// Replaces existing session file `file_name` with `contents`, or fails with
     /// [`Error::SessionDeleted`] if it no longer exists.
     pub(crate) fn replace(&self, file_name: &str, contents: &[u8]) -> Result<(), Error> {
-        let target = self.path.join(file_name);
         let temp = self.write_temp(file_name, contents)?;
+        self.swap_in(temp, file_name)?;
+        self.sync()
+    }
+
+    /// [`replace`](Self::replace), only if `check` (which reads the current file) passes, with
+    /// the session's lock held from the check to the rename, so no other conditional save of
+    /// this directory (in this process or another) can land in between. The new contents are
+    /// written and flushed before the lock is taken and the directory is flushed after it is
+    /// released: the lock covers a read and a rename only.
+    ///
+    /// Writers that do not take the lock (plain saves, deletes, Django) are not excluded: see
+    /// the crate docs' "Concurrency policies".
+    ///
+    /// Returns the metadata of the file written (now the session file).
+    pub(crate) fn replace_under_lock(
+        &self,
+        file_name: &str,
+        contents: &[u8],
+        check: impl FnOnce() -> Result<(), Error>,
+    ) -> Result<fs::Metadata, Error> {
+        let temp = self.write_temp(file_name, contents)?;
+        let written = fs::symlink_metadata(&temp.path)
+            .map_err(|e| self.io_error("inspect", &temp.path, e))?;
+        let lock = self.lock(file_name)?;
+        check()?;
+        self.swap_in(temp, file_name)?;
+        drop(lock);
+        self.sync()?;
+        Ok(written)
+    }
+
+    /// Puts the complete temporary file `temp` under the name of existing session file
+    /// `file_name`, or fails with [`Error::SessionDeleted`] if there is none.
+    fn swap_in(&self, temp: TempFile, file_name: &str) -> Result<(), Error> {
+        let target = self.path.join(file_name);
         match self.strategy {
             WriteStrategy::RenameExchange => match rename_with(&temp.path, &target, true) {
                 // `temp` now names the previous version; dropping it removes that.
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(Error::SessionDeleted);
-                }
-                Err(e) => return Err(self.io_error("replace", &target, e).into()),
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::SessionDeleted),
+                Err(e) => Err(self.io_error("replace", &target, e).into()),
             },
             WriteStrategy::HardLink | WriteStrategy::Placeholder => {
                 match fs::symlink_metadata(&target) {
@@ -340,9 +372,93 @@ impl Dir {
                 fs::rename(&temp.path, &target)
                     .map_err(|e| self.io_error("rename a temporary file over", &target, e))?;
                 temp.keep();
+                Ok(())
             }
         }
-        self.sync()
+    }
+
+    /// Takes the exclusive lock of session file `file_name`: an OS lock (`flock` on Unix) on
+    /// `<file name>_lock`, created if need be, which excludes other threads and processes alike
+    /// (each opens the file anew, and the lock belongs to the open file).
+    ///
+    /// The holder removes the file when it releases the lock, so lock files do not accumulate;
+    /// a waiter that then gets the lock of the removed file sees that the name now leads to
+    /// another file (or none), and starts over, so two holders never overlap.
+    fn lock(&self, file_name: &str) -> Result<SessionLock, Error> {
+        let path = self.path.join(lock_file_name(file_name));
+        for _ in 0..LOCK_ATTEMPTS {
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            // Never follow a link planted under the lock's name (elsewhere, the check below
+            // refuses one: a link is never the file it leads to).
+            #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+            std::os::unix::fs::OpenOptionsExt::custom_flags(
+                &mut options,
+                i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0),
+            );
+            let file = options
+                .open(&path)
+                .map_err(|e| self.io_error("open the lock file", &path, e))?;
+            file.lock()
+                .map_err(|e| self.io_error("lock", &path, e))?;
+            let held = file
+                .metadata()
+                .map_err(|e| self.io_error("inspect", &path, e))?;
+            match fs::symlink_metadata(&path) {
+                Ok(named) if same_file(&named, &held) => return Ok(SessionLock { path, file }),
+                // Removed (or replaced) by the holder before us: this lock guards nothing.
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.io_error("inspect", &path, e).into()),
+            }
+        }
+        Err(self
+            .io_error(
+                "lock",
+                &path,
+                io::Error::other("the lock file kept being replaced while waiting for it"),
+            )
+            .into())
+    }
+}
+
+/// How many times [`Dir::lock`] opens the lock file anew after finding it was removed by the
+/// holder before it: each retry follows a release, so running out means a pathological churn.
+const LOCK_ATTEMPTS: usize = 1000;
+
+/// Whether two metadata describe the same file.
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        // Without inode numbers the name is trusted; lock files are then not removed on
+        // release (see `SessionLock`), so the name always leads to the locked file.
+        let _ = (a, b);
+        true
+    }
+}
+
+/// A held session lock ([`Dir::lock`]): releasing it removes the lock file, then unlocks.
+pub(crate) struct SessionLock {
+    path: PathBuf,
+    // Closing it releases the OS lock; it is dropped after `drop` below has run.
+    #[allow(dead_code)]
+    file: File,
+}
+
+impl Drop for SessionLock {
+    fn drop(&mut self) {
+        // Removed while still locked, so whoever waits on it notices and starts over. Best
+        // effort: a leftover is removed later by clear_expired. Elsewhere than Unix an open file
+        // cannot be removed and waiters could not tell, so it stays.
+        #[cfg(unix)]
+        let _ = fs::remove_file(&self.path);
     }
 }
 

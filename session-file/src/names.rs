@@ -6,6 +6,10 @@ use session_core::{KEY_ALPHABET, SessionKey, redact};
 /// The marker between a session file's name and the random part of its temporary files.
 pub(crate) const TEMP_MARKER: &str = "_out_";
 
+/// The suffix of a session's lock file (`<file name>_lock`), which a compare-and-swap save
+/// holds while it checks and replaces the session file.
+pub(crate) const LOCK_SUFFIX: &str = "_lock";
+
 /// Length of the random part of our temporary file names (a generated key's length).
 const TEMP_SUFFIX_LEN: usize = session_core::GENERATED_KEY_LEN;
 
@@ -37,6 +41,11 @@ pub(crate) fn temp_file_name(file_name: &str) -> Result<String, session_core::Er
     Ok(format!("{file_name}{TEMP_MARKER}{}", random.as_str()))
 }
 
+/// The lock file name of session file `file_name`.
+pub(crate) fn lock_file_name(file_name: &str) -> String {
+    format!("{file_name}{LOCK_SUFFIX}")
+}
+
 /// How file name `name` is shown in messages and logs by a store whose cookie name is `prefix`,
 /// or `None` when it is shown as is. Anything after the prefix may be a key (of a session file,
 /// of a temporary file of one, or of a probe's scratch file), so it is shortened whether or not
@@ -46,7 +55,10 @@ pub(crate) fn shown_file_name(prefix: &str, name: &str) -> Option<String> {
     Some(match rest.split_once(TEMP_MARKER) {
         // The marker is kept so a reader can tell a write's temporary file from the session.
         Some((key, random)) => format!("{prefix}{}{TEMP_MARKER}{}", redact(key), redact(random)),
-        None => format!("{prefix}{}", redact(rest)),
+        None => match rest.strip_suffix(LOCK_SUFFIX) {
+            Some(key) => format!("{prefix}{}{LOCK_SUFFIX}", redact(key)),
+            None => format!("{prefix}{}", redact(rest)),
+        },
     })
 }
 
@@ -57,6 +69,8 @@ pub(crate) enum Entry<'a> {
     Session(&'a str),
     /// A temporary file of a write (ours or Django's), possibly left by a killed process.
     Temp,
+    /// A session's lock file, held by a compare-and-swap save (or left by a killed process).
+    Lock,
     /// Anything else: never touched.
     Foreign,
 }
@@ -71,6 +85,11 @@ pub(crate) fn classify<'a>(prefix: &str, file_name: &'a str) -> Entry<'a> {
             Some(_) if rest.len() <= max_key_len(prefix) => Entry::Session(rest),
             _ => Entry::Foreign,
         };
+    }
+    if let Some(key) = rest.strip_suffix(LOCK_SUFFIX)
+        && is_key_chars(key)
+    {
+        return Entry::Lock;
     }
     match rest.split_once(TEMP_MARKER) {
         // mkstemp's random part uses `[a-z0-9_]`; ours uses `[a-z0-9]`.

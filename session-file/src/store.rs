@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use session_core::codec::{CORRUPTED_MESSAGE, SUSPICIOUS_SESSION_TARGET};
 use session_core::{
     ClearExpired, Dict, Error, Expiry, SaveMode, SessionCodec, SessionConfig, SessionKey,
-    SessionRecord, SessionStore,
+    SessionRecord, SessionStore, SharedRecord, StoreCapabilities, Version, VersionedRecord,
 };
 use time::OffsetDateTime;
 
@@ -271,6 +271,29 @@ fn file_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
     }
 }
 
+/// The version of a session file: its bytes, then its identity (device, inode) and modification
+/// time to the nanosecond.
+///
+/// The bytes alone are not enough: the signed string's timestamp counts whole seconds, so two
+/// writes of the same data within a second are byte for byte the same, and a save that lost
+/// to such a write would not notice it. Every write, ours and Django's, puts a new file in place
+/// (a temporary file renamed over the old one), with its own inode and modification time, so
+/// the identity tells such writes apart.
+fn file_version(mut bytes: Vec<u8>, meta: &fs::Metadata) -> Vec<u8> {
+    bytes.push(0);
+    if let Some((dev, ino)) = file_id(meta) {
+        bytes.extend_from_slice(&dev.to_be_bytes());
+        bytes.extend_from_slice(&ino.to_be_bytes());
+    }
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    bytes.extend_from_slice(&modified.to_be_bytes());
+    bytes
+}
+
 /// When a session written at `modified` holding `data` expires.
 ///
 /// An ISO `_session_expiry` is the moment itself; a number counts from the last write (Django
@@ -317,6 +340,13 @@ impl Inner {
     /// empty session (with Django's security warning when the signature is bad); an empty file
     /// is a creation placeholder and reads as an empty session too.
     fn read(&self, path: &Path) -> Result<Option<Current>, Error> {
+        Ok(self.read_with_bytes(path)?.map(|(current, _)| current))
+    }
+
+    /// [`read`](Self::read), also returning the file's version ([`file_version`] of the bytes
+    /// read: the contents, or their first `max_file_size + 1` bytes for a file too large to be a
+    /// session).
+    fn read_with_bytes(&self, path: &Path) -> Result<Option<(Current, Vec<u8>)>, Error> {
         let mut file = match open_without_blocking(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -332,13 +362,14 @@ impl Inner {
         let modified = meta
             .modified()
             .map_err(|e| self.dir.io_error("read the modification time of", path, e))?;
+        let mut bytes = Vec::new();
         let data = if meta.len() > self.max_file_size as u64 {
             corrupted(
                 &self.dir.reported(path),
                 "larger than any session this store can read",
             )
         } else {
-            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            bytes.reserve(usize::try_from(meta.len()).unwrap_or(0));
             (&mut file)
                 .take(self.max_file_size as u64 + 1)
                 .read_to_end(&mut bytes)
@@ -357,13 +388,59 @@ impl Inner {
                 }
             }
         };
+        let version = file_version(bytes, &meta);
         let modified = OffsetDateTime::from(modified);
-        Ok(Some(Current {
-            expires_at: expires_at(&data, modified, self.cookie_age),
-            modified,
-            data,
-            id: file_id(&meta),
-        }))
+        Ok(Some((
+            Current {
+                expires_at: expires_at(&data, modified, self.cookie_age),
+                modified,
+                data,
+                id: file_id(&meta),
+            },
+            version,
+        )))
+    }
+
+    /// The live session under `key` with the bytes it was read from (its version).
+    fn load_versioned(&self, key: &SessionKey) -> Result<Option<(Current, Vec<u8>)>, Error> {
+        let Some(name) = self.file_name(key) else {
+            return Ok(None);
+        };
+        Ok(self
+            .read_with_bytes(&self.dir.path.join(name))?
+            .filter(|(current, _)| current.expires_at > OffsetDateTime::now_utc()))
+    }
+
+    /// Replaces the live session file of `key` with `encoded` if it still holds `expected`,
+    /// under the key's lock (see [`Dir::replace_under_lock`]).
+    fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        encoded: &str,
+        expected: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        self.dir.ensure_writable("save a session")?;
+        let Some(name) = self.file_name(key) else {
+            // Such a key names no file, so there is nothing to update.
+            return Err(Error::SessionDeleted);
+        };
+        let path = self.dir.path.join(&name);
+        let written = self
+            .dir
+            .replace_under_lock(&name, encoded.as_bytes(), || {
+                match self.read_with_bytes(&path)? {
+                    Some((current, held)) if current.expires_at > OffsetDateTime::now_utc() => {
+                        if held == expected {
+                            Ok(())
+                        } else {
+                            Err(Error::Conflict)
+                        }
+                    }
+                    // Gone or expired: a conditional save never brings it back.
+                    _ => Err(Error::SessionDeleted),
+                }
+            })?;
+        Ok(file_version(encoded.as_bytes().to_vec(), &written))
     }
 
     fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
@@ -483,7 +560,9 @@ impl Inner {
                 Entry::Session(_) => self.remove_if_expired(&path, now).map(|removed| {
                     sessions += u64::from(removed);
                 }),
-                Entry::Temp => self.remove_if_stale_temp(&path).map(|removed| {
+                // A lock file is removed by the save that took it; one this old was left by a
+                // process killed while holding it.
+                Entry::Temp | Entry::Lock => self.remove_if_stale_temp(&path).map(|removed| {
                     temps += u64::from(removed);
                 }),
                 Entry::Foreign => Ok(()),
@@ -594,6 +673,46 @@ impl SessionStore for FileStore {
         self.run(Inner::clear_expired)
             .await
             .map(ClearExpired::Removed)
+    }
+
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::COMPARE_AND_SWAP
+    }
+
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        let key = key.clone();
+        let read = self.run(move |inner| inner.load_versioned(&key)).await?;
+        Ok(read.map(|(current, bytes)| VersionedRecord {
+            data: Arc::new(current.data),
+            version: Version::from_bytes(bytes),
+            expires_at: Some(current.expires_at),
+        }))
+    }
+
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        // A version this store did not make can match no file.
+        let Some(expected) = expected.as_bytes().map(<[u8]>::to_vec) else {
+            return Err(Error::Conflict);
+        };
+        let encoded = self.inner.codec.encode(&record.data)?;
+        if encoded.len() > self.inner.max_file_size {
+            return Err(FileError::TooLarge {
+                size: encoded.len(),
+                limit: self.inner.max_file_size,
+            }
+            .into());
+        }
+        let key = key.clone();
+        self.run(move |inner| {
+            let written = inner.save_if_unchanged(&key, &encoded, &expected)?;
+            Ok(Version::from_bytes(written))
+        })
+        .await
     }
 }
 

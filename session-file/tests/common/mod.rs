@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use session_core::{
     ClearExpired, Dict, Error, SaveMode, SessionConfig, SessionKey, SessionRecord, SessionStore,
+    SharedRecord, StoreCapabilities, Version, VersionedRecord,
 };
 use session_file::{FileStore, WriteStrategy};
 use tempfile::TempDir;
@@ -51,6 +52,20 @@ impl SessionStore for TempStore {
     }
     async fn clear_expired(&self) -> Result<ClearExpired, Error> {
         self.store.clear_expired().await
+    }
+    fn capabilities(&self) -> StoreCapabilities {
+        self.store.capabilities()
+    }
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        self.store.load_versioned(key).await
+    }
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        self.store.save_if_unchanged(key, record, expected).await
     }
 }
 
