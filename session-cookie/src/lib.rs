@@ -74,6 +74,17 @@
 //!   refuses, such as a pickle naming a Python global), logs Django's `Session data corrupted`
 //!   warning on the `django.security.SuspiciousSession` target; a merely stale cookie is logged at
 //!   debug level.
+//!
+//! # Concurrency policies
+//!
+//! Only `last_write_wins` (the default, Django's behaviour). The session lives in the client's
+//! cookie, so there is no stored record to compare against: two requests holding the same
+//! cookie each get their own new cookie, and the browser keeps whichever response arrives last.
+//! The store declares no compare-and-swap
+//! ([`capabilities`](session_core::SessionStore::capabilities) is `BASIC`), and
+//! [`CookieStore::new`] refuses `concurrency = "merge"` or `"reject"` with
+//! [`Error::Config`], as the middleware would: a configuration asking for them is never
+//! silently downgraded. Use a server-side store (database, cache, file) for those policies.
 
 use std::fmt;
 use std::sync::Arc;
@@ -138,14 +149,19 @@ impl CookieStore {
     /// `config.cookie_age`, and counting `config.cookie_name` in the cookie size.
     ///
     /// # Errors
-    /// [`Error::Config`] when `config` is invalid.
+    /// [`Error::Config`] when `config` is invalid, or asks for the `merge` or `reject`
+    /// [concurrency policy](session_core::ConcurrencyPolicy), which this store cannot serve
+    /// (see "Concurrency policies" in the crate docs).
     pub fn new(config: &SessionConfig) -> Result<Self, Error> {
-        Ok(CookieStore {
+        let store = CookieStore {
             codec: SessionCodec::with_token_salt(config, SIGNED_COOKIES_SALT)?,
             cookie_name_len: config.cookie_name.len(),
             max_age: Duration::from_secs(u64::try_from(config.cookie_age).unwrap_or(0)),
             clock: Arc::new(SystemTime::now),
-        })
+        };
+        // Refused here rather than served as last-write-wins behind the configuration's back.
+        config.concurrency.check_store(&store)?;
+        Ok(store)
     }
 
     /// Judges cookie ages by this clock instead of the system's (tests, replaying a moment).
