@@ -463,6 +463,7 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
                 ours,
                 tower: Some(tower),
                 django: Some(django_runs),
+                last_write_wins: None,
                 floor: Some(floor),
             });
         }
@@ -496,6 +497,7 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
                 tower: Some(once(tower)),
                 // CPython's allocations are not counted here.
                 django: None,
+                last_write_wins: None,
                 floor: Some(once(floor)),
             });
         }

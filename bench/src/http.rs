@@ -156,7 +156,7 @@ pub fn parse_wrk(output: &str) -> Result<WrkResult, BoxError> {
 }
 
 /// A wrk Lua script that sends `cookies` in turn, one per request.
-fn cookie_script(cookies: &[String]) -> String {
+pub(crate) fn cookie_script(cookies: &[String]) -> String {
     let list: Vec<String> = cookies.iter().map(|c| format!("  \"{c}\",")).collect();
     format!(
         "local cookies = {{\n{}\n}}\nlocal n = 0\nrequest = function()\n  n = n + 1\n  \
@@ -165,7 +165,7 @@ fn cookie_script(cookies: &[String]) -> String {
     )
 }
 
-async fn wrk(
+pub(crate) async fn wrk(
     addr: SocketAddr,
     script: &Path,
     options: &Options,
@@ -381,6 +381,7 @@ pub async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
             ours: ours.requests,
             tower: Some(tower.requests),
             django: None,
+            last_write_wins: None,
             floor: Some(bare.requests.clone()),
         });
         rows.push(Row {
@@ -393,6 +394,7 @@ pub async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
             ours: ours.p99,
             tower: Some(tower.p99),
             django: None,
+            last_write_wins: None,
             floor: Some(bare.p99.clone()),
         });
     }

@@ -16,6 +16,10 @@
 //! - **store**: load + modify + save round trips per second at each concurrency, for memory, Redis
 //!   and PostgreSQL: our stores against tower-sessions' matching stores and the backend's floor
 //!   (a locked map of bytes; `redis-benchmark` GET+SET; the bare SQL statements through sqlx).
+//! - **merge**: the same load + modify + save round trip through a `Session` handle under the
+//!   `merge` concurrency policy (a versioned load, a compare-and-swap save) against
+//!   `last_write_wins`, on memory, Redis and PostgreSQL: round trips per second and client CPU
+//!   per round trip.
 //! - **http**: an axum handler that reads and writes one session value, under `wrk` on loopback:
 //!   requests per second and p99 latency with our layer, tower-sessions' layer and no sessions.
 //!
@@ -28,6 +32,7 @@
 mod allocs;
 mod codec;
 mod http;
+mod http_actix;
 mod machine;
 mod payload;
 mod profile;
@@ -114,6 +119,9 @@ enum What {
     Store,
     /// HTTP requests per second and p99 latency against tower-sessions and no sessions.
     Http,
+    /// Our store round trips through `Session` under the `merge` concurrency policy against
+    /// `last_write_wins`.
+    Merge,
     /// Run one operation in a loop and nothing else, for a profiler such as callgrind.
     Profile {
         /// `encode`, `decode` (our codec), `encode-floor`, `decode-floor`, `decode-parse-floor`
@@ -308,6 +316,29 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
             options.payload.label, cli.store_seconds, cli.store_warm_up, cli.pg_pool
         ));
     }
+    if wants(What::Merge) {
+        let options = store::Options {
+            runs: cli.runs,
+            seconds: cli.store_seconds,
+            warm_up: cli.store_warm_up,
+            concurrency: cli.concurrency.clone(),
+            payload: payload(&cli.store_payload)?,
+            postgres_url: postgres_url.clone(),
+            redis_url: redis_url.clone(),
+            pg_pool: cli.pg_pool,
+        };
+        for backend in &cli.stores {
+            rows.extend(store::merge(backend, &options).await?);
+        }
+        notes.push(format!(
+            "merge: djsession = a fresh `Session` per round trip (read `visits`, write it \
+             incremented, save) under concurrency = merge, last_write_wins = the same under \
+             Django's policy; {} session, one per worker (so no compare ever fails), {} s \
+             counted per run after {} s warm-up, the two alternating; \"µs CPU/rt\" = this \
+             process's CPU time per round trip (a server's is not counted)",
+            options.payload.label, cli.store_seconds, cli.store_warm_up
+        ));
+    }
     if wants(What::Http) {
         let options = http::Options {
             runs: cli.runs,
@@ -320,15 +351,20 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
             redis_url: redis_url.clone(),
         };
         rows.extend(http::run(&options).await?);
+        rows.extend(http_actix::run(&options, cli.worker_threads).await?);
         notes.push(format!(
             "http: wrk -t{} -c{} -d{}s (after {} s warm-up), requests cycle through {} \
-             pre-created {} sessions; floor = the same route with no session layer",
+             pre-created {} sessions; floor = the same route with no session layer; \
+             the \"actix\" rows: actix-web with {} workers, ours (session-actix) against \
+             actix-session (a-s, in the tower-sessions column) on Redis and on cookies \
+             (our Django signed cookies against its CookieSessionStore)",
             cli.wrk_threads,
             cli.connections,
             cli.http_seconds,
             cli.http_warm_up,
             cli.http_sessions,
-            options.payload.label
+            options.payload.label,
+            cli.worker_threads
         ));
     }
 

@@ -64,6 +64,8 @@ pub enum Unit {
     PerSecond,
     /// Milliseconds.
     Millis,
+    /// Microseconds (CPU time per operation).
+    Micros,
     /// A count per operation (allocations), printed with at most one decimal.
     Count,
 }
@@ -89,6 +91,13 @@ pub fn format_value(value: f64, unit: Unit) -> String {
                 format!("{value:.0}")
             } else {
                 format!("{value:.1}")
+            }
+        }
+        Unit::Micros => {
+            if value >= 100.0 {
+                format!("{value:.0} µs")
+            } else {
+                format!("{value:.1} µs")
             }
         }
         Unit::Millis => {
@@ -128,7 +137,8 @@ impl fmt::Display for Figure {
                 f.write_str(&format_value(median, self.unit))
             }
             (Some(median), Some((low, high))) => {
-                let strip = |s: String| s.trim_end_matches(" ms").to_owned();
+                let strip =
+                    |s: String| s.trim_end_matches(" ms").trim_end_matches(" µs").to_owned();
                 write!(
                     f,
                     "{} ({}–{})",

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use session_core::{
-    Dict, SaveMode, SessionConfig, SessionKey, SessionRecord, SessionStore, SharedRecord,
+    ConcurrencyPolicy, Dict, SaveMode, Session, SessionConfig, SessionKey, SessionRecord,
+    SessionStore, SharedRecord,
 };
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
@@ -152,6 +153,50 @@ impl<S: SessionStore + 'static> RoundTrip for Ours<S> {
         self.store
             .save_shared(key, record, SaveMode::Update)
             .await?;
+        Ok(())
+    }
+}
+
+/// A request's round trip through a [`Session`] handle, as the middleware makes it: a fresh
+/// handle on the worker's session key, read `visits`, write it back incremented, save. Under
+/// `merge` (or `reject`) the load is `load_versioned` and the save `save_if_unchanged`; under
+/// `last_write_wins` they are `load_shared` and `save_shared`. Each worker has a session of its
+/// own, so a compare never fails: this is the price of the check itself, not of retries.
+pub struct ThroughSession {
+    store: Arc<dyn SessionStore>,
+    config: Arc<SessionConfig>,
+    keys: Vec<SessionKey>,
+}
+
+impl ThroughSession {
+    /// Round trips on `keys` in `store` under `policy`.
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        policy: ConcurrencyPolicy,
+        keys: Vec<SessionKey>,
+    ) -> Self {
+        let config = SessionConfig {
+            concurrency: policy,
+            ..config()
+        };
+        ThroughSession {
+            store,
+            config: Arc::new(config),
+            keys,
+        }
+    }
+}
+
+impl RoundTrip for ThroughSession {
+    async fn round_trip(&self, worker: usize) -> Result<(), BoxError> {
+        let key = self.keys[worker].as_str();
+        let session = Session::new(self.store.clone(), self.config.clone(), Some(key));
+        let visits: i64 = session.get("visits").await?.unwrap_or(0);
+        session.insert("visits", &(visits + 1)).await?;
+        session.save().await?;
+        if session.key().as_ref() != Some(&self.keys[worker]) {
+            return Err("a benchmark session vanished".into());
+        }
         Ok(())
     }
 }
@@ -411,10 +456,143 @@ async fn compare(
             ours: o,
             tower: Some(t),
             django: None,
+            last_write_wins: None,
             floor: Some(f),
         });
     }
     Ok(rows)
+}
+
+/// The `merge` policy against `last_write_wins` on one store: the same [`ThroughSession`] round
+/// trip under each, alternately, `runs` times at each concurrency. Two rows per concurrency:
+/// round trips per second, and this process's CPU microseconds per round trip (the client's
+/// share; a server's work is not counted).
+async fn merge_against_last_write_wins(
+    backend: &str,
+    store: Arc<dyn SessionStore>,
+    options: &Options,
+) -> Result<Vec<crate::table::Row>, BoxError> {
+    use crate::stats::{Better, Runs, Unit};
+    let sessions = Ours::new(store.clone(), &options.payload, options.sessions()).await?;
+    let keys = sessions.keys().to_vec();
+    let merge = Arc::new(ThroughSession::new(
+        store.clone(),
+        ConcurrencyPolicy::Merge,
+        keys.clone(),
+    ));
+    let lww = Arc::new(ThroughSession::new(
+        store,
+        ConcurrencyPolicy::LastWriteWins,
+        keys,
+    ));
+    let (warm_up, seconds) = options.durations();
+    let mut rows = Vec::new();
+    let result = async {
+        for &c in &options.concurrency {
+            let (mut m, mut l, mut m_cpu, mut l_cpu) =
+                (Runs::new(), Runs::new(), Runs::new(), Runs::new());
+            for run in 0..options.runs {
+                // Alternate which goes first, so a drifting load favours neither.
+                let (merged, last) = if run % 2 == 0 {
+                    let merged = measure(&merge, c, warm_up, seconds).await?;
+                    (merged, measure(&lww, c, warm_up, seconds).await?)
+                } else {
+                    let last = measure(&lww, c, warm_up, seconds).await?;
+                    (measure(&merge, c, warm_up, seconds).await?, last)
+                };
+                m.push(merged.0);
+                l.push(last.0);
+                if let (Some(merged), Some(last)) = (merged.1, last.1) {
+                    m_cpu.push(merged);
+                    l_cpu.push(last);
+                }
+                eprintln!(
+                    "merge {backend} c={c} run {}/{}: merge {:.0} rt/s ({:.1} µs client CPU \
+                     each), last_write_wins {:.0} rt/s ({:.1} µs)",
+                    run + 1,
+                    options.runs,
+                    merged.0,
+                    merged.1.unwrap_or(f64::NAN),
+                    last.0,
+                    last.1.unwrap_or(f64::NAN),
+                );
+            }
+            let row = |unit, format, better, ours, lww| crate::table::Row {
+                section: "merge",
+                case: format!("{backend} c={c}"),
+                unit,
+                format,
+                better,
+                peer: crate::table::Peer::LastWriteWins,
+                ours,
+                tower: None,
+                django: None,
+                last_write_wins: Some(lww),
+                floor: None,
+            };
+            rows.push(row("rt/s", Unit::PerSecond, Better::Higher, m, l));
+            if m_cpu.len() > 0 {
+                rows.push(row("µs CPU/rt", Unit::Micros, Better::Lower, m_cpu, l_cpu));
+            }
+        }
+        Ok::<_, BoxError>(())
+    }
+    .await;
+    sessions.clean_up().await?;
+    result.map(|()| rows)
+}
+
+/// `merge` against `last_write_wins` on `backend` (`memory`, `redis` or `postgres`); no rows,
+/// and a message on stderr, when the store cannot compare-and-swap.
+pub async fn merge(backend: &str, options: &Options) -> Result<Vec<crate::table::Row>, BoxError> {
+    match backend {
+        "memory" => {
+            let store: Arc<dyn SessionStore> = Arc::new(session_core::MemoryStore::new());
+            merge_on("memory", store, options).await
+        }
+        "redis" => {
+            use session_cache::{Cache, CacheStore, RedisCache};
+            let cache = RedisCache::connect(&options.redis_url)
+                .await
+                .map_err(|e| format!("Redis at {}: {e}", options.redis_url))?;
+            let cache = Cache::new(cache).with_key_prefix(unique_name());
+            let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(cache, &config())?);
+            merge_on("Redis", store, options).await
+        }
+        "postgres" => {
+            let name = unique_name();
+            let pool = session_db::PgStore::pool_options(&options.postgres_url)
+                .max_connections(options.pg_pool)
+                .connect(&options.postgres_url)
+                .await
+                .map_err(|e| format!("PostgreSQL at {}: {e}", options.postgres_url))?;
+            let store = session_db::PgStore::new(pool.clone(), &config())?.with_table(&name)?;
+            store.ensure_schema().await?;
+            let result = merge_on("PostgreSQL", Arc::new(store), options).await;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP TABLE IF EXISTS \"{name}\""
+            )))
+            .execute(&pool)
+            .await?;
+            result
+        }
+        other => Err(format!("unknown store {other:?}").into()),
+    }
+}
+
+async fn merge_on(
+    backend: &str,
+    store: Arc<dyn SessionStore>,
+    options: &Options,
+) -> Result<Vec<crate::table::Row>, BoxError> {
+    if !store.capabilities().compare_and_swap {
+        eprintln!(
+            "merge {backend}: skipped: the store does not declare compare-and-swap, so it \
+             cannot save under merge"
+        );
+        return Ok(Vec::new());
+    }
+    merge_against_last_write_wins(backend, store, options).await
 }
 
 /// In-process memory: our `MemoryStore` against tower-sessions' `MemoryStore`.
@@ -698,6 +876,36 @@ mod tests {
             ("example".into(), "7000".into())
         );
         assert_eq!(host_and_port("redis://h"), ("h".into(), "6379".into()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn round_trips_through_a_session_count_under_either_policy() {
+        let payload = crate::payload::all().remove(0);
+        let store: Arc<dyn SessionStore> = Arc::new(session_core::MemoryStore::new());
+        let sessions = Ours::new(store.clone(), &payload, 2).await.unwrap();
+        let keys = sessions.keys().to_vec();
+        for policy in [ConcurrencyPolicy::Merge, ConcurrencyPolicy::LastWriteWins] {
+            let through = ThroughSession::new(store.clone(), policy, keys.clone());
+            for _ in 0..3 {
+                through.round_trip(1).await.unwrap();
+            }
+        }
+        assert_eq!(sessions.visits(1).await.unwrap(), 6);
+        assert_eq!(sessions.visits(0).await.unwrap(), 0);
+        let options = Options {
+            runs: 1,
+            seconds: 0.05,
+            warm_up: 0.0,
+            concurrency: vec![2],
+            payload,
+            postgres_url: String::new(),
+            redis_url: String::new(),
+            pg_pool: 1,
+        };
+        let rows = merge("memory", &options).await.unwrap();
+        let units: Vec<&str> = rows.iter().map(|r| r.unit).collect();
+        assert_eq!(units, ["rt/s", "µs CPU/rt"]);
+        assert!(rows.iter().all(|r| r.last_write_wins.is_some()));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

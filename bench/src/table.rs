@@ -9,6 +9,12 @@ pub enum Peer {
     Django,
     /// tower-sessions with its matching store.
     TowerSessions,
+    /// actix-session with its matching store (the actix rows; its figures are in the
+    /// tower-sessions column, `Row::tower`).
+    ActixSession,
+    /// Our own round trip under the `last_write_wins` concurrency policy (the `merge` rows, whose
+    /// djsession column is the same round trip under `merge`).
+    LastWriteWins,
 }
 
 /// One line of the table.
@@ -32,6 +38,8 @@ pub struct Row {
     pub tower: Option<Runs>,
     /// Django.
     pub django: Option<Runs>,
+    /// djsession under the `last_write_wins` concurrency policy (the `merge` rows only).
+    pub last_write_wins: Option<Runs>,
     /// The floor: what the machine does with no session library at all.
     pub floor: Option<Runs>,
 }
@@ -40,7 +48,8 @@ impl Row {
     fn peer_runs(&self) -> Option<&Runs> {
         match self.peer {
             Peer::Django => self.django.as_ref(),
-            Peer::TowerSessions => self.tower.as_ref(),
+            Peer::TowerSessions | Peer::ActixSession => self.tower.as_ref(),
+            Peer::LastWriteWins => self.last_write_wins.as_ref(),
         }
     }
 
@@ -83,8 +92,9 @@ pub fn render(rows: &[Row], parse_floors: &[ParseFloor]) -> String {
         "case",
         "unit",
         "djsession",
-        "tower-sessions",
+        "tower-sessions / actix-session",
         "Django 5.2",
+        "last_write_wins",
         "floor",
         "floor+parse",
         "us vs peer",
@@ -100,6 +110,8 @@ pub fn render(rows: &[Row], parse_floors: &[ParseFloor]) -> String {
                 let peer = match row.peer {
                     Peer::Django => "Django",
                     Peer::TowerSessions => "t-s",
+                    Peer::ActixSession => "a-s",
+                    Peer::LastWriteWins => "lww",
                 };
                 let mark = if row.clear_loss() { " (loss)" } else { "" };
                 format!("{a:.2}× {peer}{mark}")
@@ -123,6 +135,7 @@ pub fn render(rows: &[Row], parse_floors: &[ParseFloor]) -> String {
             cell(Some(&row.ours), row.format),
             cell(row.tower.as_ref(), row.format),
             cell(row.django.as_ref(), row.format),
+            cell(row.last_write_wins.as_ref(), row.format),
             cell(row.floor.as_ref(), row.format),
             cell(parse_floor, row.format),
             vs_peer,
@@ -178,6 +191,7 @@ mod tests {
             ours: runs(ours),
             tower: Some(runs(tower)),
             django: None,
+            last_write_wins: None,
             floor: Some(runs(&[4000.0])),
         }
     }
