@@ -296,8 +296,7 @@ async fn compare_and_swap_survives_a_script_flush() {
     let cache = Cache::new(redis.clone())
         .with_key_prefix(session_conformance::services::unique_name("djflush"));
     let policy = ConcurrencyPolicy::Merge;
-    let store: Arc<dyn SessionStore> =
-        Arc::new(CacheStore::new(cache, &config(policy)).unwrap());
+    let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(cache, &config(policy)).unwrap());
     let session = Session::new(store.clone(), config(policy), None);
     session.insert("n", &0).await.unwrap();
     session.save().await.unwrap();

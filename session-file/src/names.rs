@@ -207,7 +207,15 @@ mod tests {
         );
         // Django's mkstemp names, with `_` in the random part.
         assert_eq!(classify(p, "sessionidabcdefgh_out_k2j_h4g5"), Entry::Temp);
+        assert_eq!(classify(p, "sessionidabcdefgh12345678_lock"), Entry::Lock);
+        assert_eq!(
+            shown_file_name(p, "sessionidabcdefgh12345678_lock").unwrap(),
+            format!("sessionid{}_lock", redact("abcdefgh12345678"))
+        );
         for foreign in [
+            "sessionid_lock",
+            "sessionidABCDEFGH_lock",
+            "sessionidabcdefgh_lock_x",
             "other",
             "sessionid",
             "sessionidshort",
