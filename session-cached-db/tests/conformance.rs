@@ -1,6 +1,7 @@
 //! Django's session behaviours (the shared conformance suite) on the cached-db store: an
-//! in-process cache in front of SQLite always, and Redis in front of PostgreSQL when both URLs are
-//! set. Each behaviour gets a fresh database (or table) and a fresh cache key prefix.
+//! in-process cache in front of SQLite always, Redis in front of PostgreSQL when both URLs are
+//! set, and the in-process cache in front of MySQL/MariaDB when its URL is. Each behaviour gets a
+//! fresh database (or table) and a fresh cache key prefix.
 
 mod support;
 
@@ -47,4 +48,16 @@ session_conformance!(redis_postgres, async {
     let config = support::config();
     let db = support::PgTable::create(&postgres, &config).await;
     fixture(CachedDbStore::new(support::redis_cache(&redis).await, db, &config).unwrap())
+});
+
+// MariaDB (or MySQL) behind the in-process cache: its compare-and-swap compares bytes whatever
+// the collation.
+session_conformance!(memory_mysql, async {
+    let mysql = match services::url(services::MYSQL_URL) {
+        Ok(url) => url,
+        Err(skip) => return skip,
+    };
+    let config = support::config();
+    let db = support::MySqlTable::create(&mysql, &config).await;
+    fixture(CachedDbStore::new(Cache::new(MemoryCache::new()), db, &config).unwrap())
 });

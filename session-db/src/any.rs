@@ -285,6 +285,45 @@ mod tests {
         assert!(store.row(key.as_str()).await.unwrap().is_some());
     }
 
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn compare_and_swap_is_forwarded_to_the_database_store() {
+        use session_core::ConcurrencyPolicy;
+        let config = SessionConfig::new("k");
+        let store = AnyDbStore::connect("sqlite::memory:", &config)
+            .await
+            .unwrap();
+        store.ensure_schema().await.unwrap();
+        assert!(store.capabilities().compare_and_swap);
+        let store = std::sync::Arc::new(store);
+        let under = |policy| {
+            std::sync::Arc::new(SessionConfig {
+                concurrency: policy,
+                ..config.clone()
+            })
+        };
+        let first =
+            session_core::Session::new(store.clone(), under(ConcurrencyPolicy::Reject), None);
+        first.insert("n", &1).await.unwrap();
+        first.save().await.unwrap();
+        let key = first.key().unwrap();
+
+        let a = session_core::Session::new(
+            store.clone(),
+            under(ConcurrencyPolicy::Reject),
+            Some(key.as_str()),
+        );
+        let b = session_core::Session::new(
+            store.clone(),
+            under(ConcurrencyPolicy::Reject),
+            Some(key.as_str()),
+        );
+        a.insert("a", &1).await.unwrap();
+        b.insert("b", &1).await.unwrap();
+        a.save().await.unwrap();
+        assert!(matches!(b.save().await, Err(Error::Conflict)));
+    }
+
     #[cfg(feature = "mysql")]
     #[test]
     fn mariadb_urls_are_read_as_mysql_urls() {

@@ -20,7 +20,7 @@ use session_core::{
     ClearExpired, Dict, Error, LoadedRecord, SaveMode, SessionConfig, SessionKey, SessionRecord,
     SessionStore, SharedRecord, StoreCapabilities, Value, Version, VersionedRecord,
 };
-use session_db::{PgStore, SqliteStore};
+use session_db::{MySqlStore, PgStore, SqliteStore};
 
 pub fn config() -> SessionConfig {
     session_conformance::config()
@@ -382,6 +382,99 @@ impl Drop for PgTable {
 
 #[async_trait]
 impl SessionStore for PgTable {
+    async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
+        self.store.load(key).await
+    }
+    async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        self.store.load_with_expiry(key).await
+    }
+    async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.store.exists(key).await
+    }
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: SessionRecord<'_>,
+        mode: SaveMode,
+    ) -> Result<SessionKey, Error> {
+        self.store.save(key, record, mode).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
+        self.store.delete(key).await
+    }
+    async fn clear_expired(&self) -> Result<ClearExpired, Error> {
+        self.store.clear_expired().await
+    }
+    fn capabilities(&self) -> StoreCapabilities {
+        self.store.capabilities()
+    }
+    async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
+        self.store.load_versioned(key).await
+    }
+    async fn save_if_unchanged(
+        &self,
+        key: &SessionKey,
+        record: SharedRecord,
+        expected: &Version,
+    ) -> Result<Version, Error> {
+        self.store.save_if_unchanged(key, record, expected).await
+    }
+}
+
+/// A MySQL/MariaDB store on a fresh table, dropped with the store; forwards everything, as
+/// [`PgTable`] does.
+#[derive(Debug)]
+pub struct MySqlTable {
+    pub store: MySqlStore,
+    url: String,
+    table: String,
+}
+
+impl MySqlTable {
+    pub async fn create(url: &str, config: &SessionConfig) -> MySqlTable {
+        let table = services::unique_name("djs_cached");
+        let store = MySqlStore::connect(url, config)
+            .await
+            .unwrap()
+            .with_table(&table)
+            .unwrap();
+        store.ensure_schema().await.unwrap();
+        MySqlTable {
+            store,
+            url: url.to_owned(),
+            table,
+        }
+    }
+}
+
+impl Drop for MySqlTable {
+    fn drop(&mut self) {
+        // As PgTable's: Drop cannot await, so a thread and a runtime of our own.
+        let (url, table) = (self.url.clone(), self.table.clone());
+        let dropped = std::thread::spawn(move || {
+            use sqlx::{Connection, Executor};
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async move {
+                let mut conn = sqlx::MySqlConnection::connect(&url).await.ok()?;
+                conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP TABLE IF EXISTS `{table}`"
+                ))))
+                .await
+                .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("could not drop test table {}", self.table);
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MySqlTable {
     async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
         self.store.load(key).await
     }
