@@ -82,7 +82,8 @@ pub const CREATE_ATTEMPTS: usize = 100;
 /// re-apply it: change values through [`insert`](Self::insert) and friends.
 ///
 /// Any write changes what a store compares: a last-write-wins save of ours, and Django's own save
-/// to a shared database or cache (it rewrites `session_data`), so requests of both are detected.
+/// to a shared database or cache (it rewrites `session_data` and the expiry), so requests of both
+/// are detected.
 /// Both policies need a store that can compare-and-swap
 /// ([`StoreCapabilities`](crate::StoreCapabilities)); [`ConcurrencyPolicy::check_store`] is the
 /// check store and layer constructors make.

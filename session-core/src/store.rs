@@ -73,9 +73,13 @@ pub struct LoadedRecord {
 /// changed since ([`SessionStore::save_if_unchanged`]).
 ///
 /// Each store picks what identifies a state: the memory store a counter bumped on every write, the
-/// database and cache stores the stored `session_data` bytes themselves (so a write by Django,
-/// which changes them, is detected like any other). Compare versions only with versions from the
-/// same store and key.
+/// database stores the stored `session_data` and `expire_date`, the cache stores the stored bytes
+/// with the entry's expiry (Redis), a cas unique (memcached) or a write stamp (moka), the file store
+/// the file's bytes, inode and modification time. The data alone is not enough: Django's
+/// signature carries a timestamp in whole seconds, so two saves of the same data within one second
+/// write the same text, while the expiry moves on every save. A write by Django changes these like
+/// any other write, so it is detected. Compare versions only with versions from the same store
+/// and key.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Version(VersionRepr);
 

@@ -128,8 +128,10 @@ impl SessionRules {
     ///
     /// 1. The request carried the cookie and the session is now empty: the cookie is deleted
     ///    (Django's `delete_cookie`), `Vary: Cookie`.
-    /// 2. Otherwise, modified (or `save_every_request`), not empty, and `status` below 500: saved,
-    ///    then the cookie is set to its key with `expires`/`Max-Age` from its expiry, `Vary: Cookie`.
+    /// 2. Otherwise, modified (or `save_every_request`, and then, under a throttled sliding
+    ///    expiry, only when [`Session::refresh_due`](session_core::Session::refresh_due)), not
+    ///    empty, and `status` below 500: saved, then the cookie is set to its key with
+    ///    `expires`/`Max-Age` from its expiry, `Vary: Cookie`.
     /// 3. Otherwise nothing is saved or set; `Vary: Cookie` if the session was accessed.
     ///
     /// # Errors
@@ -164,10 +166,17 @@ impl SessionRules {
                 vary_cookie: true,
             });
         }
-        if (session.modified() || config.save_every_request) && !empty && status < 500 {
-            // Django computes the expiry before checking the status; for a 5xx nothing is saved
-            // or sent, so the (possibly loading) computation is skipped.
-            let now = (self.clock)();
+        // Django computes the expiry before checking the status; for a 5xx nothing is saved or
+        // sent, so the (possibly loading) computation is skipped.
+        let now = (self.clock)();
+        // Under a throttled sliding expiry (`refresh_fraction`), an unmodified session is saved
+        // only once enough of its age has passed; by default every request saves, as in Django.
+        let save = !empty
+            && status < 500
+            && (session.modified()
+                || (config.save_every_request
+                    && session.refresh_due(now).await.map_err(Error::Store)?));
+        if save {
             let expiry = session.expiry().await.map_err(Error::Store)?;
             let lifetime = if expiry.at_browser_close(config.expire_at_browser_close) {
                 None

@@ -572,3 +572,63 @@ async fn a_key_that_cannot_be_sent_is_a_500_not_a_panic() {
         session_middleware::Error::UnsendableCookieValue
     ));
 }
+
+#[tokio::test]
+async fn a_throttled_sliding_expiry_resaves_an_unmodified_session_only_once_the_fraction_has_passed()
+ {
+    let store = Arc::new(InstrumentedStore::default());
+    // Saved now, with the default two-week age.
+    let key = existing_session(store.clone(), &[("a", "b")]).await;
+    let cookie = format!("sessionid={key}");
+    let config = SessionConfig {
+        save_every_request: true,
+        refresh_fraction: 0.5,
+        ..config()
+    };
+    let saved_at = time::OffsetDateTime::now_utc();
+    for (later, resaved) in [
+        (time::Duration::hours(1), false),
+        (time::Duration::days(6), false),
+        (time::Duration::days(8), true),
+    ] {
+        let saves = store.saves.load(Ordering::SeqCst);
+        let layer = SessionLayer::new(store.clone(), &config)
+            .unwrap()
+            .with_clock(move || saved_at + later);
+        let service = app(&layer, |_session| async move { ok() });
+        let response = send(&service, Some(&cookie)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            store.saves.load(Ordering::SeqCst) - saves,
+            usize::from(resaved),
+            "{later}"
+        );
+        assert_eq!(
+            set_cookies(&response).len(),
+            usize::from(resaved),
+            "{later}"
+        );
+        // Loaded to decide, so varied on the cookie either way.
+        assert_eq!(vary(&response).as_deref(), Some("Cookie"));
+    }
+}
+
+#[tokio::test]
+async fn under_a_throttled_sliding_expiry_a_modified_session_is_still_saved_every_time() {
+    let store = Arc::new(InstrumentedStore::default());
+    let key = existing_session(store.clone(), &[("a", "b")]).await;
+    let config = SessionConfig {
+        save_every_request: true,
+        refresh_fraction: 0.5,
+        ..config()
+    };
+    let layer = SessionLayer::new(store.clone(), &config).unwrap();
+    let service = app(&layer, |session| async move {
+        session.insert("visits", &1).await.unwrap();
+        ok()
+    });
+    let saves = store.saves.load(Ordering::SeqCst);
+    let response = send(&service, Some(&format!("sessionid={key}"))).await;
+    assert_eq!(store.saves.load(Ordering::SeqCst) - saves, 1);
+    assert_eq!(set_cookies(&response).len(), 1);
+}

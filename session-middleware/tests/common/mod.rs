@@ -169,6 +169,17 @@ impl SessionStore for InstrumentedStore {
         self.inner.load(key).await
     }
 
+    async fn load_with_expiry(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<session_core::LoadedRecord>, Error> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        if self.fail_loads.load(Ordering::SeqCst) {
+            return Err(backend_down());
+        }
+        self.inner.load_with_expiry(key).await
+    }
+
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
         self.other.fetch_add(1, Ordering::SeqCst);
         self.inner.exists(key).await
