@@ -181,6 +181,32 @@ impl AnyDbStore {
     pub async fn clear_expired_rows(&self) -> Result<u64, DbError> {
         each!(self, store => store.clear_expired_rows().await)
     }
+
+    /// [`DbStore::clear_expired_rows_with_progress`].
+    ///
+    /// # Errors
+    /// As [`DbStore::clear_expired_rows`].
+    pub async fn clear_expired_rows_with_progress(
+        &self,
+        progress: impl FnMut(u64) + Send,
+    ) -> Result<u64, DbError> {
+        each!(self, store => store.clear_expired_rows_with_progress(progress).await)
+    }
+
+    /// [`DbStore::with_clear_batch_size`].
+    ///
+    /// # Errors
+    /// As [`DbStore::with_clear_batch_size`].
+    pub fn with_clear_batch_size(self, rows: u64) -> Result<Self, DbError> {
+        Ok(match self {
+            #[cfg(feature = "postgres")]
+            AnyDbStore::Postgres(store) => AnyDbStore::Postgres(store.with_clear_batch_size(rows)?),
+            #[cfg(feature = "mysql")]
+            AnyDbStore::MySql(store) => AnyDbStore::MySql(store.with_clear_batch_size(rows)?),
+            #[cfg(feature = "sqlite")]
+            AnyDbStore::Sqlite(store) => AnyDbStore::Sqlite(store.with_clear_batch_size(rows)?),
+        })
+    }
 }
 
 /// sqlx knows MariaDB as `mysql:`; accept Django's and SQLAlchemy's `mariadb:` spelling too.
@@ -231,6 +257,10 @@ impl SessionStore for AnyDbStore {
 
     fn capabilities(&self) -> StoreCapabilities {
         each!(self, store => store.capabilities())
+    }
+
+    fn kind(&self) -> &'static str {
+        each!(self, store => store.kind())
     }
 
     async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {

@@ -108,7 +108,14 @@
 //!   Django, which would revive an expired row not yet cleared. On MySQL an `UPDATE` that writes
 //!   identical values reports zero *changed* rows unless the client sets `CLIENT_FOUND_ROWS`; sqlx
 //!   always sets it, so the count is of matched rows, and a test pins this.
-//! - **clear_expired** is one `DELETE ... WHERE expire_date < now` and returns the count.
+//! - **clear_expired** deletes the rows expired as of one moment in bounded batches
+//!   ([`DbStore::with_clear_batch_size`], default [`DEFAULT_CLEAR_BATCH_SIZE`] rows), each its own
+//!   short statement through Django's `expire_date` index: `DELETE ... WHERE expire_date < now
+//!   LIMIT n` on MySQL/MariaDB, `DELETE ... WHERE session_key IN (SELECT session_key ... LIMIT n)`
+//!   elsewhere, until a batch comes back short. Clearing ten million rows therefore takes no long
+//!   lock and no huge transaction, and loads go on meanwhile (measured in the README);
+//!   [`DbStore::clear_expired_rows_with_progress`] reports the running total after each batch.
+//!   Django's single `DELETE` would hold one transaction for the whole table.
 //! - Keys longer than 40 characters or containing NUL cannot be in the table: they load nothing
 //!   and are never sent to the database; creating one is [`DbError::KeyTooLong`] /
 //!   [`DbError::KeyHasNul`].
@@ -202,7 +209,9 @@ pub use model::{ColumnType, ColumnValue, DjangoSession, ExtraColumn, SessionMode
 pub use schema::{
     DEFAULT_TABLE, Dialect, MAX_KEY_CHARS, create_table_sql, django_index_name, is_identifier,
 };
-pub use store::{DEFAULT_CONNECT_TIMEOUT, DbStore, SchemaStatus, SessionRow};
+pub use store::{
+    DEFAULT_CLEAR_BATCH_SIZE, DEFAULT_CONNECT_TIMEOUT, DbStore, SchemaStatus, SessionRow,
+};
 pub use timestamp::sqlite_text;
 
 /// The store on PostgreSQL.

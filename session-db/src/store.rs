@@ -88,7 +88,8 @@ struct Statements {
     update_if_unchanged: SqlStr,
     upsert: SqlStr,
     delete: SqlStr,
-    clear_expired: SqlStr,
+    // One bounded batch of `clear_expired`; `{batch}` is replaced by the batch size.
+    clear_expired_batch: String,
     row: SqlStr,
     columns: SqlStr,
     create: Vec<String>,
@@ -191,7 +192,19 @@ impl Statements {
                 p(n + 4)
             )),
             delete: sql(format!("DELETE FROM {t} WHERE {key} = {}", p(1))),
-            clear_expired: sql(format!("DELETE FROM {t} WHERE {expire} < {}", p(1))),
+            // Each batch is its own short statement (and transaction), found through Django's
+            // index on expire_date: no long lock, no huge undo log. MySQL deletes with a LIMIT;
+            // PostgreSQL and SQLite have no DELETE ... LIMIT, so the keys come from a subquery.
+            clear_expired_batch: match dialect {
+                Dialect::MySql => {
+                    format!("DELETE FROM {t} WHERE {expire} < {} LIMIT {{batch}}", p(1))
+                }
+                Dialect::Postgres | Dialect::Sqlite => format!(
+                    "DELETE FROM {t} WHERE {key} IN (SELECT {key} FROM {t} WHERE {expire} < {} \
+                     LIMIT {{batch}})",
+                    p(1)
+                ),
+            },
             row: sql(format!(
                 "SELECT {} FROM {t} WHERE {key} = {}",
                 all_columns.join(", "),
@@ -216,6 +229,30 @@ pub struct DbStore<B: Backend, M: SessionModel = DjangoSession> {
     table: String,
     sql: Arc<Statements>,
     clock: Clock,
+    clear_batch: ClearBatch,
+}
+
+/// How many rows one statement of [`DbStore::clear_expired_rows`] deletes by default.
+pub const DEFAULT_CLEAR_BATCH_SIZE: u64 = 10_000;
+
+/// The batch size, and its statement with the size written in (an integer we chose: no
+/// injection possible), built once.
+#[derive(Debug, Clone)]
+struct ClearBatch {
+    rows: u64,
+    sql: SqlStr,
+}
+
+impl ClearBatch {
+    fn new(statements: &Statements, rows: u64) -> Self {
+        let text = statements
+            .clear_expired_batch
+            .replace("{batch}", &rows.to_string());
+        ClearBatch {
+            rows,
+            sql: AssertSqlSafe(Arc::<str>::from(text)).into_sql_str(),
+        }
+    }
 }
 
 impl<B: Backend, M: SessionModel> fmt::Debug for DbStore<B, M> {
@@ -237,6 +274,7 @@ impl<B: Backend, M: SessionModel + Clone> Clone for DbStore<B, M> {
             table: self.table.clone(),
             sql: Arc::clone(&self.sql),
             clock: Arc::clone(&self.clock),
+            clear_batch: self.clear_batch.clone(),
         }
     }
 }
@@ -338,6 +376,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
     pub fn with_model(pool: Pool<B>, model: M, config: &SessionConfig) -> Result<Self, DbError> {
         let codec = SessionCodec::new(config).map_err(DbError::Config)?;
         let sql = Self::statements(DEFAULT_TABLE, &model)?;
+        let clear_batch = ClearBatch::new(&sql, DEFAULT_CLEAR_BATCH_SIZE);
         Ok(DbStore {
             pool,
             codec,
@@ -345,6 +384,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
             table: DEFAULT_TABLE.to_owned(),
             sql,
             clock: Arc::new(OffsetDateTime::now_utc),
+            clear_batch,
         })
     }
 
@@ -378,8 +418,30 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
     /// [`DbError::InvalidTableName`] for a name that is not a plain identifier.
     pub fn with_table(mut self, table: &str) -> Result<Self, DbError> {
         self.sql = Self::statements(table, &self.model)?;
+        self.clear_batch = ClearBatch::new(&self.sql, self.clear_batch.rows);
         self.table = table.to_owned();
         Ok(self)
+    }
+
+    /// How many expired rows each statement of [`clear_expired_rows`](Self::clear_expired_rows)
+    /// deletes (default [`DEFAULT_CLEAR_BATCH_SIZE`]). Smaller batches hold locks for less time;
+    /// larger ones finish in fewer round trips.
+    ///
+    /// # Errors
+    /// [`DbError::Config`] for 0 (no batch would ever delete anything).
+    pub fn with_clear_batch_size(mut self, rows: u64) -> Result<Self, DbError> {
+        if rows == 0 {
+            return Err(DbError::Config(session_core::Error::Config(
+                "clear batch size 0 would delete nothing: use at least 1 row per batch".to_owned(),
+            )));
+        }
+        self.clear_batch = ClearBatch::new(&self.sql, rows);
+        Ok(self)
+    }
+
+    /// The number of rows each clearing statement deletes.
+    pub fn clear_batch_size(&self) -> u64 {
+        self.clear_batch.rows
     }
 
     /// Compares `expire_date` with this clock instead of the system's (Django's `timezone.now()`).
@@ -656,16 +718,40 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         })
     }
 
-    /// Deletes every expired row as of the store's clock and returns how many went (Django's
-    /// `clear_expired`, which `clearsessions` runs).
+    /// Deletes every row expired as of the store's clock and returns how many went (Django's
+    /// `clear_expired`, which `clearsessions` runs), in batches of
+    /// [`clear_batch_size`](Self::clear_batch_size) rows, each its own statement: clearing
+    /// millions of rows takes no long lock and no huge transaction, and sessions keep loading
+    /// meanwhile. Rows that expire while it runs are left for the next run.
     ///
     /// # Errors
-    /// [`DbError::Database`] when the delete fails.
+    /// [`DbError::Database`] when a delete fails (what earlier batches removed stays removed).
     pub async fn clear_expired_rows(&self) -> Result<u64, DbError> {
+        self.clear_expired_rows_with_progress(|_| {}).await
+    }
+
+    /// [`clear_expired_rows`](Self::clear_expired_rows), calling `progress` with the running
+    /// total after each batch (the CLI draws its progress line with it).
+    ///
+    /// # Errors
+    /// As [`clear_expired_rows`](Self::clear_expired_rows).
+    pub async fn clear_expired_rows_with_progress(
+        &self,
+        mut progress: impl FnMut(u64) + Send,
+    ) -> Result<u64, DbError> {
         let now = self.now();
-        match B::execute(&self.pool, &self.sql.clear_expired, &[Param::At(now)]).await {
-            Ok(removed) => Ok(removed),
-            Err(source) => Err(self.explain(source).await),
+        let mut removed = 0u64;
+        loop {
+            let batch = match B::execute(&self.pool, &self.clear_batch.sql, &[Param::At(now)]).await
+            {
+                Ok(batch) => batch,
+                Err(source) => return Err(self.explain(source).await),
+            };
+            removed += batch;
+            progress(removed);
+            if batch < self.clear_batch.rows {
+                return Ok(removed);
+            }
         }
     }
 
@@ -920,6 +1006,14 @@ impl<B: Backend, M: SessionModel> SessionStore for DbStore<B, M> {
     /// documentation](crate#concurrency-policies)).
     fn capabilities(&self) -> StoreCapabilities {
         StoreCapabilities::COMPARE_AND_SWAP
+    }
+
+    fn kind(&self) -> &'static str {
+        match B::DIALECT {
+            Dialect::Postgres => "postgres",
+            Dialect::MySql => "mysql",
+            Dialect::Sqlite => "sqlite",
+        }
     }
 
     /// `load_with_expiry`'s one query; the version is the row's `session_data` and `expire_date`
