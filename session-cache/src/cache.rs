@@ -176,7 +176,12 @@ impl Cache {
         expected: &Bytes,
     ) -> Result<Swap, CacheError> {
         self.backend
-            .compare_and_swap(&self.make_key(key), value, Ttl::from_age(age_seconds), expected)
+            .compare_and_swap(
+                &self.make_key(key),
+                value,
+                Ttl::from_age(age_seconds),
+                expected,
+            )
             .await
     }
 }

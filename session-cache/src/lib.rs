@@ -95,8 +95,9 @@
 //!   them, capped at memcached's last second (2038-01-19). Django itself stores nothing readable
 //!   for a session expiring after that date (its exptime overflows; recorded in the fixture);
 //! - **saves**: a new session is memcached's `add` (atomic: of two creators one wins), an update is
-//!   `replace` (a session deleted meanwhile is never recreated); [`MemcachedCache::gets`] and
-//!   [`MemcachedCache::cas`] are there for optimistic updates.
+//!   `replace` (a session deleted meanwhile is never recreated); the `merge` and `reject`
+//!   concurrency policies use `gets` and `cas` (see "Concurrency policies" below), which
+//!   [`MemcachedCache::gets`] and [`MemcachedCache::cas`] also expose.
 //!
 //! A server that is down fails the calls for the sessions it holds with
 //! [`CacheError::Memcached`] (a store error, within the connection and response timeouts), and
@@ -206,6 +207,46 @@
 //! 80 refused, 16.7 s from the command to the first save on the new master (most of it the
 //! demoted master resyncing, which `WAIT 1` waits for); kill, 1,719 acknowledged, 1,184 refused,
 //! 17.7 s (detection, election, and the restarted node's full resync).
+//!
+//! # Concurrency policies
+//!
+//! Every built-in backend can compare-and-swap, so [`CacheStore`] serves the `merge` and
+//! `reject` [`ConcurrencyPolicy`](session_core::ConcurrencyPolicy) on all of them (a backend of
+//! your own declares it with [`CacheBackend::can_compare_and_swap`]; without it, building a
+//! store for those policies fails with a configuration error). The default, `last_write_wins`,
+//! sends exactly what it sent before: plain loads and saves are unchanged.
+//!
+//! A version ([`VersionedValue::version`]) is the stored bytes, exactly what Django's cache
+//! holds, followed by a stamp the cache changes on every write, so any write is seen, Django's
+//! included, even one of the same bytes (Django re-saving an unchanged session):
+//!
+//! | backend | versioned load | conditional save | stamp |
+//! |---|---|---|---|
+//! | [`RedisCache`] (single, Sentinel, Cluster) | one script call ([`VERSIONED_GET_SCRIPT`]: `GET` and `PEXPIRETIME`) | one script call ([`COMPARE_AND_SWAP_SCRIPT`]: compare, then `SET … EX` or `DEL`), with `WAIT` when configured | absolute expiry, in ms |
+//! | [`MemcachedCache`] | `gets` | `cas` with the token read, then `gets` for the new token: two round trips | `cas unique` |
+//! | [`MemoryCache`] | a read | one per-key `and_compute_with` | a write counter |
+//! | [`CompressedCache`] | the inner one's, then decompression | compression, then the inner one's | the inner one's (the compared bytes are the stored, compressed ones) |
+//!
+//! Costs and caveats:
+//!
+//! - Redis: the scripts are sent by hash (`EVALSHA`); a server that does not hold them yet (new,
+//!   restarted, failed over, a Cluster node seeing them first) answers `NOSCRIPT` and gets the
+//!   source once (`EVAL`): one extra round trip. Each touches one key, so they run on a Cluster
+//!   without hash tags. `PEXPIRETIME` needs Redis 7.0 or later; on older servers a `merge` or
+//!   `reject` save fails with a store error (`last_write_wins` works on any version). Two writes
+//!   of the same bytes with the same lifetime within one millisecond share a version, which
+//!   loses nothing (the stored session is the same).
+//! - The version a session holds between its load and its save is a copy of the stored value
+//!   (plus 8 bytes).
+//! - A non-positive expiry age removes the entry, under the same condition, as a plain save
+//!   does; a swap never recreates a deleted or expired entry (`SessionDeleted`).
+//! - memcached's `cas` does not answer the new token: if another write lands between the `cas`
+//!   and the `gets` that follows it, the session's next conditional save conflicts (or merges
+//!   again) rather than overwriting that write.
+//!
+//! `tests/django_writer_races.rs` writes Django's recorded bytes (a raw `SET` on Redis and on a
+//! Cluster, django-redis's zlib on Redis, pymemcache's `set` on memcached, the memory cache) between
+//! a load and a save: a conflict under `reject`, Django's keys kept under `merge`.
 //!
 //! # Failures
 //!

@@ -227,8 +227,7 @@ impl CacheBackend for MemoryCache {
             .and_compute_with(|current| {
                 std::future::ready(match current {
                     Some(held)
-                        if expected
-                            == Some((&held.value().value[..], held.value().stamp)) =>
+                        if expected == Some((&held.value().value[..], held.value().stamp)) =>
                     {
                         match replacement {
                             Some(entry) => Op::Put(entry),

@@ -48,15 +48,10 @@ pub const CACHE_SESSION_KEY_PREFIX: &str = "django.contrib.sessions.cache";
 /// The store compare-and-swaps (the `merge` and `reject`
 /// [`ConcurrencyPolicy`](session_core::ConcurrencyPolicy)) when its backend can
 /// ([`CacheBackend::can_compare_and_swap`](crate::CacheBackend::can_compare_and_swap): every
-/// built-in one). A record's version is the stored value's bytes, exactly what Django's cache
-/// holds, so a write by a Django site sharing the cache is seen like any other. The conditional
-/// save is one atomic operation per backend: a Lua script on Redis (one key, so it runs on a
-/// Cluster and behind Sentinel), `gets` then `cas` on memcached, a per-key computation on the
-/// in-process cache. Plain loads and saves (`last_write_wins`, the default) are unchanged. A
-/// versioned load is the same single `GET`; a conditional save costs one script call (two round
-/// trips on memcached) and the version held in memory is a copy of the stored bytes. Since the
-/// version is the bytes, a record written back byte for byte as it was read counts as unchanged,
-/// which is harmless: it is the same session.
+/// built-in one), and refuses to be built for those policies otherwise. A version is the stored
+/// bytes, exactly what Django's cache holds, plus a stamp every write changes; a conditional save
+/// is one atomic operation of the backend. See the crate docs' "Concurrency policies" for each
+/// backend's primitive and costs.
 #[derive(Clone)]
 pub struct CacheStore {
     cache: Cache,
@@ -71,15 +66,20 @@ impl CacheStore {
     /// [`with_cache_serializer`](Self::with_cache_serializer).
     ///
     /// # Errors
-    /// [`CacheError::Session`] when `config` is invalid.
+    /// [`CacheError::Session`] when `config` is invalid, or asks for the `merge` or `reject`
+    /// concurrency policy and the backend cannot compare-and-swap.
     pub fn new(cache: Cache, config: &SessionConfig) -> Result<Self, CacheError> {
         let cache_serializer = SerializerName::Pickle;
-        Ok(CacheStore {
+        let store = CacheStore {
             cache,
             prefix: CACHE_SESSION_KEY_PREFIX.to_owned(),
             codec: SessionCodec::new(config)?.with_serializer(cache_serializer.serializer()),
             cache_serializer,
-        })
+        };
+        // A backend that cannot compare-and-swap is refused for merge and reject here, rather
+        // than served as last-write-wins.
+        config.concurrency.check_store(&store)?;
+        Ok(store)
     }
 
     /// Connects to the Redis server (or, with several comma-separated URLs, the Redis Cluster)

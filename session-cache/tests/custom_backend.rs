@@ -111,3 +111,26 @@ fn a_backend_error_says_what_failed_and_what_to_check() {
         Error::Config(_)
     ));
 }
+
+/// A backend of one's own that does not implement compare-and-swap: the store declares none,
+/// serves last-write-wins, and refuses to be built for `merge` or `reject` (never a silent
+/// downgrade), with the way out in the message.
+#[test]
+fn a_backend_without_compare_and_swap_is_refused_for_merge_and_reject() {
+    use session_core::ConcurrencyPolicy;
+    let cache = Cache::new(Unreachable);
+    let store = CacheStore::new(cache.clone(), &SessionConfig::new("k")).unwrap();
+    assert!(!store.capabilities().compare_and_swap);
+    for policy in [ConcurrencyPolicy::Merge, ConcurrencyPolicy::Reject] {
+        let config = SessionConfig {
+            concurrency: policy,
+            ..SessionConfig::new("k")
+        };
+        match CacheStore::new(cache.clone(), &config) {
+            Err(CacheError::Session(Error::Config(message))) => {
+                assert!(message.contains("last_write_wins"), "{message}");
+            }
+            other => panic!("{policy}: expected a configuration error, got {other:?}"),
+        }
+    }
+}

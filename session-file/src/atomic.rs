@@ -401,8 +401,7 @@ impl Dir {
             let file = options
                 .open(&path)
                 .map_err(|e| self.io_error("open the lock file", &path, e))?;
-            file.lock()
-                .map_err(|e| self.io_error("lock", &path, e))?;
+            file.lock().map_err(|e| self.io_error("lock", &path, e))?;
             let held = file
                 .metadata()
                 .map_err(|e| self.io_error("inspect", &path, e))?;

@@ -79,6 +79,46 @@
 //! (it reads the current file), so an update that starts just before the expiry moment can still
 //! land just after it.
 //!
+//! # Concurrency policies
+//!
+//! The store compare-and-swaps, so it serves the `merge` and `reject`
+//! [`ConcurrencyPolicy`](session_core::ConcurrencyPolicy) as well as the default
+//! `last_write_wins` (whose loads and saves are unchanged).
+//!
+//! - **Version**: the session file's bytes, followed by its identity (device, inode) and its
+//!   modification time to the nanosecond. The bytes alone would not do: the signed string's
+//!   timestamp counts whole seconds, so two writes of the same data within a second (Django
+//!   re-saving an unchanged session, say) are byte for byte the same. Every write, ours and
+//!   Django's, puts a new file in place by renaming, so its identity and time tell the writes
+//!   apart. A versioned load is the same single read as a plain load.
+//! - **Conditional save**: the new contents are written to a temporary file and flushed first;
+//!   then the save takes an exclusive OS lock (`flock` on Unix, through `std::fs::File::lock`)
+//!   on the session's lock file `<cookie name><key>_lock`, re-reads the session file, compares
+//!   its version with the one it loaded (a conflict, or `SessionDeleted` when the file is gone or
+//!   expired, never a re-creation), renames the new file in as a plain update does, removes
+//!   the lock file and releases the lock, then flushes the directory. The lock belongs to the
+//!   open file, so it excludes other threads of this process and other processes alike, on one
+//!   machine (and across machines only where the filesystem's locks do). Sessions are locked
+//!   independently.
+//! - **Costs**: over a plain update, creating, locking and removing the lock file (no flush) and
+//!   re-reading the session file; a save waiting for another's lock waits on a thread of tokio's
+//!   blocking pool, for the moment of a read and a rename.
+//! - **Lock files do not pile up**: one exists only while a save holds it; a waiter that gets the
+//!   lock of a removed lock file notices the name now leads elsewhere and starts over, so two
+//!   holders never overlap. A process killed while holding one leaves the file (the OS releases
+//!   its lock): the next save of that session takes it over and removes it, and
+//!   [`clear_expired`](session_core::SessionStore::clear_expired) removes one older than
+//!   [`STALE_TEMP_AGE`]. Elsewhere than Unix, lock files are not removed on release (an open
+//!   file cannot be), only by `clear_expired`.
+//! - **What the lock does not cover**: writers that do not take it, namely Django's file backend
+//!   and this store's own plain (`last_write_wins`) saves and deletes. Such a write that lands
+//!   before our re-check is seen (a conflict, or a merge onto it). One that lands in the
+//!   microseconds between our re-check and our rename is overwritten by our rename and lost, as
+//!   it would be under last-write-wins; a delete landing there is undone unless the
+//!   [`WriteStrategy`] is `RenameExchange`, exactly as for a plain update (see "Atomicity").
+//!   Compare-and-swap saves among themselves (every process configured with `merge` or
+//!   `reject`) have no such window.
+//!
 //! # Differences from Django, on purpose
 //!
 //! - **A numeric expiry is enforced.** Django compares `mtime + SESSION_COOKIE_AGE` or an ISO

@@ -425,21 +425,19 @@ impl Inner {
             return Err(Error::SessionDeleted);
         };
         let path = self.dir.path.join(&name);
-        let written = self
-            .dir
-            .replace_under_lock(&name, encoded.as_bytes(), || {
-                match self.read_with_bytes(&path)? {
-                    Some((current, held)) if current.expires_at > OffsetDateTime::now_utc() => {
-                        if held == expected {
-                            Ok(())
-                        } else {
-                            Err(Error::Conflict)
-                        }
+        let written = self.dir.replace_under_lock(&name, encoded.as_bytes(), || {
+            match self.read_with_bytes(&path)? {
+                Some((current, held)) if current.expires_at > OffsetDateTime::now_utc() => {
+                    if held == expected {
+                        Ok(())
+                    } else {
+                        Err(Error::Conflict)
                     }
-                    // Gone or expired: a conditional save never brings it back.
-                    _ => Err(Error::SessionDeleted),
                 }
-            })?;
+                // Gone or expired: a conditional save never brings it back.
+                _ => Err(Error::SessionDeleted),
+            }
+        })?;
         Ok(file_version(encoded.as_bytes().to_vec(), &written))
     }
 
