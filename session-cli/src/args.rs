@@ -217,6 +217,12 @@ pub struct ClearArgs {
     /// The secret keys (needed by the file engine only).
     #[command(flatten, next_help_heading = "Keys")]
     pub keys: KeyArgs,
+
+    /// How many expired rows each DELETE removes (db and cached-db engines): small batches hold
+    /// locks briefly, so the site keeps serving while millions of rows go.
+    #[arg(long, value_name = "ROWS", default_value_t = session_db::DEFAULT_CLEAR_BATCH_SIZE,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
 }
 
 /// Options of `sessions show`.

@@ -27,6 +27,19 @@ const UNUSED_SECRET: &str = "sessions clearsessions: no secret needed to delete 
 /// Exit-2 errors for unusable options or a store that cannot be opened, [`Error::Store`] when
 /// the store fails while clearing.
 pub async fn clearsessions(args: &ClearArgs, now: SystemTime) -> Result<String, Error> {
+    clearsessions_with_progress(args, now, |_| {}).await
+}
+
+/// [`clearsessions`], calling `progress` with the running total after each batch of a database
+/// clear (the binary draws [`progress_line`] on a terminal with it).
+///
+/// # Errors
+/// As [`clearsessions`].
+pub async fn clearsessions_with_progress(
+    args: &ClearArgs,
+    now: SystemTime,
+    progress: impl FnMut(u64) + Send,
+) -> Result<String, Error> {
     let removed = match args.store.engine {
         Engine::Cache => return Ok(NOTHING_TO_CLEAR.to_owned()),
         Engine::Cookie => return Ok(NOTHING_STORED.to_owned()),
@@ -36,8 +49,11 @@ pub async fn clearsessions(args: &ClearArgs, now: SystemTime) -> Result<String, 
             } else {
                 SessionConfig::new(UNUSED_SECRET)
             };
-            let db = store::open_db(&args.store, &config, OffsetDateTime::from(now)).await?;
-            db.clear_expired_rows()
+            let db = store::open_db(&args.store, &config, OffsetDateTime::from(now))
+                .await?
+                .with_clear_batch_size(args.batch_size)
+                .map_err(|e| Error::Store(e.into()))?;
+            db.clear_expired_rows_with_progress(progress)
                 .await
                 .map_err(|e| Error::Store(e.into()))?
         }
@@ -53,6 +69,15 @@ pub async fn clearsessions(args: &ClearArgs, now: SystemTime) -> Result<String, 
     };
     Ok(removed_message(removed))
 }
+
+/// The progress line `clearsessions` redraws on a terminal after each batch: a carriage return
+/// (so the next draw overwrites it) and the running total.
+pub fn progress_line(removed: u64) -> String {
+    format!("\rclearsessions: {removed} expired sessions removed so far...")
+}
+
+/// What erases the progress line once the clear is done: back to the start, clear the line.
+pub const PROGRESS_DONE: &str = "\r\x1b[2K";
 
 /// `Removed 1 expired session.` / `Removed N expired sessions.`
 pub fn removed_message(removed: u64) -> String {

@@ -27,7 +27,7 @@
 //!
 //! | command | stores | prints | exit 1 when |
 //! |---|---|---|---|
-//! | `clearsessions` | db, cached-db (`--database-url`, `--table`), file (`--file-path`, `--cookie-name`, `--cookie-age`), cache (nothing to do) | `Removed N expired sessions.` | the store fails while clearing |
+//! | `clearsessions` | db, cached-db (`--database-url`, `--table`, `--batch-size`: rows per DELETE, default 10,000), file (`--file-path`, `--cookie-name`, `--cookie-age`), cache (nothing to do) | `Removed N expired sessions.` (on a terminal, a progress line on stderr while it runs) | the store fails while clearing |
 //! | `show SESSION_KEY` | the same, and cache (`--cache-url`, `--cache-key-prefix`, `--cache-version`), and cookie (the key is the cookie) | the session as one line of JSON | no live session under the key, or its data does not verify |
 //! | `revoke --user ID` / `list --user ID` | db (`--index-table` for session-auth's index), cached-db (revoke also deletes the cache entries: `--cache-url`), cache (session-auth's per-user Redis set and a SCAN), file (every file read) | the number removed / one JSON line per session | the store fails |
 //! | `whoami KEY` | all of the above, plus the user table (`--user-database-url` / `USER_DATABASE_URL`, `--user-table`, `--user-key-column`, ...) | `{"user_id": "42", "backend": "...", "verified": true}` | no user, the session hash does not match (password changed), the user is inactive (ModelBackend) or gone |
@@ -75,14 +75,17 @@ mod store;
 mod user_sessions;
 mod whoami;
 
-use std::io::Read;
+use std::io::{IsTerminal, Read, Write};
 use std::time::SystemTime;
 
 pub use args::{
     Backend, ClearArgs, Cli, CodecArgs, Command, DecodeArgs, EncodeArgs, Engine, KeyArgs,
     SerializerArg, ShowArgs, StoreArgs, UserArgs, UserKeyKind, UserSessionArgs, WhoamiArgs,
 };
-pub use clear::{NOTHING_STORED, NOTHING_TO_CLEAR, clearsessions, removed_message};
+pub use clear::{
+    NOTHING_STORED, NOTHING_TO_CLEAR, PROGRESS_DONE, clearsessions, clearsessions_with_progress,
+    progress_line, removed_message,
+};
 pub use decode::decode;
 pub use encode::{encode, read_session};
 pub use error::{DecodeFailure, Error};
@@ -110,7 +113,23 @@ pub fn run(cli: &Cli, input: impl Read, now: SystemTime) -> Result<String, Error
         Command::Whoami(args) => runtime()?.block_on(whoami(args, now)),
         Command::Revoke(args) => runtime()?.block_on(revoke(args, now)),
         Command::List(args) => runtime()?.block_on(list(args, now)),
-        Command::Clearsessions(args) => runtime()?.block_on(clearsessions(args, now)),
+        Command::Clearsessions(args) => {
+            // Progress goes to a terminal only: a cron job's mail stays one line.
+            let terminal = std::io::stderr().is_terminal();
+            let mut drawn = false;
+            let result = runtime()?.block_on(clearsessions_with_progress(args, now, |removed| {
+                if terminal {
+                    drawn = true;
+                    let mut stderr = std::io::stderr().lock();
+                    let _ = write!(stderr, "{}", progress_line(removed));
+                    let _ = stderr.flush();
+                }
+            }));
+            if drawn {
+                eprint!("{PROGRESS_DONE}");
+            }
+            result
+        }
     }
 }
 

@@ -899,3 +899,57 @@ async fn save_cached(store: &Arc<CacheStore>, serializer: SerializerName) -> Ses
     session.save().await.unwrap();
     session.key().unwrap()
 }
+
+#[test]
+fn clearsessions_clears_in_batches_and_draws_its_progress_only_on_a_terminal() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, url) = sqlite_file(dir.path()).await;
+        let past = OffsetDateTime::now_utc() - Duration::minutes(5);
+        for _ in 0..5 {
+            let key = SessionKey::generate().unwrap();
+            store.save_row(key.as_str(), &data(), past).await.unwrap();
+        }
+        // Not a terminal (a pipe, as under cron): the result line and nothing else.
+        let out = sessions(
+            &["clearsessions", "--database-url", &url, "--batch-size", "2"],
+            &[],
+        );
+        prints(&out, "Removed 5 expired sessions.");
+        assert_eq!(out.stderr, "");
+
+        for _ in 0..3 {
+            let key = SessionKey::generate().unwrap();
+            store.save_row(key.as_str(), &data(), past).await.unwrap();
+        }
+        // On a terminal (script(1) gives the command a pseudo-terminal).
+        let Ok(script) = std::process::Command::new("script")
+            .args(["-qec"])
+            .arg(format!(
+                "{} clearsessions --database-url '{url}' --batch-size 2",
+                env!("CARGO_BIN_EXE_sessions")
+            ))
+            .arg("/dev/null")
+            .env_remove("DATABASE_URL")
+            .output()
+        else {
+            println!("skipped the terminal half: script(1) is not installed");
+            return;
+        };
+        let shown = String::from_utf8_lossy(&script.stdout);
+        for total in [2, 3] {
+            assert!(
+                shown.contains(&session_cli::progress_line(total)),
+                "no progress for {total} in {shown:?}"
+            );
+        }
+        assert!(shown.contains(session_cli::PROGRESS_DONE), "{shown:?}");
+        assert!(shown.contains("Removed 3 expired sessions."), "{shown:?}");
+    });
+}
+
+#[test]
+fn a_batch_size_of_zero_is_a_usage_error() {
+    let out = sessions(&["clearsessions", "--batch-size", "0"], &[]);
+    assert_eq!(out.code, 2);
+}
