@@ -282,38 +282,54 @@ async fn a_rewrite_of_the_same_bytes_is_a_change_on_memcached() {
 }
 
 /// A server that forgot the scripts (restarted, failed over, `SCRIPT FLUSH`) answers `NOSCRIPT`
-/// to `EVALSHA`; the store then sends the source, and saves carry on.
+/// to `EVALSHA`; the store then sends the source, and saves carry on: on a single server, and
+/// behind Sentinel with `WAIT` (where the script travels in a pipeline with `WAIT`, and a
+/// `NOSCRIPT` must not send the store looking for another master).
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn compare_and_swap_survives_a_script_flush() {
+    use session_conformance::services;
     let test = "compare_and_swap_survives_a_script_flush";
-    let Some(url) =
-        session_conformance::services::url_or_skip(session_conformance::services::REDIS_URL, test)
-    else {
-        return;
-    };
-    let redis = session_cache::RedisCache::connect(&url).await.unwrap();
-    let cache = Cache::new(redis.clone())
-        .with_key_prefix(session_conformance::services::unique_name("djflush"));
-    let policy = ConcurrencyPolicy::Merge;
-    let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(cache, &config(policy)).unwrap());
-    let session = Session::new(store.clone(), config(policy), None);
-    session.insert("n", &0).await.unwrap();
-    session.save().await.unwrap();
-    let key = session.key().unwrap();
-    for n in 1..=3 {
-        let _: () = redis
-            .command(redis::cmd("SCRIPT").arg("FLUSH"))
+    let mut servers = Vec::new();
+    if let Some(url) = services::url_or_skip(services::REDIS_URL, test) {
+        servers.push(session_cache::RedisCache::connect(&url).await.unwrap());
+    }
+    if let Some(urls) = services::url_or_skip(support::REDIS_SENTINEL_URLS, test) {
+        let redis = session_cache::RedisCache::sentinel(&urls, support::REDIS_SENTINEL_MASTER)
+            .wait_for_replicas(1, std::time::Duration::from_secs(1))
+            .connect()
             .await
             .unwrap();
-        let request = Session::new(store.clone(), config(policy), Some(key.as_str()));
-        assert_eq!(request.get::<i64>("n").await.unwrap(), Some(n - 1));
-        request.insert("n", &n).await.unwrap();
-        request.save().await.unwrap();
+        servers.push(redis);
     }
-    assert_eq!(
-        store.load(&key).await.unwrap().unwrap().get("n"),
-        Some(&Value::from(3))
-    );
-    store.delete(&key).await.unwrap();
+    for redis in servers {
+        let cache = Cache::new(redis.clone()).with_key_prefix(services::unique_name("djflush"));
+        let policy = ConcurrencyPolicy::Merge;
+        let store: Arc<dyn SessionStore> =
+            Arc::new(CacheStore::new(cache, &config(policy)).unwrap());
+        let session = Session::new(store.clone(), config(policy), None);
+        session.insert("n", &0).await.unwrap();
+        session.save().await.unwrap();
+        let key = session.key().unwrap();
+        for n in 1..=3 {
+            let _: () = redis
+                .command(redis::cmd("SCRIPT").arg("FLUSH"))
+                .await
+                .unwrap();
+            let request = Session::new(store.clone(), config(policy), Some(key.as_str()));
+            assert_eq!(request.get::<i64>("n").await.unwrap(), Some(n - 1));
+            let _: () = redis
+                .command(redis::cmd("SCRIPT").arg("FLUSH"))
+                .await
+                .unwrap();
+            request.insert("n", &n).await.unwrap();
+            request.save().await.unwrap();
+        }
+        assert_eq!(
+            store.load(&key).await.unwrap().unwrap().get("n"),
+            Some(&Value::from(3)),
+            "{redis:?}"
+        );
+        store.delete(&key).await.unwrap();
+    }
 }
