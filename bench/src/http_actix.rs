@@ -341,14 +341,13 @@ async fn delete_prefixed(url: &str, prefix: &str) -> Result<(), String> {
 }
 
 async fn serve_bare(workers: usize, listener: TcpListener, ready: &Ready) -> Result<(), String> {
-    let server = HttpServer::new(|| {
-        App::new().route("/", web::get().to(crate::http::bare_handler))
-    })
-    .workers(workers)
-    .disable_signals()
-    .listen(listener)
-    .map_err(failed)?
-    .run();
+    let server =
+        HttpServer::new(|| App::new().route("/", web::get().to(crate::http::bare_handler)))
+            .workers(workers)
+            .disable_signals()
+            .listen(listener)
+            .map_err(failed)?
+            .run();
     ready
         .send(Ok((server.handle(), vec!["unused=1".to_owned()])))
         .ok();
@@ -362,7 +361,9 @@ fn check_first_visit(body: Result<String, String>) -> Result<(), String> {
     if body == "visits 1" {
         Ok(())
     } else {
-        Err(format!("the session cookie is not being read: got {body:?}"))
+        Err(format!(
+            "the session cookie is not being read: got {body:?}"
+        ))
     }
 }
 
