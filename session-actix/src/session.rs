@@ -8,9 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use session_middleware::rules::{
-    ERROR_CONTENT_TYPE, handler_error_message, handler_error_status, log_handler_error,
-};
+use session_middleware::rules::ERROR_CONTENT_TYPE;
 
 /// The request's session, as an actix-web extractor: take `session: Session` in a handler.
 ///
@@ -121,14 +119,13 @@ impl SessionError {
 
 impl ResponseError for SessionError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(handler_error_status(&self.0))
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.0.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
-        log_handler_error(&self.0);
+        self.0.log_answered();
         HttpResponse::build(self.status_code())
             .insert_header((CONTENT_TYPE, ERROR_CONTENT_TYPE))
-            .body(handler_error_message(&self.0))
+            .body(self.0.public_message())
     }
 }

@@ -21,9 +21,6 @@ use crate::{Error, Session};
 )]
 pub struct MissingSessionLayer;
 
-/// The body of the 500 answer to a session error: details go to the log, never to the client.
-pub const SESSION_ERROR_MESSAGE: &str = "Server Error (500)";
-
 impl IntoResponse for MissingSessionLayer {
     fn into_response(self) -> Response {
         tracing::error!("{self}");
@@ -59,25 +56,9 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
 }
 
 impl Error {
-    /// The HTTP status a handler answers this error with: 400 for
-    /// [`Error::SessionDeleted`] (Django's `SessionInterrupted`, as the session middleware
-    /// answers it), 409 for [`Error::Conflict`], 500 for everything else.
+    /// [`status_code`](Self::status_code) as an `http` status.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Error::SessionDeleted => StatusCode::BAD_REQUEST,
-            Error::Conflict => StatusCode::CONFLICT,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// The text sent with [`status`](Self::status): Django's message for
-    /// [`Error::SessionDeleted`], a generic one otherwise (the cause is logged, not sent).
-    pub fn public_message(&self) -> &'static str {
-        match self {
-            Error::SessionDeleted => crate::SESSION_INTERRUPTED_MESSAGE,
-            Error::Conflict => crate::SESSION_CONFLICT_MESSAGE,
-            _ => SESSION_ERROR_MESSAGE,
-        }
+        StatusCode::from_u16(self.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
@@ -87,13 +68,8 @@ impl Error {
 /// cause logged (target `djsession`, level error; a deleted session is logged as a warning).
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(target: "djsession", error = %self, "session error answered with {status}");
-        } else {
-            tracing::warn!(target: "djsession", error = %self, "session error answered with {status}");
-        }
-        (status, self.public_message()).into_response()
+        self.log_answered();
+        (self.status(), self.public_message()).into_response()
     }
 }
 
@@ -102,6 +78,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::SESSION_ERROR_MESSAGE;
 
     #[test]
     fn a_deleted_session_is_djangos_400_and_other_errors_a_generic_500() {

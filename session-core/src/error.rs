@@ -13,6 +13,9 @@ pub const SESSION_INTERRUPTED_MESSAGE: &str = "The request's session was deleted
 pub const SESSION_CONFLICT_MESSAGE: &str = "The request's session was changed by a concurrent \
      request before this one could save it. Retry the request.";
 
+/// The body of the 500 answer to a session error: details go to the log, never to the client.
+pub const SESSION_ERROR_MESSAGE: &str = "Server Error (500)";
+
 /// A boxed error from a store's backend (database driver, Redis client, filesystem, ...).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -107,6 +110,39 @@ pub enum Error {
 }
 
 impl Error {
+    /// The HTTP status a handler answers this error with, in every web framework adapter: 400 for
+    /// [`Error::SessionDeleted`] (Django's `SessionInterrupted`, as the session middleware
+    /// answers it), 409 for [`Error::Conflict`], 500 for everything else.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Error::SessionDeleted => 400,
+            Error::Conflict => 409,
+            _ => 500,
+        }
+    }
+
+    /// The text sent with [`status_code`](Self::status_code): Django's message for
+    /// [`Error::SessionDeleted`], [`SESSION_CONFLICT_MESSAGE`] for [`Error::Conflict`],
+    /// [`SESSION_ERROR_MESSAGE`] otherwise (the cause is logged, never sent).
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Error::SessionDeleted => SESSION_INTERRUPTED_MESSAGE,
+            Error::Conflict => SESSION_CONFLICT_MESSAGE,
+            _ => SESSION_ERROR_MESSAGE,
+        }
+    }
+
+    /// Logs this error as answered with [`status_code`](Self::status_code): on target
+    /// `djsession`, an error for a 500 (with the cause), a warning otherwise.
+    pub fn log_answered(&self) {
+        let status = self.status_code();
+        if status >= 500 {
+            tracing::error!(target: "djsession", error = %self, "session error answered with {status}");
+        } else {
+            tracing::warn!(target: "djsession", error = %self, "session error answered with {status}");
+        }
+    }
+
     /// Wraps a backend error.
     pub fn store(error: impl Into<BoxError>) -> Self {
         Error::Store(error.into())

@@ -54,11 +54,13 @@ pub mod value;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use axum::{MissingSessionLayer, SESSION_ERROR_MESSAGE};
+pub use axum::MissingSessionLayer;
 pub use changes::{Change, Changes};
 pub use codec::SessionCodec;
 pub use config::{ConcurrencyPolicy, ConfigError, SameSite, SessionConfig};
-pub use error::{BoxError, Error, SESSION_CONFLICT_MESSAGE, SESSION_INTERRUPTED_MESSAGE};
+pub use error::{
+    BoxError, Error, SESSION_CONFLICT_MESSAGE, SESSION_ERROR_MESSAGE, SESSION_INTERRUPTED_MESSAGE,
+};
 pub use expiry::Expiry;
 pub use key::{GENERATED_KEY_LEN, KEY_ALPHABET, SessionKey, redact};
 pub use memory::MemoryStore;

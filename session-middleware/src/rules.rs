@@ -307,42 +307,6 @@ pub fn log_failure(error: &Error) {
     }
 }
 
-/// The body of the 500 answer to a session error a handler returns (the cause is logged, not
-/// sent); the same text as `session_core::SESSION_ERROR_MESSAGE` of its axum integration.
-pub const HANDLER_ERROR_MESSAGE: &str = "Server Error (500)";
-
-/// The status a handler answers a failed session call with, as the middleware answers a failed
-/// save: 400 for [`session_core::Error::SessionDeleted`] (Django's `SessionInterrupted`), 409 for
-/// [`session_core::Error::Conflict`], 500 otherwise.
-pub fn handler_error_status(error: &session_core::Error) -> u16 {
-    match error {
-        session_core::Error::SessionDeleted => 400,
-        session_core::Error::Conflict => 409,
-        _ => 500,
-    }
-}
-
-/// The text sent with [`handler_error_status`]: Django's `SessionInterrupted` message, the
-/// conflict message, or [`HANDLER_ERROR_MESSAGE`].
-pub fn handler_error_message(error: &session_core::Error) -> &'static str {
-    match error {
-        session_core::Error::SessionDeleted => session_core::SESSION_INTERRUPTED_MESSAGE,
-        session_core::Error::Conflict => session_core::SESSION_CONFLICT_MESSAGE,
-        _ => HANDLER_ERROR_MESSAGE,
-    }
-}
-
-/// Logs a session error a handler answered with [`handler_error_status`], as the axum
-/// integration does (target `djsession`; an error for a 500, a warning otherwise).
-pub fn log_handler_error(error: &session_core::Error) {
-    let status = handler_error_status(error);
-    if status >= 500 {
-        tracing::error!(target: "djsession", error = %error, "session error answered with {status}");
-    } else {
-        tracing::warn!(target: "djsession", error = %error, "session error answered with {status}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -366,19 +330,5 @@ mod tests {
             b"Accept-Encoding, cookie".as_slice()
         );
         assert_eq!(vary_with_cookie([b"*".as_slice()]), b"*".as_slice());
-    }
-
-    #[test]
-    fn handler_errors_map_like_the_middlewares() {
-        assert_eq!(
-            handler_error_status(&session_core::Error::SessionDeleted),
-            400
-        );
-        assert_eq!(handler_error_status(&session_core::Error::Conflict), 409);
-        assert_eq!(handler_error_status(&session_core::Error::store("x")), 500);
-        assert_eq!(
-            handler_error_message(&session_core::Error::store("secret detail")),
-            HANDLER_ERROR_MESSAGE
-        );
     }
 }
