@@ -124,3 +124,32 @@ fn the_layer_and_the_session_are_the_member_crates_own_types() {
 mod session_middleware_session {
     pub use djsession::middleware::Session;
 }
+
+#[tokio::test]
+async fn every_store_names_its_kind_for_metrics() {
+    let config = config();
+    let sqlite = djsession::SqliteStore::connect("sqlite::memory:", &config)
+        .await
+        .unwrap();
+    let cache = || djsession::cache::Cache::new(djsession::MemoryCache::new());
+    let dir = std::env::temp_dir().join(format!("djsession-kinds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kinds = [
+        MemoryStore::new().kind(),
+        sqlite.kind(),
+        djsession::CacheStore::new(cache(), &config).unwrap().kind(),
+        djsession::CachedDbStore::new(cache(), sqlite.clone(), &config)
+            .unwrap()
+            .kind(),
+        djsession::FileStore::new(&dir, &config)
+            .await
+            .unwrap()
+            .kind(),
+        djsession::CookieStore::new(&config).unwrap().kind(),
+    ];
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        kinds,
+        ["memory", "sqlite", "moka", "cached-db", "file", "cookie"]
+    );
+}

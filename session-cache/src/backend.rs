@@ -111,6 +111,12 @@ pub trait CacheBackend: Send + Sync + fmt::Debug {
         false
     }
 
+    /// A short label for metrics and traces (the `store` label of `session_core::metrics`):
+    /// `redis`, `memcached`, `moka`; `cache` by default.
+    fn kind(&self) -> &'static str {
+        "cache"
+    }
+
     /// The value under `key` with its version, or `None` when it is absent or expired. One
     /// read: the hot path of a plain [`get`](Self::get) is unchanged.
     ///
@@ -195,6 +201,10 @@ impl<T: CacheBackend + ?Sized> CacheBackend for std::sync::Arc<T> {
 
     fn can_compare_and_swap(&self) -> bool {
         (**self).can_compare_and_swap()
+    }
+
+    fn kind(&self) -> &'static str {
+        (**self).kind()
     }
 
     async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {

@@ -154,6 +154,11 @@ impl Cache {
         self.backend.can_compare_and_swap()
     }
 
+    /// The backend's label for metrics ([`CacheBackend::kind`]).
+    pub fn kind(&self) -> &'static str {
+        self.backend.kind()
+    }
+
     /// The value under `key` with its version ([`CacheBackend::get_versioned`]).
     ///
     /// # Errors

@@ -272,6 +272,10 @@ impl<B: CacheBackend> CacheBackend for CompressedCache<B> {
         self.inner.can_compare_and_swap()
     }
 
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
     /// The version is the inner backend's: the stored, compressed bytes, so a value rewritten by
     /// django-redis (which compresses it anew) is seen as changed whenever its bytes are.
     async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {

@@ -619,6 +619,10 @@ impl CacheBackend for MemcachedCache {
         true
     }
 
+    fn kind(&self) -> &'static str {
+        "memcached"
+    }
+
     /// `gets`: one round trip, as `get`. The version is the bytes and their `cas unique`, which
     /// memcached changes on every write (a `set` by Django included).
     async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {

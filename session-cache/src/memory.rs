@@ -204,6 +204,10 @@ impl CacheBackend for MemoryCache {
         true
     }
 
+    fn kind(&self) -> &'static str {
+        "moka"
+    }
+
     async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
         Ok(self.entries.get(key).await.map(|entry| VersionedValue {
             version: stamped(&entry.value, entry.stamp),

@@ -542,6 +542,10 @@ impl CacheBackend for RedisCache {
         true
     }
 
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
     async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
         let read: Option<(Vec<u8>, i64)> = self
             .run_script((VERSIONED_GET_SHA1, VERSIONED_GET_SCRIPT), key, &[], false)

@@ -212,6 +212,10 @@ impl SessionStore for CacheStore {
         Ok(ClearExpired::NotNeeded)
     }
 
+    fn kind(&self) -> &'static str {
+        self.cache.kind()
+    }
+
     fn capabilities(&self) -> StoreCapabilities {
         if self.cache.can_compare_and_swap() {
             StoreCapabilities::COMPARE_AND_SWAP

@@ -367,11 +367,15 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
     async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         let cache_key = self.cache_key(key);
         let mut refill = self.settle(key, &cache_key).await;
+        // What the cache did for this load, for `djsession_cached_db_cache_total`: a miss unless
+        // it served the session or failed.
+        let mut outcome = "miss";
         if refill {
             match self.cache.get(&cache_key).await {
                 Ok(Some(bytes)) => match self.codec.deserialize_dict(&bytes) {
                     Ok(data) => {
                         self.drain(key).await;
+                        count_cache("hit");
                         return Ok(Some(LoadedRecord {
                             data,
                             expires_at: None,
@@ -396,6 +400,7 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
                 },
                 Ok(None) => {}
                 Err(error) => {
+                    outcome = "failure";
                     tracing::warn!(
                         target: LOG_TARGET,
                         %error,
@@ -407,6 +412,7 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
                 }
             }
         }
+        count_cache(outcome);
         let record = self.db.load_with_expiry(key).await?;
         if refill && let Some(record) = &record {
             self.refill(key, &cache_key, &record.data, record.expires_at)
@@ -472,6 +478,10 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
     /// entries carry no version.
     fn capabilities(&self) -> StoreCapabilities {
         self.db.capabilities()
+    }
+
+    fn kind(&self) -> &'static str {
+        "cached-db"
     }
 
     /// The database's versioned load: the cache cannot say what version its copy is of, so this
@@ -541,4 +551,10 @@ impl<D: fmt::Debug> fmt::Debug for CachedDbStore<D> {
             .field("stale_sessions", &self.stale.len())
             .finish()
     }
+}
+
+/// Counts one cache read of a load: `hit`, `miss` or `failure`.
+fn count_cache(result: &'static str) {
+    metrics::counter!(session_core::metrics::names::CACHED_DB_CACHE, "result" => result)
+        .increment(1);
 }

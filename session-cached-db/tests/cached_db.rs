@@ -822,3 +822,58 @@ async fn clones_share_the_stale_tracking() {
         Some(&Value::from(2))
     );
 }
+
+/// The counts of `djsession_cached_db_cache_total` by `result` recorded while `f` ran.
+fn cache_results(f: impl FnOnce()) -> std::collections::BTreeMap<String, u64> {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, f);
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "djsession_cached_db_cache_total")
+        .map(|(key, _, _, value)| {
+            let result = key
+                .key()
+                .labels()
+                .find(|l| l.key() == "result")
+                .map(|l| l.value().to_owned())
+                .unwrap_or_default();
+            let DebugValue::Counter(n) = value else {
+                panic!("a counter")
+            };
+            (result, n)
+        })
+        .collect()
+}
+
+#[test]
+fn cache_hits_misses_and_failures_are_counted() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (store, cache, _calls) = runtime.block_on(counted());
+    let key = runtime.block_on(saved(&store, &[("a", Value::from(1i64))]));
+    let counts = cache_results(|| {
+        runtime.block_on(async {
+            // Written through on save: a hit.
+            session(&store, Some(key.as_str())).load().await.unwrap();
+            // Gone from the cache: a miss, then refilled from the database.
+            cache.cache().delete(&store.cache_key(&key)).await.unwrap();
+            session(&store, Some(key.as_str())).load().await.unwrap();
+            // A cache that is down: a failure, and the database answers.
+            cache.fail_reads.store(true, Ordering::SeqCst);
+            let data = session(&store, Some(key.as_str())).load().await.unwrap();
+            assert_eq!(data.get("a"), Some(&Value::from(1i64)));
+        })
+    });
+    let expected: std::collections::BTreeMap<String, u64> =
+        [("hit", 1), ("miss", 1), ("failure", 1)]
+            .into_iter()
+            .map(|(r, n)| (r.to_owned(), n))
+            .collect();
+    assert_eq!(counts, expected);
+}

@@ -237,4 +237,8 @@ impl SessionStore for CookieStore {
     fn key_kind(&self) -> KeyKind {
         KeyKind::SignedData
     }
+
+    fn kind(&self) -> &'static str {
+        "cookie"
+    }
 }

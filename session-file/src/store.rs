@@ -677,6 +677,10 @@ impl SessionStore for FileStore {
         StoreCapabilities::COMPARE_AND_SWAP
     }
 
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
     async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
         let key = key.clone();
         let read = self.run(move |inner| inner.load_versioned(&key)).await?;
