@@ -17,7 +17,7 @@
 //! - **The end.** Every key any user or tab ever held is loaded by a fresh `Session` and compared
 //!   with the model; the report gives operations per second, totals by kind, store errors and
 //!   violations (which must be zero).
-//! - **Counters** ([`counters`]): groups of tabs sharing one session each increment their own
+//! - **Counters** ([`mod@counters`]): groups of tabs sharing one session each increment their own
 //!   counter key under a [concurrency policy](session_core::ConcurrencyPolicy); at the end every
 //!   acknowledged increment must be stored under `merge` and `reject` (under `last_write_wins`,
 //!   Django's behaviour, some are lost by design, and the scenario counts them).
