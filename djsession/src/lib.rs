@@ -16,6 +16,10 @@ pub use session_core::Error as SessionError;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use session_core::MissingSessionLayer;
+/// Clearing expired sessions once or periodically.
+pub use session_core::maintenance;
+/// The metric names and the table of every metric and label.
+pub use session_core::metrics;
 /// The serializers (Django's JSON, MessagePack, safe pickle) and the trait to write your own.
 pub use session_core::serializer;
 /// The value model session data is made of.

@@ -103,6 +103,21 @@ pub trait CacheBackend: Send + Sync + fmt::Debug {
     /// Whether a live entry exists under `key`.
     async fn exists(&self, key: &str) -> Result<bool, CacheError>;
 
+    /// [`get`](Self::get), also saying when the entry expires, where the backend can tell in the
+    /// same round trip (Redis: `PEXPIRETIME` in one script; the in-process cache: its own
+    /// record). The throttled sliding expiry of `session_core::SessionConfig::refresh_fraction`
+    /// reads it; the default answers `get` with no expiry, so sessions are then re-saved on
+    /// every request, as Django does.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails.
+    async fn get_with_expiry(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Bytes, Option<std::time::SystemTime>)>, CacheError> {
+        Ok(self.get(key).await?.map(|value| (value, None)))
+    }
+
     /// Whether [`get_versioned`](Self::get_versioned) and
     /// [`compare_and_swap`](Self::compare_and_swap) work: what a
     /// [`CacheStore`](crate::CacheStore) declares as its compare-and-swap capability. The
@@ -177,6 +192,13 @@ fn no_compare_and_swap(backend: &(impl CacheBackend + ?Sized)) -> CacheError {
 impl<T: CacheBackend + ?Sized> CacheBackend for std::sync::Arc<T> {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
         (**self).get(key).await
+    }
+
+    async fn get_with_expiry(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Bytes, Option<std::time::SystemTime>)>, CacheError> {
+        (**self).get_with_expiry(key).await
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<(), CacheError> {

@@ -88,6 +88,18 @@ impl Cache {
         self.backend.get(&self.make_key(key)).await
     }
 
+    /// The value under `key` and when it expires, where the backend can tell
+    /// ([`CacheBackend::get_with_expiry`]).
+    ///
+    /// # Errors
+    /// [`CacheError`] when the backend fails.
+    pub async fn get_with_expiry(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Bytes, Option<std::time::SystemTime>)>, CacheError> {
+        self.backend.get_with_expiry(&self.make_key(key)).await
+    }
+
     /// Stores `value` for `age_seconds`; a non-positive age deletes the entry instead (Django's
     /// `cache.set` with a timeout of 0 or less).
     ///

@@ -245,6 +245,22 @@ impl<B: CacheBackend> CacheBackend for CompressedCache<B> {
         }
     }
 
+    async fn get_with_expiry(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Bytes, Option<std::time::SystemTime>)>, CacheError> {
+        match self.inner.get_with_expiry(key).await? {
+            Some((value, expires)) => Ok(Some((
+                Bytes::from(
+                    self.compressor
+                        .decompress(&value, self.max_decompressed_size)?,
+                ),
+                expires,
+            ))),
+            None => Ok(None),
+        }
+    }
+
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<(), CacheError> {
         let value = Bytes::from(self.compressor.compress(&value));
         self.inner.set(key, value, ttl).await

@@ -52,6 +52,8 @@ struct Entry {
     value: Bytes,
     ttl: Duration,
     stamp: u64,
+    // When the entry expires, for `get_with_expiry` (the TTL counts from the write).
+    expires: std::time::SystemTime,
 }
 
 /// Each entry lives for the lifetime it was written with, counted from that write.
@@ -113,10 +115,12 @@ impl MemoryCache {
     }
 
     fn entry(&self, value: Bytes, ttl: Ttl) -> Entry {
+        let ttl = ttl.as_duration();
         Entry {
             value,
-            ttl: ttl.as_duration(),
+            ttl,
             stamp: self.writes.fetch_add(1, Ordering::Relaxed),
+            expires: std::time::SystemTime::now() + ttl,
         }
     }
 
@@ -159,6 +163,17 @@ impl MemoryCache {
 impl CacheBackend for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
         Ok(self.entries.get(key).await.map(|entry| entry.value))
+    }
+
+    async fn get_with_expiry(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Bytes, Option<std::time::SystemTime>)>, CacheError> {
+        Ok(self
+            .entries
+            .get(key)
+            .await
+            .map(|entry| (entry.value, Some(entry.expires))))
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<(), CacheError> {

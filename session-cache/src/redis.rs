@@ -546,6 +546,23 @@ impl CacheBackend for RedisCache {
         "redis"
     }
 
+    /// One script call: the value and its `PEXPIRETIME` (Redis 7.0+), as `get_versioned` reads.
+    async fn get_with_expiry(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Bytes, Option<std::time::SystemTime>)>, CacheError> {
+        let read: Option<(Vec<u8>, i64)> = self
+            .run_script((VERSIONED_GET_SHA1, VERSIONED_GET_SCRIPT), key, &[], false)
+            .await?;
+        Ok(read.map(|(value, expiry_ms)| {
+            // -1: no expiry set (not one of ours); otherwise milliseconds since the epoch.
+            let expires = u64::try_from(expiry_ms)
+                .ok()
+                .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
+            (Bytes::from(value), expires)
+        }))
+    }
+
     async fn get_versioned(&self, key: &str) -> Result<Option<VersionedValue>, CacheError> {
         let read: Option<(Vec<u8>, i64)> = self
             .run_script((VERSIONED_GET_SHA1, VERSIONED_GET_SCRIPT), key, &[], false)

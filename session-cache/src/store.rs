@@ -5,11 +5,12 @@ use std::fmt;
 use async_trait::async_trait;
 use bytes::Bytes;
 use session_core::{
-    ClearExpired, Dict, Error, SaveMode, SessionCodec, SessionConfig, SessionKey, SessionRecord,
-    SessionStore, SharedRecord, StoreCapabilities, Version, VersionedRecord,
+    ClearExpired, Dict, Error, LoadedRecord, SaveMode, SessionCodec, SessionConfig, SessionKey,
+    SessionRecord, SessionStore, SharedRecord, StoreCapabilities, Version, VersionedRecord,
 };
 
 use session_core::serializer::SerializerName;
+use time::OffsetDateTime;
 
 use crate::{Cache, CacheError, Caches, Swap};
 
@@ -170,6 +171,16 @@ impl SessionStore for CacheStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<Dict>, Error> {
         let bytes = self.cache.get(&self.cache_key(key)).await?;
         Ok(bytes.map(|bytes| self.codec.deserialize(&bytes)))
+    }
+
+    /// The entry's expiry where the backend tells it in the same round trip (Redis, the
+    /// in-process cache; memcached does not): what the throttled sliding expiry needs.
+    async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
+        let read = self.cache.get_with_expiry(&self.cache_key(key)).await?;
+        Ok(read.map(|(bytes, expires)| LoadedRecord {
+            data: self.codec.deserialize(&bytes),
+            expires_at: expires.map(OffsetDateTime::from),
+        }))
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {

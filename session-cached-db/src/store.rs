@@ -68,6 +68,9 @@ pub struct CachedDbStore<D> {
     cache_serializer: SerializerName,
     cookie_age: i64,
     stale: Arc<StaleKeys>,
+    // Read the cache entry's expiry with it (one script on Redis instead of a GET) only when the
+    // throttled sliding expiry needs it.
+    cache_expiry: bool,
 }
 
 impl<D: SessionStore> CachedDbStore<D> {
@@ -88,6 +91,7 @@ impl<D: SessionStore> CachedDbStore<D> {
             cache_serializer,
             cookie_age: config.cookie_age,
             stale: Arc::new(StaleKeys::with_capacity(STALE_CAPACITY)),
+            cache_expiry: config.save_every_request && config.refresh_fraction > 0.0,
         })
     }
 
@@ -363,7 +367,9 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
         Ok(self.load_with_expiry(key).await?.map(|record| record.data))
     }
 
-    /// A cache hit does not know the row's expiry (`expires_at` is `None`); a database read does.
+    /// A cache hit knows the row's expiry only under the throttled sliding expiry, from the
+    /// cache entry's own (written with the row's) where the cache tells it; a database read
+    /// always does.
     async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
         let cache_key = self.cache_key(key);
         let mut refill = self.settle(key, &cache_key).await;
@@ -371,14 +377,22 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
         // it served the session or failed.
         let mut outcome = "miss";
         if refill {
-            match self.cache.get(&cache_key).await {
-                Ok(Some(bytes)) => match self.codec.deserialize_dict(&bytes) {
+            let read = if self.cache_expiry {
+                self.cache.get_with_expiry(&cache_key).await
+            } else {
+                self.cache
+                    .get(&cache_key)
+                    .await
+                    .map(|hit| hit.map(|b| (b, None)))
+            };
+            match read {
+                Ok(Some((bytes, expires))) => match self.codec.deserialize_dict(&bytes) {
                     Ok(data) => {
                         self.drain(key).await;
                         count_cache("hit");
                         return Ok(Some(LoadedRecord {
                             data,
-                            expires_at: None,
+                            expires_at: expires.map(time::OffsetDateTime::from),
                         }));
                     }
                     Err(error) => {
@@ -537,6 +551,7 @@ impl<D: Clone> Clone for CachedDbStore<D> {
             cache_serializer: self.cache_serializer,
             cookie_age: self.cookie_age,
             stale: Arc::clone(&self.stale),
+            cache_expiry: self.cache_expiry,
         }
     }
 }

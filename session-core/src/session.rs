@@ -320,7 +320,8 @@ impl Session {
     /// Whether saving an unmodified session now is worth it under `save_every_request`: the
     /// throttled sliding expiry of [`SessionConfig::refresh_fraction`]. True when the fraction
     /// is 0 (Django's rule: every request), when the store did not say when the record expires
-    /// (only the database, cached-db and memory stores do: the others always save), or when at
+    /// (the database, cached-db, memory, Redis and in-process cache stores do; memcached and
+    /// files do not, and always save), or when at
     /// least that fraction of the session's age has passed since its last save. False for a
     /// session that expires at a fixed date (a save would not extend it). The middleware saves
     /// a modified session whatever this says. Loads the session if it is not loaded.

@@ -112,7 +112,7 @@
 //! saves it on every request. A modified session is saved as always. With 0.1 and the two-week
 //! default age, a session in constant use is written about once a day and a half instead of on
 //! every request, and it still lives at least 90 % of its age past the last request. Stores that
-//! do not report their records' expiry (caches, files, cookies) keep Django's rule.
+//! do not report their records' expiry (memcached, files, cookies) keep Django's rule.
 //!
 //! Attributes are written in the order Python's `http.cookies` sorts them (`Domain`, `expires`,
 //! `HttpOnly`, `Max-Age`, `Path`, `SameSite`, `Secure`), and the value is quoted only when it holds a

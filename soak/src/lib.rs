@@ -50,6 +50,7 @@ pub mod counters;
 pub mod data;
 pub mod engine;
 pub mod model;
+pub mod refresh;
 pub mod report;
 pub mod rng;
 pub mod servers;

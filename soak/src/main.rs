@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use djsession_soak::counters::{CounterOptions, counters};
+use djsession_soak::refresh::{RefreshOptions, refresh};
 use djsession_soak::{RestartPlan, SoakOptions, StoreKind, StoreOptions, soak, soak_config};
 use session_core::ConcurrencyPolicy;
 
@@ -36,6 +37,13 @@ struct Args {
     /// The concurrency policy of the counters scenario: merge, reject or last-write-wins.
     #[arg(long, value_parser = clap::value_parser!(ConcurrencyPolicy))]
     policy: Option<ConcurrencyPolicy>,
+    /// The refresh scenario's throttled `refresh_fraction` (compared with 0, Django's rule).
+    #[arg(long, default_value_t = 0.25)]
+    fraction: f64,
+    /// The refresh scenario's session age in seconds (short, so throttled sessions are re-saved
+    /// within the run too).
+    #[arg(long, default_value_t = 20)]
+    cookie_age: i64,
     /// The sizes of the counters scenario's groups of tabs (one shared session per group).
     #[arg(long, value_delimiter = ',', default_values_t = [2, 2, 2, 2, 8, 8])]
     groups: Vec<usize>,
@@ -85,6 +93,9 @@ enum Scenario {
     Soak,
     /// Tabs sharing sessions increment their own counters under a concurrency policy.
     Counters,
+    /// Users make read-only requests under save_every_request; the store's writes are counted
+    /// with Django's rule and with a throttled sliding expiry (--fraction).
+    Refresh,
 }
 
 fn seconds(value: f64, name: &str) -> Result<Duration, String> {
@@ -195,9 +206,57 @@ async fn run_counters(args: &Args) -> ExitCode {
     }
 }
 
+/// The refresh scenario on `args.store`, or on every store: one line each on stdout; exits 1 when
+/// a run failed (a request error, or a session lost while in use), 2 on bad options.
+async fn run_refresh(args: &Args) -> ExitCode {
+    if !(0.0..=1.0).contains(&args.fraction) || args.cookie_age <= 0 {
+        eprintln!("djsession-soak: --fraction must be 0.0-1.0 and --cookie-age positive");
+        return ExitCode::from(2);
+    }
+    let duration = match seconds(args.duration, "duration") {
+        Ok(duration) => duration,
+        Err(message) => {
+            eprintln!("djsession-soak: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = RefreshOptions {
+        users: args.users,
+        duration,
+        fraction: args.fraction,
+        cookie_age: args.cookie_age,
+    };
+    let store_options = StoreOptions {
+        max_connections: args.max_connections,
+        ..StoreOptions::default()
+    };
+    let kinds = match args.store {
+        Some(kind) => vec![kind],
+        None => StoreKind::ALL.to_vec(),
+    };
+    let mut failed = false;
+    for kind in kinds {
+        match refresh(kind, soak_config(), &store_options, &options).await {
+            Ok(report) => println!("{report}"),
+            Err(error) => {
+                println!("refresh {}: failed: {error}", kind.name());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.scenario == Scenario::Refresh {
+        return run_refresh(&args).await;
+    }
     if args.scenario == Scenario::Counters {
         return run_counters(&args).await;
     }
