@@ -4,7 +4,12 @@
 //! Every behaviour of Django's `SessionTestsMixin` is one async function in [`behaviours`], named
 //! as Django names the test (without `test_`), plus the properties peers' stores get wrong: atomic
 //! must-create under a key collision, expiry right at the boundary, saves racing deletes and
-//! expiry, awkward values, and `clear_expired`'s count.
+//! expiry, awkward values, and `clear_expired`'s count; and the `merge` and `reject`
+//! [concurrency policies](session_core::ConcurrencyPolicy) on stores that compare-and-swap
+//! (concurrent saves of disjoint keys both survive, the later value of one key wins, exactly one
+//! of two racing `reject` saves succeeds, a flush racing a `merge` save never resurrects, N tabs
+//! incrementing N keys lose nothing). A store declares compare-and-swap in
+//! [`Capabilities::compare_and_swap`]; the suite checks the store says the same.
 //!
 //! [`session_conformance!`] expands into one `#[test]` per behaviour inside a module named after
 //! your backend, so `cargo test` lists them one by one (`memory::cycle_with_no_session_cache`, ...):

@@ -206,7 +206,7 @@ fn assert_fails(report: &Report, fault: Fault, expected: &[&str]) {
 async fn the_correct_store_passes_every_behaviour() {
     let report = run_all(|| async { MemoryStore::new() }).await;
     assert_eq!(report.failed(), Vec::<&str>::new(), "{report:#?}");
-    assert!(report.outcomes.len() >= 45);
+    assert!(report.outcomes.len() >= 54);
     assert!(
         report
             .outcomes
