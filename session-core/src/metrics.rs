@@ -1,4 +1,4 @@
-//! Metrics and traces: what a session store is doing, through the [`metrics`](::metrics) facade
+//! Metrics and traces: what a session store is doing, through the [`metrics`](https://docs.rs/metrics) facade
 //! (no exporter is forced on you: install the recorder you use, e.g.
 //! `metrics-exporter-prometheus`) and [`tracing`] spans.
 //!
