@@ -121,11 +121,9 @@ impl SessionStore for SignedMapStore {
     ) -> Result<Option<VersionedRecord>, djsession::SessionError> {
         let now = OffsetDateTime::now_utc();
         Ok(match self.rows().get(key.as_str()) {
-            // The stored string is the version: every write changes it (it carries a timestamp
-            // and the data), as a Django writer's would.
             Some((data, expires_at)) if *expires_at > now => Some(VersionedRecord {
                 data: Arc::new(self.codec.decode(data)),
-                version: Version::from_bytes(data.as_bytes()),
+                version: version_of(data, *expires_at),
                 expires_at: Some(*expires_at),
             }),
             _ => None,
@@ -144,16 +142,25 @@ impl SessionStore for SignedMapStore {
         let mut rows = self.rows();
         match rows.get(key.as_str()) {
             Some((stored, at)) if *at > now => {
-                if Some(stored.as_bytes()) != expected.as_bytes() {
+                if version_of(stored, *at) != *expected {
                     return Err(djsession::SessionError::Conflict);
                 }
             }
             _ => return Err(djsession::SessionError::SessionDeleted),
         }
-        let version = Version::from_bytes(data.as_bytes());
+        let version = version_of(&data, record.expires_at);
         rows.insert(key.as_str().to_owned(), (data, record.expires_at));
         Ok(version)
     }
+}
+
+/// What identifies a stored state: the signed data *and* the expiry. The data alone is not
+/// enough: Django's signature carries a timestamp in whole seconds, so two saves of the same data
+/// within one second store the same text, while every save moves the expiry.
+fn version_of(data: &str, expires_at: OffsetDateTime) -> Version {
+    let mut bytes = expires_at.unix_timestamp_nanos().to_be_bytes().to_vec();
+    bytes.extend_from_slice(data.as_bytes());
+    Version::from_bytes(bytes)
 }
 
 async fn counter(session: Session) -> Result<String, djsession::Error> {
