@@ -39,6 +39,22 @@ async fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// Whether `check` holds within `limit`, polled every 100 ms.
+async fn within<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// Polls `check` every 100 ms for up to `within`.
 async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
 where
@@ -298,16 +314,25 @@ async fn survives_a_failover(group: &mut Group, how: FailOver) {
     // The group is whole again once the new master has its replica online; the window closes
     // at the first save acknowledged after that.
     let new_master = group.replica_port;
+    let replica_online = || async move {
+        redis_cli(new_master, &["info", "replication"])
+            .await
+            .is_some_and(|info| {
+                info.contains("connected_slaves:1") && info.contains("state=online")
+            })
+    };
+    if how == FailOver::Kill && !within(Duration::from_secs(30), replica_online).await {
+        // The sentinels turn a returning old master into a replica when they see it again; on
+        // a loaded machine that has taken over a minute. What this test checks is the store, not
+        // Redis's reconfiguration, so do it by hand then.
+        eprintln!("the sentinels had not re-attached the old master after 30 s; REPLICAOF by hand");
+        let port = new_master.to_string();
+        redis_cli(old_master, &["replicaof", "127.0.0.1", &port]).await;
+    }
     eventually(
         Duration::from_secs(60),
         "the new master's replica",
-        || async move {
-            redis_cli(new_master, &["info", "replication"])
-                .await
-                .is_some_and(|info| {
-                    info.contains("connected_slaves:1") && info.contains("state=online")
-                })
-        },
+        replica_online,
     )
     .await;
     let promoted = Instant::now();
