@@ -20,29 +20,36 @@ use std::fmt;
 pub struct KeyFunction {
     key_prefix: String,
     version: i64,
+    /// `"<KEY_PREFIX>:<VERSION>:"`, made once: every cache call builds a key, and formatting the
+    /// version each time cost more than the rest of making it.
+    head: String,
 }
 
 impl Default for KeyFunction {
     /// Django's defaults: `KEY_PREFIX = ""`, `VERSION = 1`.
     fn default() -> Self {
-        KeyFunction {
-            key_prefix: String::new(),
-            version: 1,
-        }
+        KeyFunction::from_parts(String::new(), 1)
     }
 }
 
 impl KeyFunction {
+    fn from_parts(key_prefix: String, version: i64) -> Self {
+        let head = format!("{key_prefix}:{version}:");
+        KeyFunction {
+            key_prefix,
+            version,
+            head,
+        }
+    }
+
     /// Sets `KEY_PREFIX`.
-    pub fn with_key_prefix(mut self, key_prefix: impl Into<String>) -> Self {
-        self.key_prefix = key_prefix.into();
-        self
+    pub fn with_key_prefix(self, key_prefix: impl Into<String>) -> Self {
+        Self::from_parts(key_prefix.into(), self.version)
     }
 
     /// Sets `VERSION`.
-    pub fn with_version(mut self, version: i64) -> Self {
-        self.version = version;
-        self
+    pub fn with_version(self, version: i64) -> Self {
+        Self::from_parts(self.key_prefix, version)
     }
 
     /// The configured `KEY_PREFIX`.
@@ -57,10 +64,9 @@ impl KeyFunction {
 
     /// The key stored in the backend for the logical `key`.
     pub fn make_key(&self, key: &str) -> String {
-        use fmt::Write;
-        let mut out = String::with_capacity(self.key_prefix.len() + key.len() + 24);
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{}:{}:{}", self.key_prefix, self.version, key);
+        let mut out = String::with_capacity(self.head.len() + key.len());
+        out.push_str(&self.head);
+        out.push_str(key);
         out
     }
 }
@@ -68,5 +74,26 @@ impl KeyFunction {
 impl fmt::Debug for KeyFunction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "\"{}:{}:<key>\"", self.key_prefix, self.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_django_make_key_after_any_change() {
+        let keys = KeyFunction::default();
+        assert_eq!(keys.make_key("k"), ":1:k");
+        assert_eq!(keys.make_key(""), ":1:");
+        let keys = keys.with_version(-7).with_key_prefix("p:q");
+        assert_eq!(keys.make_key("k"), "p:q:-7:k");
+        assert_eq!(
+            keys,
+            KeyFunction::default()
+                .with_key_prefix("p:q")
+                .with_version(-7)
+        );
+        assert_eq!(format!("{keys:?}"), "\"p:q:-7:<key>\"");
     }
 }
