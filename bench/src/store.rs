@@ -416,23 +416,37 @@ fn contender<'a, T: RoundTrip>(target: &'a Arc<T>, options: &'a Options) -> Cont
     Box::new(move |c| Box::pin(measure(target, c, warm_up, seconds)))
 }
 
-/// Runs ours, theirs and the floor alternately, `runs` times at each concurrency.
-async fn compare(
+/// Runs ours, theirs and the floor alternately, `runs` times at each concurrency, the order
+/// rotating run by run (ours first, then tower-sessions first, then the floor first, ...) so
+/// that neither library always follows the floor or always meets the machine first. Two rows per
+/// concurrency: round trips per second, and this process's CPU microseconds per round trip (the
+/// client's share: the server's is not counted; the `redis-benchmark` floor runs in a process of
+/// its own and has none).
+async fn compare<'a>(
     backend: &str,
     options: &Options,
-    ours: Contender<'_>,
-    tower: Contender<'_>,
-    floor: Contender<'_>,
+    ours: Contender<'a>,
+    tower: Contender<'a>,
+    floor: Contender<'a>,
 ) -> Result<Vec<crate::table::Row>, BoxError> {
     use crate::stats::{Better, Runs, Unit};
+    let contenders = [&ours, &tower, &floor];
     let mut rows = Vec::new();
     for &c in &options.concurrency {
-        let (mut o, mut t, mut f) = (Runs::new(), Runs::new(), Runs::new());
+        let mut rates: [Runs; 3] = Default::default();
+        let mut cpus: [Runs; 3] = Default::default();
         for run in 0..options.runs {
-            let measured = [ours(c).await?, tower(c).await?, floor(c).await?];
-            o.push(measured[0].0);
-            t.push(measured[1].0);
-            f.push(measured[2].0);
+            let mut measured: [Measured; 3] = [(0.0, None); 3];
+            for step in 0..3 {
+                let who = (run + step) % 3;
+                measured[who] = contenders[who](c).await?;
+            }
+            for (who, (rate, cpu)) in measured.iter().enumerate() {
+                rates[who].push(*rate);
+                if let Some(cpu) = cpu {
+                    cpus[who].push(*cpu);
+                }
+            }
             let show = |(rate, cpu): Measured| match cpu {
                 Some(cpu) => format!("{rate:.0} rt/s ({cpu:.0} µs client CPU each)"),
                 None => format!("{rate:.0} rt/s"),
@@ -446,19 +460,35 @@ async fn compare(
                 show(measured[2]),
             );
         }
-        rows.push(crate::table::Row {
+        let [o, t, f] = rates;
+        let [o_cpu, t_cpu, f_cpu] = cpus;
+        let row = |unit, format, better, ours, tower, floor| crate::table::Row {
             section: "store",
             case: format!("{backend} c={c}"),
-            unit: "rt/s",
-            format: Unit::PerSecond,
-            better: Better::Higher,
+            unit,
+            format,
+            better,
             peer: crate::table::Peer::TowerSessions,
-            ours: o,
-            tower: Some(t),
+            ours,
+            tower: Some(tower),
             django: None,
             last_write_wins: None,
-            floor: Some(f),
-        });
+            floor,
+        };
+        rows.push(row("rt/s", Unit::PerSecond, Better::Higher, o, t, Some(f)));
+        // A CPU figure for every run of both libraries, or no row: medians of different runs
+        // would not compare.
+        if o_cpu.len() == options.runs && t_cpu.len() == options.runs {
+            let floor = (f_cpu.len() == options.runs).then_some(f_cpu);
+            rows.push(row(
+                "µs CPU/rt",
+                Unit::Micros,
+                Better::Lower,
+                o_cpu,
+                t_cpu,
+                floor,
+            ));
+        }
     }
     Ok(rows)
 }
