@@ -67,12 +67,12 @@ const PRODUCTS: &[&str] = &[
 /// The session every logged-in Django user has: the three auth keys' first two and a counter.
 fn base() -> Dict {
     let mut dict = Dict::new();
-    dict.insert("_auth_user_id".into(), Value::from("18342"));
+    dict.insert("_auth_user_id", Value::from("18342"));
     dict.insert(
-        "_auth_user_backend".into(),
+        "_auth_user_backend",
         Value::from("django.contrib.auth.backends.ModelBackend"),
     );
-    dict.insert("visits".into(), Value::from(0i64));
+    dict.insert("visits", Value::from(0i64));
     dict
 }
 
@@ -82,30 +82,30 @@ fn base() -> Dict {
 fn shop(target: usize) -> Dict {
     let mut rng = Lcg(0x5eed_cafe);
     let mut dict = base();
-    dict.insert("_auth_user_hash".into(), Value::from(rng.hex(64)));
-    dict.insert("django_language".into(), Value::from("en-gb"));
+    dict.insert("_auth_user_hash", Value::from(rng.hex(64)));
+    dict.insert("django_language", Value::from("en-gb"));
     dict.insert(
-        "_messages".into(),
+        "_messages",
         Value::from(r#"[["__json_message",0,25,"Your cart has been updated."]]"#),
     );
     let mut cart = Vec::new();
     loop {
-        dict.insert("cart".into(), Value::List(cart.clone()));
+        dict.insert("cart", Value::List(cart.clone()));
         if json::dict_to_vec(&dict).map_or(true, |bytes| bytes.len() >= target) {
             return dict;
         }
         let mut item = Dict::new();
         item.insert(
-            "sku".into(),
+            "sku",
             Value::from(format!("SKU-{:06}", rng.below(1_000_000))),
         );
         item.insert(
-            "name".into(),
+            "name",
             Value::from(PRODUCTS[rng.below(PRODUCTS.len() as u64) as usize]),
         );
-        item.insert("qty".into(), Value::from((rng.below(4) + 1) as i64));
+        item.insert("qty", Value::from((rng.below(4) + 1) as i64));
         item.insert(
-            "price".into(),
+            "price",
             Value::from(format!("{}.{:02}", rng.below(200), rng.below(100))),
         );
         cart.push(Value::Dict(item));
@@ -141,7 +141,7 @@ pub fn by_label(label: &str) -> Option<Payload> {
 /// Increments the `visits` counter of `dict`: the "modify" of a round trip.
 pub fn bump(dict: &mut Dict) {
     let visits = dict.get("visits").and_then(Value::as_i64).unwrap_or(0);
-    dict.insert("visits".into(), Value::from(visits + 1));
+    dict.insert("visits", Value::from(visits + 1));
 }
 
 #[cfg(test)]

@@ -1185,7 +1185,7 @@ pub async fn merge_keeps_concurrent_saves_of_disjoint_keys(h: Harness) -> Behavi
     a.save().await?;
     b.save().await?;
     let record = stored(&h, &key).await?;
-    let keys: Vec<&str> = record.keys().map(String::as_str).collect();
+    let keys: Vec<&str> = record.keys().map(|k| k.as_str()).collect();
     check_eq!(keys, ["initial", "a", "b"]);
     check_eq!(record.get("a"), Some(&Value::from(1)));
     // The later saver's handle now holds the merged data.
@@ -1225,7 +1225,7 @@ pub async fn merge_applies_a_removal_of_a_key_the_other_set(h: Harness) -> Behav
     b.insert("z", &3).await?;
     b.save().await?;
     let record = stored(&h, &key).await?;
-    let keys: Vec<&str> = record.keys().map(String::as_str).collect();
+    let keys: Vec<&str> = record.keys().map(|k| k.as_str()).collect();
     check_eq!(keys, ["z"]);
     Ok(Outcome::Passed)
 }

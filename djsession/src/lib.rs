@@ -27,7 +27,7 @@ pub use session_core::value;
 pub use session_core::{
     Change, Changes, ClearExpired, ConcurrencyPolicy, ConfigError, Dict, Expiry, KeyKind,
     LoadedRecord, MemoryStore, SameSite, SaveMode, Session, SessionCodec, SessionConfig,
-    SessionKey, SessionRecord, SessionStore, SharedRecord, StoreCapabilities, Value, Version,
+    SessionKey, SessionRecord, SessionStore, SharedRecord, StoreCapabilities, Str, Value, Version,
     VersionedRecord,
 };
 /// Django's `django.core.signing` and `salted_hmac`, byte for byte.

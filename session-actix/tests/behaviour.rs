@@ -237,7 +237,7 @@ async fn overlapping_saves(
 }
 
 fn keys_of(record: &Dict) -> Vec<&str> {
-    record.keys().map(String::as_str).collect()
+    record.keys().map(|k| k.as_str()).collect()
 }
 
 #[actix_web::test]

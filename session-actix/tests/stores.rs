@@ -173,7 +173,7 @@ async fn a_lost_concurrent_save_is_a_409(store: Arc<dyn SessionStore>, config: &
     ));
     let key = SessionKey::new(key).unwrap();
     let record = store.load(&key).await.unwrap().unwrap();
-    let keys: Vec<&str> = record.keys().map(String::as_str).collect();
+    let keys: Vec<&str> = record.keys().map(|k| k.as_str()).collect();
     assert_eq!(keys, ["initial", "first"]);
     store.delete(&key).await.unwrap();
 }

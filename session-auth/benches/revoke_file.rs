@@ -22,12 +22,12 @@ const TARGET_SESSIONS: usize = 1_000;
 
 fn payload(codec: &SessionCodec, user: &str) -> String {
     let mut data = Dict::new();
-    data.insert("_auth_user_id".into(), Value::from(user));
+    data.insert("_auth_user_id", Value::from(user));
     data.insert(
-        "_auth_user_backend".into(),
+        "_auth_user_backend",
         Value::from("django.contrib.auth.backends.ModelBackend"),
     );
-    data.insert("_auth_user_hash".into(), Value::from("0".repeat(64)));
+    data.insert("_auth_user_hash", Value::from("0".repeat(64)));
     codec.encode(&data).unwrap()
 }
 

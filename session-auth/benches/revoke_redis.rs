@@ -28,12 +28,12 @@ const TTL: u64 = 1_209_600;
 
 fn payload(codec: &SessionCodec, user: &str) -> Vec<u8> {
     let mut data = Dict::new();
-    data.insert("_auth_user_id".into(), Value::from(user));
+    data.insert("_auth_user_id", Value::from(user));
     data.insert(
-        "_auth_user_backend".into(),
+        "_auth_user_backend",
         Value::from("django.contrib.auth.backends.ModelBackend"),
     );
-    data.insert("_auth_user_hash".into(), Value::from("0".repeat(64)));
+    data.insert("_auth_user_hash", Value::from("0".repeat(64)));
     codec.serialize(&data).unwrap()
 }
 

@@ -361,7 +361,7 @@ impl UserSessions {
     /// Database failures (sessions deleted before the failure stay deleted).
     pub async fn revoke(&self, user_id: &str) -> Result<u64, AuthError> {
         let found = self.find(user_id).await?;
-        let keys: Vec<&str> = found.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = found.keys().map(|k| k.as_str()).collect();
         let mut removed = 0;
         for chunk in keys.chunks(500) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|n| self.p(n)).collect();

@@ -78,7 +78,7 @@ impl KeyKind {
                 n.as_i64().map(|n| Some(n.to_string())).ok_or_else(invalid)
             }
             (KeyKind::Integer, _) => Err(invalid()),
-            (KeyKind::Text, Value::Str(text)) => Ok(Some(text.clone())),
+            (KeyKind::Text, Value::Str(text)) => Ok(Some(text.to_string())),
             (KeyKind::Text, Value::Int(n)) => Ok(Some(n.to_string())),
             (KeyKind::Text, _) => Err(invalid()),
         }

@@ -106,7 +106,7 @@ async fn replay<B: Backend>(url: &str, section: &str) {
     }
     for user in data["users"].as_array().unwrap() {
         let user = user.as_object().unwrap();
-        let columns: Vec<&str> = user.keys().map(String::as_str).collect();
+        let columns: Vec<&str> = user.keys().map(|k| k.as_str()).collect();
         let values: Vec<String> = user
             .iter()
             .map(|(column, value)| match (column.as_str(), value.as_i64()) {

@@ -31,18 +31,18 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A typical logged-in session: Django's auth keys, a CSRF-ish token, a small cart.
 fn session_data() -> Dict {
     let mut data = Dict::new();
-    data.insert("_auth_user_id".into(), Value::from("184467"));
+    data.insert("_auth_user_id", Value::from("184467"));
     data.insert(
-        "_auth_user_backend".into(),
+        "_auth_user_backend",
         Value::from("django.contrib.auth.backends.ModelBackend"),
     );
     data.insert(
-        "_auth_user_hash".into(),
+        "_auth_user_hash",
         Value::from("6f5a3c1e0b0d4b1f8f1c2b7a9d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e"),
     );
-    data.insert("visits".into(), Value::from(17i64));
+    data.insert("visits", Value::from(17i64));
     data.insert(
-        "cart".into(),
+        "cart",
         Value::List(vec![Value::from("sku-1042"), Value::from("sku-2210")]),
     );
     data

@@ -68,7 +68,9 @@ async fn a_custom_backends_failures_reach_the_caller_as_store_errors_with_their_
     let config = SessionConfig::new("django_tests_secret_key");
     let store = CacheStore::new(Cache::from_arc(Arc::new(Unreachable)), &config).unwrap();
     let key = SessionKey::generate().unwrap();
-    let data: Dict = [("user".to_owned(), 1i64.into())].into_iter().collect();
+    let data: Dict = [("user", session_core::Value::from(1i64))]
+        .into_iter()
+        .collect();
     let record = SessionRecord {
         data: &data,
         expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),

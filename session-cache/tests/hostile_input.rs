@@ -158,7 +158,7 @@ fn a_pickle_bomb_in_the_cache_is_an_empty_session_in_bounded_memory() {
 async fn overlong_path_like_and_control_character_keys_are_plain_cache_keys() {
     let store = store(SerializerName::Json);
     let mut data = Dict::new();
-    data.insert("a".into(), Value::from(1i64));
+    data.insert("a", Value::from(1i64));
     for text in [
         "k".repeat(SessionKey::MAX_LEN),
         "../../etc/passwd".to_owned(),

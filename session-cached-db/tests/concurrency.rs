@@ -143,7 +143,7 @@ async fn a_successful_compare_and_swap_writes_the_cache_through() {
     b.save().await.unwrap(); // conflicts once, then merges
 
     let entry = cached(&cache.peek(&store.physical_key(&key)).await.unwrap());
-    let keys: Vec<&str> = entry.keys().map(String::as_str).collect();
+    let keys: Vec<&str> = entry.keys().map(|k| k.as_str()).collect();
     assert_eq!(keys, ["n", "a", "b"]);
     assert_eq!(Some(entry), store.db().inner.load(&key).await.unwrap());
 }

@@ -105,7 +105,7 @@ fn check_msgpack_ints(session: &Dict) -> Result<(), Error> {
 
 /// `parent["key"]`, with the key quoted as JSON so any key is unambiguous.
 fn key_path(parent: &str, key: &str) -> String {
-    let quoted = json::to_string(&Value::Str(key.to_owned())).unwrap_or_default();
+    let quoted = json::to_string(&Value::from(key)).unwrap_or_default();
     format!("{parent}[{quoted}]")
 }
 

@@ -85,12 +85,12 @@ fn config() -> SessionConfig {
 
 fn data() -> Dict {
     let mut data = Dict::new();
-    data.insert("_auth_user_id".into(), "42".into());
+    data.insert("_auth_user_id", "42".into());
     data.insert(
-        "cart".into(),
+        "cart",
         Value::List(vec![Value::from(1i64), Value::from(2i64)]),
     );
-    data.insert("name".into(), "Zoë <admin>".into());
+    data.insert("name", "Zoë <admin>".into());
     data
 }
 

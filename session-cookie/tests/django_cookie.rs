@@ -195,7 +195,10 @@ fn cycle_key_re_signs_the_same_data() {
         assert_eq!(codec.decode(new.as_str()), data);
         assert_eq!(
             s.items().await.unwrap(),
-            data.clone().into_iter().collect::<Vec<_>>()
+            data.clone()
+                .into_iter()
+                .map(|(k, v)| (k.into_string(), v))
+                .collect::<Vec<_>>()
         );
         assert!(s.modified());
         let store = CookieStore::new(&config).unwrap();

@@ -65,48 +65,45 @@ const MESSAGES: &[&str] = &[
 fn session(items: usize, messages: usize) -> Dict {
     let mut rng = Lcg(0x5eed);
     let mut dict = Dict::new();
-    dict.insert("_auth_user_id".into(), Value::from("18342"));
+    dict.insert("_auth_user_id", Value::from("18342"));
     dict.insert(
-        "_auth_user_backend".into(),
+        "_auth_user_backend",
         Value::from("django.contrib.auth.backends.ModelBackend"),
     );
     if items == 0 {
         return dict;
     }
-    dict.insert("_auth_user_hash".into(), Value::from(rng.hex(64)));
-    dict.insert("_session_expiry".into(), Value::from(1_209_600i64));
-    dict.insert("django_language".into(), Value::from("en-gb"));
+    dict.insert("_auth_user_hash", Value::from(rng.hex(64)));
+    dict.insert("_session_expiry", Value::from(1_209_600i64));
+    dict.insert("django_language", Value::from("en-gb"));
     let cart: Vec<Value> = (0..items)
         .map(|_| {
             let mut item = Dict::new();
             item.insert(
-                "sku".into(),
+                "sku",
                 Value::from(format!("SKU-{:06}", rng.next() % 1_000_000)),
             );
             item.insert(
-                "name".into(),
+                "name",
                 Value::from(format!("{} {}", rng.pick(ADJECTIVES), rng.pick(NOUNS))),
             );
-            item.insert("qty".into(), Value::from((rng.next() % 4 + 1) as i64));
+            item.insert("qty", Value::from((rng.next() % 4 + 1) as i64));
             item.insert(
-                "unit_price".into(),
+                "unit_price",
                 Value::from(format!("{}.{:02}", rng.next() % 200, rng.next() % 100)),
             );
             Value::Dict(item)
         })
         .collect();
-    dict.insert("cart".into(), Value::List(cart));
+    dict.insert("cart", Value::List(cart));
     dict.insert(
-        "cart_updated".into(),
+        "cart_updated",
         Value::from(1_700_000_000i64 + (rng.next() % 86_400) as i64),
     );
     let pending: Vec<String> = (0..messages)
         .map(|_| format!(r#"["__json_message",0,20,"{}"]"#, rng.pick(MESSAGES)))
         .collect();
-    dict.insert(
-        "_messages".into(),
-        Value::from(format!("[{}]", pending.join(","))),
-    );
+    dict.insert("_messages", Value::from(format!("[{}]", pending.join(","))));
     dict
 }
 

@@ -10,32 +10,29 @@ use session_core::value::{Dict, Value};
 /// A session dict shaped like real ones: auth keys, an expiry, and a cart of `items` line items.
 fn session(items: usize) -> Dict {
     let mut dict = Dict::new();
-    dict.insert("_auth_user_id".into(), Value::from("42"));
+    dict.insert("_auth_user_id", Value::from("42"));
     if items > 0 {
         dict.insert(
-            "_auth_user_backend".into(),
+            "_auth_user_backend",
             Value::from("django.contrib.auth.backends.ModelBackend"),
         );
-        dict.insert("_auth_user_hash".into(), Value::from("5f".repeat(32)));
-        dict.insert("_session_expiry".into(), Value::from(1_209_600i64));
+        dict.insert("_auth_user_hash", Value::from("5f".repeat(32)));
+        dict.insert("_session_expiry", Value::from(1_209_600i64));
         let cart: Vec<Value> = (0..items)
             .map(|i| {
                 let mut item = Dict::new();
-                item.insert("sku".into(), Value::from(format!("SKU-{i:05}")));
-                item.insert(
-                    "name".into(),
-                    Value::from(format!("Article n° {i} – “deluxe”")),
-                );
-                item.insert("qty".into(), Value::from((i % 7 + 1) as i64));
-                item.insert("price".into(), Value::from(9.99 + i as f64 * 0.25));
-                item.insert("gift".into(), Value::from(i % 3 == 0));
+                item.insert("sku", Value::from(format!("SKU-{i:05}")));
+                item.insert("name", Value::from(format!("Article n° {i} – “deluxe”")));
+                item.insert("qty", Value::from((i % 7 + 1) as i64));
+                item.insert("price", Value::from(9.99 + i as f64 * 0.25));
+                item.insert("gift", Value::from(i % 3 == 0));
                 Value::Dict(item)
             })
             .collect();
-        dict.insert("cart".into(), Value::List(cart));
+        dict.insert("cart", Value::List(cart));
     } else {
-        dict.insert("_session_expiry".into(), Value::from(0i64));
-        dict.insert("testcookie".into(), Value::from("worked"));
+        dict.insert("_session_expiry", Value::from(0i64));
+        dict.insert("testcookie", Value::from("worked"));
     }
     dict
 }

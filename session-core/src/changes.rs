@@ -94,7 +94,7 @@ impl Changes {
                     merged.insert(key.clone(), value.clone());
                 }
                 None => {
-                    merged.shift_remove(key);
+                    merged.remove(key);
                 }
             }
         }

@@ -58,7 +58,7 @@ fn with_buffer<R>(mut f: impl FnMut(&mut Vec<u8>) -> R) -> R {
 ///
 /// let codec = SessionCodec::new(&SessionConfig::new("django_tests_secret_key")).unwrap();
 /// let mut data = Dict::new();
-/// data.insert("a test key".into(), Value::from("a test value"));
+/// data.insert("a test key", Value::from("a test value"));
 /// // Django wrote this at t=1700000000 (spec §1.14).
 /// assert_eq!(
 ///     codec.encode_at(&data, 1_700_000_000).unwrap(),

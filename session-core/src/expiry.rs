@@ -64,8 +64,8 @@ impl Expiry {
             Expiry::Default => None,
             Expiry::BrowserClose => Some(Value::from(0i64)),
             Expiry::Seconds(s) => Some(Value::from(s)),
-            Expiry::At(at) => Some(Value::Str(isoformat(at))),
-            Expiry::In(d) => Some(Value::Str(isoformat(now + d))),
+            Expiry::At(at) => Some(Value::from(isoformat(at))),
+            Expiry::In(d) => Some(Value::from(isoformat(now + d))),
         }
     }
 

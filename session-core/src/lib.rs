@@ -69,7 +69,7 @@ pub use store::{
     ClearExpired, KeyKind, LoadedRecord, SaveMode, SessionRecord, SessionStore, SharedRecord,
     StoreCapabilities, Version, VersionedRecord,
 };
-pub use value::{Dict, Int, Value};
+pub use value::{Dict, Int, Str, Value};
 
 /// Re-exported so users name one crate for secrets and algorithms.
 pub use session_signing::{Algorithm, SecretKey};

@@ -452,7 +452,7 @@ impl Session {
         }
         state.modified = true;
         state.changes.removed(key);
-        Ok(state.data_mut().shift_remove(key))
+        Ok(state.data_mut().remove(key))
     }
 
     /// Removes `key` and returns its value converted to `T` (Django's `pop(key)`); `None` when
@@ -470,7 +470,7 @@ impl Session {
             key: key.to_owned(),
             source,
         })?;
-        state.data_mut().shift_remove(key);
+        state.data_mut().remove(key);
         state.changes.removed(key);
         state.modified = true;
         Ok(Some(converted))
@@ -534,7 +534,13 @@ impl Session {
     /// # Errors
     /// [`Error::Store`] when the data is not loaded yet and the store fails to load it.
     pub async fn keys(&self) -> Result<Vec<String>, Error> {
-        Ok(self.loaded().await?.data().keys().cloned().collect())
+        Ok(self
+            .loaded()
+            .await?
+            .data()
+            .keys()
+            .map(|k| k.to_string())
+            .collect())
     }
 
     /// The values, in insertion order.
@@ -555,7 +561,7 @@ impl Session {
             .await?
             .data()
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.to_string(), v.clone()))
             .collect())
     }
 

@@ -429,7 +429,7 @@ fn unsigned_cache_bytes_that_do_not_hold_a_dict_are_an_empty_session() {
 
 fn valid_token() -> String {
     let mut data = Dict::new();
-    data.insert("user".into(), Value::from(42i64));
+    data.insert("user", Value::from(42i64));
     codec(SerializerName::Json)
         .encode_at(&data, 1_700_000_000)
         .unwrap()

@@ -139,7 +139,7 @@ fn type_errors_name_the_place_and_both_types() {
         && let Value::List(items) = &mut d["items"]
         && let Value::Dict(item) = &mut items[1]
     {
-        item.insert("qty".into(), Value::from("two"));
+        item.insert("qty", Value::from("two"));
     }
     let err = from_value::<Cart>(value).unwrap_err();
     assert_eq!(
@@ -151,7 +151,7 @@ fn type_errors_name_the_place_and_both_types() {
     let err = from_value::<Cart>(Value::from(vec![Value::Null])).unwrap_err();
     assert!(err.to_string().contains("invalid type"), "{err}");
     let mut missing = Dict::new();
-    missing.insert("items".into(), Value::List(vec![]));
+    missing.insert("items", Value::List(vec![]));
     let err = from_value::<Cart>(Value::Dict(missing)).unwrap_err();
     assert_eq!(err.to_string(), "missing field `total`");
 }
@@ -410,7 +410,7 @@ fn json_write_depth_is_limited() {
         Err(SerializerError::TooDeep { limit: MAX_DEPTH })
     );
     let mut dict = Dict::new();
-    dict.insert("deep".into(), tagged::nested_lists(MAX_DEPTH));
+    dict.insert("deep", tagged::nested_lists(MAX_DEPTH));
     assert_eq!(
         json::dict_to_vec(&dict),
         Err(SerializerError::TooDeep { limit: MAX_DEPTH })
@@ -482,13 +482,10 @@ fn binary_serializers_refuse_text_and_say_which_function_to_use() {
 fn dumps_dict_into_appends_exactly_what_dumps_dict_returns() {
     use session_core::serializer::SerializerName;
     let mut dict = Dict::new();
-    dict.insert("name".into(), Value::from("Zoë \"quoted\""));
-    dict.insert("n".into(), Value::from(12_345_678_901_234_567_890u64));
-    dict.insert("ratio".into(), Value::from(0.1));
-    dict.insert(
-        "items".into(),
-        Value::from(vec![Value::Null, Value::from(true)]),
-    );
+    dict.insert("name", Value::from("Zoë \"quoted\""));
+    dict.insert("n", Value::from(12_345_678_901_234_567_890u64));
+    dict.insert("ratio", Value::from(0.1));
+    dict.insert("items", Value::from(vec![Value::Null, Value::from(true)]));
     for name in [
         SerializerName::Json,
         SerializerName::MsgPack,

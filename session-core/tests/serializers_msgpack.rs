@@ -84,7 +84,7 @@ fn length_markers_switch_at_the_spec_boundaries() {
         msgpack::to_vec(&dict(65536)).unwrap()[..5],
         [0xdf, 0, 1, 0, 0]
     );
-    let s = |n: usize| Value::Str("x".repeat(n));
+    let s = |n: usize| Value::from("x".repeat(n));
     assert_eq!(msgpack::to_vec(&s(31)).unwrap()[0], 0xbf);
     assert_eq!(msgpack::to_vec(&s(65535)).unwrap()[..3], [0xda, 0xff, 0xff]);
     assert_eq!(msgpack::to_vec(&s(65536)).unwrap()[..5], [0xdb, 0, 1, 0, 0]);

@@ -260,7 +260,7 @@ fn depth_is_limited_on_read_and_write() {
         Err(SerializerError::TooDeep { limit: MAX_DEPTH })
     );
     let mut dict = Dict::new();
-    dict.insert("x".into(), tagged::nested_lists(MAX_DEPTH));
+    dict.insert("x", tagged::nested_lists(MAX_DEPTH));
     assert_eq!(
         PickleSerializer::default().dumps_dict(&dict),
         Err(SerializerError::TooDeep { limit: MAX_DEPTH })
@@ -337,8 +337,8 @@ fn protocol_0_text_forms_decode_like_python() {
         ),
         (b"(dp0\nVa\np1\nI1\nsVb\np2\ng1\ns.", {
             let mut d = Dict::new();
-            d.insert("a".into(), Value::from(1i64));
-            d.insert("b".into(), Value::from("a"));
+            d.insert("a", Value::from(1i64));
+            d.insert("b", Value::from("a"));
             Value::Dict(d)
         }),
     ];
@@ -383,10 +383,10 @@ fn writer_is_compact_and_batches_like_python() {
     assert!(PickleSerializer::with_protocol(6).is_err());
     let mut dict = Dict::new();
     dict.insert(
-        "a".into(),
+        "a",
         Value::from(vec![Value::from(1i64), Value::from(300i64)]),
     );
-    dict.insert("b".into(), Value::from(true));
+    dict.insert("b", Value::from(true));
     assert_eq!(
         PickleSerializer::default().dumps_dict(&dict).unwrap(),
         b"\x80\x04}(\x8c\x01a](K\x01M\x2c\x01e\x8c\x01b\x88u."

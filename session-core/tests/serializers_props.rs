@@ -38,8 +38,8 @@ fn leaf() -> impl Strategy<Value = Value> {
         int_strategy().prop_map(Value::Int),
         float_strategy().prop_map(Value::Float),
         // Any Unicode scalar values (Rust strings cannot hold lone surrogates).
-        any::<String>().prop_map(Value::Str),
-        "[a-z]{0,8}".prop_map(Value::Str),
+        any::<String>().prop_map(Value::from),
+        "[a-z]{0,8}".prop_map(Value::from),
     ]
 }
 
@@ -256,7 +256,7 @@ fn python_json_reencodes_our_output_identically() {
         .map(|_| {
             let value = strategy.new_tree(&mut runner).unwrap().current();
             let mut dict = Dict::new();
-            dict.insert("v".into(), value);
+            dict.insert("v", value);
             json::to_string(&Value::Dict(dict)).unwrap()
         })
         .collect();

@@ -467,7 +467,7 @@ async fn changing_a_loaded_session_changes_the_stored_data_only_when_saved() {
     assert_eq!(stored.get("cart"), Some(&Value::List(vec!["tea".into()])));
     assert_eq!(*before, {
         let mut first = Dict::new();
-        first.insert("visits".into(), Value::from(1));
+        first.insert("visits", Value::from(1));
         first
     });
 }
@@ -561,7 +561,7 @@ async fn under_merge_a_cleared_session_drops_what_another_request_stored_meanwhi
     other.save().await.unwrap();
     clearing.save().await.unwrap();
     let stored = store.load(&key).await.unwrap().unwrap();
-    let keys: Vec<&str> = stored.keys().map(String::as_str).collect();
+    let keys: Vec<&str> = stored.keys().map(|k| k.as_str()).collect();
     assert_eq!(keys, ["mine"]);
 }
 

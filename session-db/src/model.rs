@@ -247,7 +247,7 @@ impl<T: Into<ColumnValue>> From<Option<T>> for ColumnValue {
 /// }
 ///
 /// let mut data = Dict::new();
-/// data.insert("_auth_user_id".into(), Value::from("42"));
+/// data.insert("_auth_user_id", Value::from("42"));
 /// assert_eq!(CustomSession.values(&data), vec![ColumnValue::Integer(42)]);
 /// ```
 pub trait SessionModel: Send + Sync + fmt::Debug + 'static {

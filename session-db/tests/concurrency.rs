@@ -101,7 +101,7 @@ fn record(pairs: &[(&str, i64)]) -> SharedRecord {
 }
 
 fn keys(data: &Dict) -> Vec<&str> {
-    data.keys().map(String::as_str).collect()
+    data.keys().map(|k| k.as_str()).collect()
 }
 
 async fn a_row_another_writer_changed_after_our_load_is_a_conflict_under_reject<B: Raw>(

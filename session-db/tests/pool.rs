@@ -41,7 +41,7 @@ async fn a_connection_the_server_dropped_while_idle_is_replaced_before_the_next_
     store.ensure_schema().await.unwrap();
     let key = SessionKey::generate().unwrap();
     let mut data = Dict::new();
-    data.insert("visits".into(), Value::from(1));
+    data.insert("visits", Value::from(1));
     let record = SessionRecord {
         data: &data,
         expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),

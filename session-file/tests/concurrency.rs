@@ -114,7 +114,7 @@ async fn a_django_style_write_between_load_and_save_is_merged_under_merge() {
         ours.insert("cart", &vec![1, 2]).await.unwrap();
         ours.save().await.unwrap();
         let stored = store.load(&key).await.unwrap().unwrap();
-        let keys: Vec<&str> = stored.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = stored.keys().map(|k| k.as_str()).collect();
         assert_eq!(keys, ["_auth_user_id", "cart"], "{strategy:?}");
     }
 }

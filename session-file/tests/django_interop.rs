@@ -166,7 +166,7 @@ async fn files_written_by_django_can_be_updated() {
         .try_decode(&text, None)
         .unwrap();
     assert_eq!(
-        data.keys().map(String::as_str).collect::<Vec<_>>(),
+        data.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
         [
             "_auth_user_id",
             "_auth_user_backend",

@@ -82,7 +82,7 @@ fn record(data: &Dict) -> SessionRecord<'_> {
 
 fn one_entry() -> Dict {
     let mut data = Dict::new();
-    data.insert("user".into(), Value::from(1i64));
+    data.insert("user", Value::from(1i64));
     data
 }
 

@@ -80,14 +80,14 @@ impl Changes {
             out.insert(key.clone(), value.clone());
         }
         for key in &self.remove {
-            out.shift_remove(key);
+            out.remove(key);
         }
         match self.expiry {
             Some(Some(seconds)) => {
                 out.insert(EXPIRY.to_owned(), Value::from(seconds));
             }
             Some(None) => {
-                out.shift_remove(EXPIRY);
+                out.remove(EXPIRY);
             }
             None => {}
         }
@@ -230,7 +230,7 @@ mod tests {
         assert!(!after.contains_key("k0"));
         assert_eq!(after.get(EXPIRY), Some(&Value::from(5_400i64)));
         // The owner keeps its first place: insert keeps positions.
-        assert_eq!(after.keys().next().map(String::as_str), Some(OWNER));
+        assert_eq!(after.keys().next().map(|k| k.as_str()), Some(OWNER));
     }
 
     #[test]

@@ -150,20 +150,23 @@ fn short(value: Option<&Value>) -> String {
 /// The first key whose value or position differs between `expected` and `found`.
 pub fn first_difference(expected: &Dict, found: &Dict) -> String {
     for (i, (key, value)) in expected.iter().enumerate() {
-        match found.get_full(key) {
+        match found
+            .get_index_of(key)
+            .and_then(|j| Some((j, found.get_index(j)?.1)))
+        {
             None => return format!("key {key:?} missing"),
-            Some((_, _, other)) if other != value => {
+            Some((_, other)) if other != value => {
                 return format!(
                     "key {key:?}: expected {}, found {}",
                     short(Some(value)),
                     short(Some(other))
                 );
             }
-            Some((j, _, _)) if i != j => return format!("key {key:?} at position {j}, not {i}"),
+            Some((j, _)) if i != j => return format!("key {key:?} at position {j}, not {i}"),
             Some(_) => {}
         }
     }
-    match found.keys().find(|k| !expected.contains_key(*k)) {
+    match found.keys().find(|k| !expected.contains_key(k)) {
         Some(extra) => format!("unexpected key {extra:?} = {}", short(found.get(extra))),
         None => "same content".to_owned(),
     }
@@ -465,7 +468,7 @@ mod tests {
             ViolationKind::CrossedUpdate
         );
         let mut tampered = v2.clone();
-        tampered.insert("k0".into(), Value::from("tampered"));
+        tampered.insert("k0", Value::from("tampered"));
         assert_eq!(
             expect.check(Some(&tampered), "me").unwrap_err().0,
             ViolationKind::Corrupted
@@ -512,7 +515,7 @@ mod tests {
         assert!(history.check(&k, Some(&a1), 3, 6).is_ok());
         // Half of each write.
         let mut mixed = a1.clone();
-        mixed.insert("f3".into(), b1["f3"].clone());
+        mixed.insert("f3", b1["f3"].clone());
         assert_eq!(
             history.check(&k, Some(&mixed), 5, 6).unwrap_err().0,
             ViolationKind::MixedWrite

@@ -20,17 +20,17 @@ pub const CONCURRENCY: [usize; 2] = [1, 16];
 /// A typical logged-in session (as in `session-db`'s and `session-cache`'s benches).
 pub fn session_data() -> Dict {
     let mut data = Dict::new();
-    data.insert("_auth_user_id".into(), Value::from("48213"));
+    data.insert("_auth_user_id", Value::from("48213"));
     data.insert(
-        "_auth_user_backend".into(),
+        "_auth_user_backend",
         Value::from("django.contrib.auth.backends.ModelBackend"),
     );
     data.insert(
-        "_auth_user_hash".into(),
+        "_auth_user_hash",
         Value::from("4f1c7e1d9a3b5e7f2c8d0a6b4e2f1c3d5a7b9e0f2d4c6a8b0e2f4d6c8a0b2e4f"),
     );
     data.insert(
-        "cart".into(),
+        "cart",
         Value::List(vec![Value::from(17i64), Value::from(4i64)]),
     );
     data

@@ -21,7 +21,7 @@
 use std::fmt::Write as _;
 
 use super::{Serializer, SerializerError};
-use crate::value::{Dict, Int, MAX_DEPTH, MAX_STR_DIGITS, Value};
+use crate::value::{Dict, Int, MAX_DEPTH, MAX_STR_DIGITS, Str, Value};
 
 const FORMAT: &str = "json";
 
@@ -67,8 +67,8 @@ impl Serializer for JsonSerializer {
 /// use session_core::value::{Dict, Value};
 ///
 /// let mut dict = Dict::new();
-/// dict.insert("name".into(), Value::from("Zoë"));
-/// dict.insert("ratio".into(), Value::from(1e16));
+/// dict.insert("name", Value::from("Zoë"));
+/// dict.insert("ratio", Value::from(1e16));
 /// assert_eq!(json::to_string(&Value::Dict(dict)).unwrap(), r#"{"name":"Zo\u00eb","ratio":1e+16}"#);
 /// ```
 pub fn to_vec(value: &Value) -> Result<Vec<u8>, SerializerError> {
@@ -524,7 +524,7 @@ pub fn from_str(text: &str) -> Result<Value, SerializerError> {
 struct Stacks {
     scratch: Vec<u8>,
     items: Vec<Value>,
-    entries: Vec<(String, Value)>,
+    entries: Vec<(Str, Value)>,
 }
 
 /// Stacks larger than this (in entries) are given back after a document rather than kept.
@@ -591,7 +591,7 @@ struct Parser<'a> {
     items: Vec<Value>,
     /// Entries of the objects being parsed, likewise: building each dict once, at its final
     /// size, saves the repeated growth and rehashing that made parsing mostly allocation.
-    entries: Vec<(String, Value)>,
+    entries: Vec<(Str, Value)>,
 }
 
 impl Parser<'_> {
@@ -717,17 +717,8 @@ impl Parser<'_> {
                 }
                 Some(b'}') => {
                     self.pos += 1;
-                    let count = self.entries.len() - first;
-                    let mut dict = Dict::with_capacity(count);
-                    for (key, value) in self.entries.drain(first..) {
-                        // Python: the last value wins, at the position of the first occurrence.
-                        dict.insert(key, value);
-                    }
-                    if dict.len() < count {
-                        // Repeated keys: do not keep room for the entries they replaced.
-                        dict.shrink_to_fit();
-                    }
-                    return Ok(Value::Dict(dict));
+                    let entries = self.entries.drain(first..).collect();
+                    return Ok(Value::Dict(Dict::from_parsed(entries)));
                 }
                 _ => return Err(malformed(self.pos, "Expecting ',' delimiter")),
             }
@@ -735,8 +726,9 @@ impl Parser<'_> {
     }
 
     /// Parses a string body; `self.pos` is just past the opening quote at `start`.
-    fn parse_string(&mut self, start: usize) -> Result<String, SerializerError> {
-        // Fast path: plain ASCII up to the closing quote is copied straight into its `String`.
+    fn parse_string(&mut self, start: usize) -> Result<Str, SerializerError> {
+        // Fast path: plain ASCII up to the closing quote is copied straight into its `Str`
+        // (inline when short, so most keys and values allocate nothing).
         let rest = &self.input[self.pos..];
         let plain = plain_ascii_run(rest);
         if rest.get(plain) == Some(&b'"') {
@@ -744,8 +736,8 @@ impl Parser<'_> {
             self.pos += plain + 1;
             let string = match self.text {
                 // The run is ASCII, so its ends are character boundaries.
-                Some(text) => text.get(run).map(str::to_owned),
-                None => ascii_string(&rest[..plain]),
+                Some(text) => text.get(run).map(Str::from),
+                None => ascii_str(&rest[..plain]),
             };
             return string.ok_or_else(|| malformed(start, "invalid string"));
         }
@@ -793,7 +785,9 @@ impl Parser<'_> {
                 }
             }
         }
-        String::from_utf8(std::mem::take(&mut self.scratch))
+        // The scratch buffer stays with the parser for the next escaped string.
+        std::str::from_utf8(&self.scratch)
+            .map(Str::from)
             .map_err(|_| malformed(start, "invalid UTF-8 in string"))
     }
 
@@ -1016,8 +1010,8 @@ fn plain_ascii_run(bytes: &[u8]) -> usize {
 }
 
 /// A `String` of bytes already known to be ASCII.
-fn ascii_string(bytes: &[u8]) -> Option<String> {
-    std::str::from_utf8(bytes).ok().map(str::to_owned)
+fn ascii_str(bytes: &[u8]) -> Option<Str> {
+    std::str::from_utf8(bytes).ok().map(Str::from)
 }
 
 #[cfg(test)]

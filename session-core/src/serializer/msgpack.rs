@@ -24,7 +24,7 @@
 use num_bigint::BigInt;
 
 use super::{Serializer, SerializerError};
-use crate::value::{Dict, Int, MAX_DEPTH, Value};
+use crate::value::{Dict, Int, MAX_DEPTH, Str, Value};
 
 const FORMAT: &str = "msgpack";
 
@@ -328,11 +328,11 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn read_string(&mut self, len: usize) -> Result<String, SerializerError> {
+    fn read_string(&mut self, len: usize) -> Result<Str, SerializerError> {
         let start = self.pos;
         let bytes = self.take(len)?;
         match std::str::from_utf8(bytes) {
-            Ok(s) => Ok(s.to_owned()),
+            Ok(s) => Ok(Str::from(s)),
             Err(e) => {
                 self.pos = start + e.valid_up_to();
                 Err(self.malformed("invalid UTF-8 in str"))
@@ -341,7 +341,7 @@ impl<'a> Reader<'a> {
     }
 
     fn read_str(&mut self, len: usize) -> Result<Value, SerializerError> {
-        self.read_string(len).map(Value::Str)
+        self.read_string(len).map(Value::from)
     }
 
     fn read_array(&mut self, len: usize, depth: usize) -> Result<Value, SerializerError> {
@@ -375,7 +375,7 @@ impl<'a> Reader<'a> {
                 self.remaining()
             )));
         }
-        let mut dict = Dict::with_capacity(len);
+        let mut entries = Vec::with_capacity(len);
         for _ in 0..len {
             let key_at = self.pos;
             let marker = self.byte()?;
@@ -408,10 +408,10 @@ impl<'a> Reader<'a> {
                 }
             };
             let value = self.read_value(depth)?;
-            // Python: the last value wins, at the position of the first occurrence.
-            dict.insert(key, value);
+            entries.push((key, value));
         }
-        Ok(Value::Dict(dict))
+        // Python's rule for a repeated key: the last value wins, at the first position.
+        Ok(Value::Dict(Dict::from_parsed(entries)))
     }
 
     fn read_ext(&mut self, len: usize, marker_at: usize) -> Result<Value, SerializerError> {

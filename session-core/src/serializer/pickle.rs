@@ -39,7 +39,7 @@ use std::collections::HashMap;
 use num_bigint::BigInt;
 
 use super::{Serializer, SerializerError};
-use crate::value::{Dict, Int, MAX_DEPTH, MAX_STR_DIGITS, Value};
+use crate::value::{Dict, Int, MAX_DEPTH, MAX_STR_DIGITS, Str, Value};
 
 const FORMAT: &str = "pickle";
 
@@ -293,7 +293,7 @@ impl Writer {
             return Err(SerializerError::TooDeep { limit: MAX_DEPTH });
         }
         self.out.push(op::EMPTY_DICT);
-        let entries: Vec<(&String, &Value)> = dict.iter().collect();
+        let entries: Vec<(&Str, &Value)> = dict.iter().collect();
         for batch in entries.chunks(BATCH_SIZE) {
             if let [(key, value)] = batch {
                 self.write_str(key);
@@ -709,7 +709,7 @@ impl<'a> Reader<'a> {
                 op::STRING => {
                     let line = self.line()?;
                     let text = self.py2_string_literal(line, at)?;
-                    self.push(Value::Str(text));
+                    self.push(Value::from(text));
                 }
                 op::BINSTRING => {
                     let len = i32::from_le_bytes(self.le()?);
@@ -718,17 +718,17 @@ impl<'a> Reader<'a> {
                     })?;
                     let len = self.checked_len(len, at)?;
                     let bytes = self.take(len)?;
-                    self.push(Value::Str(latin1(bytes)));
+                    self.push(Value::from(latin1(bytes)));
                 }
                 op::SHORT_BINSTRING => {
                     let [len] = self.le::<1>()?;
                     let bytes = self.take(usize::from(len))?;
-                    self.push(Value::Str(latin1(bytes)));
+                    self.push(Value::from(latin1(bytes)));
                 }
                 op::UNICODE => {
                     let line = self.line()?;
                     let text = self.raw_unicode_escape(line, at)?;
-                    self.push(Value::Str(text));
+                    self.push(Value::from(text));
                 }
                 op::BINUNICODE => {
                     let len = u32::from_le_bytes(self.le()?);
@@ -859,7 +859,7 @@ impl<'a> Reader<'a> {
                  strings cannot hold them)",
             )
         })?;
-        self.push(Value::Str(text.to_owned()));
+        self.push(Value::from(text));
         Ok(())
     }
 
@@ -1087,17 +1087,17 @@ impl<'a> Reader<'a> {
                 }
                 self.charge(1)?;
                 self.nodes[id].in_progress = true;
-                let mut dict = Dict::with_capacity(map.len());
+                let mut entries = Vec::with_capacity(map.len());
                 for (key, item) in map {
                     let Value::Str(key) = self.materialize(key, depth, copy)? else {
                         return Err(bad_key("non-str", 0));
                     };
                     let value = self.materialize(item, depth, copy)?;
-                    // Python: the last value wins, at the position of the first occurrence.
-                    dict.insert(key, value);
+                    entries.push((key, value));
                 }
                 self.nodes[id].in_progress = false;
-                Value::Dict(dict)
+                // Python's rule for a repeated key: the last value wins, at the first position.
+                Value::Dict(Dict::from_parsed(entries))
             }
             Node::Taken => {
                 return Err(SerializerError::Malformed {

@@ -311,7 +311,7 @@ impl<'de> SeqAccess<'de> for ListAccess<'de> {
 }
 
 struct DictAccess<'de> {
-    entries: indexmap::map::Iter<'de, String, Value>,
+    entries: super::Iter<'de>,
     value: Option<(&'de str, &'de Value)>,
 }
 
@@ -597,10 +597,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Float(v))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::Str(v.to_owned()))
+        Ok(Value::from(v))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::Str(v))
+        Ok(Value::from(v))
     }
     fn visit_none<E: de::Error>(self) -> Result<Value, E> {
         Ok(Value::Null)

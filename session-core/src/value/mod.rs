@@ -5,22 +5,18 @@
 //! `-0.0`), any Unicode string, lists, and insertion-ordered dicts ([`Dict`]).
 
 mod de;
+mod dict;
 mod int;
 mod ser;
+mod str;
 
 use std::fmt;
 
-use indexmap::IndexMap;
-
 pub use de::{from_value, from_value_ref};
+pub use dict::{Dict, IntoIter, Iter, IterMut, Keys, Values, ValuesMut};
 pub use int::{Int, MAX_STR_DIGITS, ParseIntError};
 pub use ser::to_value;
-
-/// An insertion-ordered dict of string keys, like a Python `dict` (and like Django's session data).
-///
-/// Remove entries with [`IndexMap::shift_remove`] so the remaining keys keep their order: Django's
-/// JSON output depends on it.
-pub type Dict = IndexMap<String, Value>;
+pub use str::Str;
 
 /// How deeply lists and dicts may nest in anything we read or write.
 ///
@@ -170,8 +166,8 @@ pub enum Value {
     Int(Int),
     /// Python `float` (an IEEE 754 double, kept bit for bit).
     Float(f64),
-    /// Python `str`.
-    Str(String),
+    /// Python `str` (short text is kept inline: see [`Str`]).
+    Str(Str),
     /// Python `list` (tuples are read as lists, as JSON does).
     List(Vec<Value>),
     /// Python `dict` with `str` keys, in insertion order.
@@ -195,7 +191,7 @@ impl Value {
     /// The string, if this is a `str`.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::Str(s) => Some(s),
+            Value::Str(s) => Some(s.as_str()),
             _ => None,
         }
     }
@@ -286,12 +282,24 @@ impl From<f64> for Value {
 
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
-        Value::Str(v.to_owned())
+        Value::Str(Str::from(v))
     }
 }
 
 impl From<String> for Value {
     fn from(v: String) -> Self {
+        Value::Str(Str::from(v))
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Str(Str::from(v))
+    }
+}
+
+impl From<Str> for Value {
+    fn from(v: Str) -> Self {
         Value::Str(v)
     }
 }

@@ -134,10 +134,10 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::Float(v))
     }
     fn serialize_char(self, v: char) -> Result<Value, ValueError> {
-        Ok(Value::Str(v.to_string()))
+        Ok(Value::from(v.to_string()))
     }
     fn serialize_str(self, v: &str) -> Result<Value, ValueError> {
-        Ok(Value::Str(v.to_owned()))
+        Ok(Value::from(v))
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<Value, ValueError> {
         self.open()?;
@@ -163,7 +163,7 @@ impl ser::Serializer for ValueSerializer {
         _index: u32,
         variant: &'static str,
     ) -> Result<Value, ValueError> {
-        Ok(Value::Str(variant.to_owned()))
+        Ok(Value::from(variant))
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,

@@ -60,7 +60,7 @@ fn parse_value(rest: &mut &[u8]) -> Value {
                 u64::from_str_radix(bits, 16).expect("float bits"),
             ))
         }
-        b's' => Value::Str(parse_str_body(rest)),
+        b's' => Value::from(parse_str_body(rest)),
         b'l' => {
             let n: usize = until_semicolon(rest).parse().expect("list length");
             Value::List((0..n).map(|_| parse_value(rest)).collect())
