@@ -6,7 +6,8 @@
 //!
 //! ```sh
 //! cargo bench -p session-db --features postgres,mysql --bench clear_at_scale -- \
-//!     --rows 10000000 [--batch 10000] [--loaders 8] [--idle-seconds 10] [--db postgres|mysql|both]
+//!     --rows 10000000 [--batch 10000] [--pause-ms 0] [--loaders 8] [--idle-seconds 10] \
+//!     [--db postgres|mysql|both]
 //! ```
 //!
 //! The table (`djs_scale_<pid>`) is created with Django's schema and index and dropped after.
@@ -23,6 +24,7 @@ use sqlx::{AssertSqlSafe, Executor};
 struct Options {
     rows: u64,
     batch: u64,
+    pause: Duration,
     loaders: usize,
     idle: Duration,
     dbs: Vec<&'static str>,
@@ -32,6 +34,7 @@ fn options() -> Options {
     let mut options = Options {
         rows: 10_000_000,
         batch: session_db::DEFAULT_CLEAR_BATCH_SIZE,
+        pause: Duration::ZERO,
         loaders: 8,
         idle: Duration::from_secs(10),
         dbs: vec!["postgres", "mysql"],
@@ -42,6 +45,7 @@ fn options() -> Options {
         match arg.as_str() {
             "--rows" => options.rows = value().parse().unwrap(),
             "--batch" => options.batch = value().parse().unwrap(),
+            "--pause-ms" => options.pause = Duration::from_millis(value().parse().unwrap()),
             "--loaders" => options.loaders = value().parse().unwrap(),
             "--idle-seconds" => options.idle = Duration::from_secs(value().parse().unwrap()),
             "--db" => {
@@ -144,7 +148,8 @@ async fn run<B: Backend>(
         .with_table(&table)
         .unwrap()
         .with_clear_batch_size(options.batch)
-        .unwrap();
+        .unwrap()
+        .with_clear_pause(options.pause);
     store.ensure_schema().await.unwrap();
     let mut data = Dict::default();
     data.insert("_auth_user_id".to_owned(), Value::from("18342"));
@@ -190,10 +195,12 @@ async fn run<B: Backend>(
     assert_eq!(removed, options.rows / 2);
 
     println!(
-        "{database}: cleared {removed} of {} rows in {:.1} s ({batches} statements of up to {}; {:.0} rows/s)",
+        "{database}: cleared {removed} of {} rows in {:.1} s ({batches} statements of up to {}, \
+         {} ms pause; {:.0} rows/s)",
         options.rows,
         clear.as_secs_f64(),
         options.batch,
+        options.pause.as_millis(),
         removed as f64 / clear.as_secs_f64()
     );
     println!(

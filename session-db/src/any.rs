@@ -207,6 +207,28 @@ impl AnyDbStore {
             AnyDbStore::Sqlite(store) => AnyDbStore::Sqlite(store.with_clear_batch_size(rows)?),
         })
     }
+
+    /// [`DbStore::clear_batch_size`].
+    pub fn clear_batch_size(&self) -> u64 {
+        each!(self, store => store.clear_batch_size())
+    }
+
+    /// [`DbStore::with_clear_pause`].
+    pub fn with_clear_pause(self, pause: std::time::Duration) -> Self {
+        match self {
+            #[cfg(feature = "postgres")]
+            AnyDbStore::Postgres(store) => AnyDbStore::Postgres(store.with_clear_pause(pause)),
+            #[cfg(feature = "mysql")]
+            AnyDbStore::MySql(store) => AnyDbStore::MySql(store.with_clear_pause(pause)),
+            #[cfg(feature = "sqlite")]
+            AnyDbStore::Sqlite(store) => AnyDbStore::Sqlite(store.with_clear_pause(pause)),
+        }
+    }
+
+    /// [`DbStore::clear_pause`].
+    pub fn clear_pause(&self) -> std::time::Duration {
+        each!(self, store => store.clear_pause())
+    }
 }
 
 /// sqlx knows MariaDB as `mysql:`; accept Django's and SQLAlchemy's `mariadb:` spelling too.

@@ -116,6 +116,10 @@
 //!   lock and no huge transaction, and loads go on meanwhile (measured in the README);
 //!   [`DbStore::clear_expired_rows_with_progress`] reports the running total after each batch.
 //!   Django's single `DELETE` would hold one transaction for the whole table.
+//!   [`DbStore::with_clear_pause`] waits between batches (none by default): on MySQL/MariaDB
+//!   each batch fills InnoDB's redo log and the page flushing it forces delays concurrent loads,
+//!   and a pause about as long as one batch takes keeps that delay within 2× of idle (the
+//!   README's "Operations" section has the figures).
 //! - Keys longer than 40 characters or containing NUL cannot be in the table: they load nothing
 //!   and are never sent to the database; creating one is [`DbError::KeyTooLong`] /
 //!   [`DbError::KeyHasNul`].
