@@ -424,9 +424,18 @@ fn write_u_escape(out: &mut Vec<u8>, unit: u32) {
 
 /// Writes a string as Python's `json` does with `ensure_ascii=True`.
 fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    // Most session strings are short and need no escape (keys, SKUs, prices): one table test
+    // per byte and one copy beat setting up the general loop below.
+    if bytes.len() <= 32 && bytes.iter().all(|&b| PLAIN_OUT[usize::from(b)]) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     out.reserve(s.len() + 2);
     out.push(b'"');
-    let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
