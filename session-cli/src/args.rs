@@ -223,6 +223,12 @@ pub struct ClearArgs {
     #[arg(long, value_name = "ROWS", default_value_t = session_db::DEFAULT_CLEAR_BATCH_SIZE,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: u64,
+
+    /// How long to wait after each full batch, in milliseconds (db and cached-db engines;
+    /// default 0). On a busy MySQL/MariaDB, about as long as one batch takes keeps the site's
+    /// own queries fast while the clear runs (see `DbStore::with_clear_pause`).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub pause_ms: u64,
 }
 
 /// Options of `sessions show`.

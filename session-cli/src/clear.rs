@@ -1,6 +1,6 @@
 //! `sessions clearsessions`.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use session_core::{ClearExpired, SessionConfig, SessionStore};
 use time::OffsetDateTime;
@@ -52,7 +52,8 @@ pub async fn clearsessions_with_progress(
             let db = store::open_db(&args.store, &config, OffsetDateTime::from(now))
                 .await?
                 .with_clear_batch_size(args.batch_size)
-                .map_err(|e| Error::Store(e.into()))?;
+                .map_err(|e| Error::Store(e.into()))?
+                .with_clear_pause(Duration::from_millis(args.pause_ms));
             db.clear_expired_rows_with_progress(progress)
                 .await
                 .map_err(|e| Error::Store(e.into()))?

@@ -27,7 +27,7 @@
 //!
 //! | command | stores | prints | exit 1 when |
 //! |---|---|---|---|
-//! | `clearsessions` | db, cached-db (`--database-url`, `--table`, `--batch-size`: rows per DELETE, default 10,000), file (`--file-path`, `--cookie-name`, `--cookie-age`), cache (nothing to do) | `Removed N expired sessions.` (on a terminal, a progress line on stderr while it runs) | the store fails while clearing |
+//! | `clearsessions` | db, cached-db (`--database-url`, `--table`, `--batch-size`: rows per DELETE, default 10,000; `--pause-ms`: a wait after each full batch, default 0), file (`--file-path`, `--cookie-name`, `--cookie-age`), cache (nothing to do) | `Removed N expired sessions.` (on a terminal, a progress line on stderr while it runs) | the store fails while clearing |
 //! | `show SESSION_KEY` | the same, and cache (`--cache-url`, `--cache-key-prefix`, `--cache-version`), and cookie (the key is the cookie) | the session as one line of JSON | no live session under the key, or its data does not verify |
 //! | `revoke --user ID` / `list --user ID` | db (`--index-table` for session-auth's index), cached-db (revoke also deletes the cache entries: `--cache-url`), cache (session-auth's per-user Redis set and a SCAN), file (every file read) | the number removed / one JSON line per session | the store fails |
 //! | `whoami KEY` | all of the above, plus the user table (`--user-database-url` / `USER_DATABASE_URL`, `--user-table`, `--user-key-column`, ...) | `{"user_id": "42", "backend": "...", "verified": true}` | no user, the session hash does not match (password changed), the user is inactive (ModelBackend) or gone |

@@ -933,6 +933,11 @@ fn clearsessions_clears_in_batches_and_draws_its_progress_only_on_a_terminal() {
             .env_remove("DATABASE_URL")
             .output()
         else {
+            // CI installs util-linux's script(1); there a missing one is a failure, not a skip.
+            assert!(
+                std::env::var_os("SESSION_TEST_REQUIRE_SERVICES").is_none(),
+                "script(1) is needed for the terminal half (SESSION_TEST_REQUIRE_SERVICES is set)"
+            );
             println!("skipped the terminal half: script(1) is not installed");
             return;
         };
@@ -945,6 +950,42 @@ fn clearsessions_clears_in_batches_and_draws_its_progress_only_on_a_terminal() {
         }
         assert!(shown.contains(session_cli::PROGRESS_DONE), "{shown:?}");
         assert!(shown.contains("Removed 3 expired sessions."), "{shown:?}");
+    });
+}
+
+#[test]
+fn clearsessions_with_a_pause_between_batches_still_clears_every_expired_row() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, url) = sqlite_file(dir.path()).await;
+        let past = OffsetDateTime::now_utc() - Duration::minutes(5);
+        for _ in 0..5 {
+            let key = SessionKey::generate().unwrap();
+            store.save_row(key.as_str(), &data(), past).await.unwrap();
+        }
+        let live = SessionKey::generate().unwrap();
+        let future = OffsetDateTime::now_utc() + Duration::minutes(5);
+        store
+            .save_row(live.as_str(), &data(), future)
+            .await
+            .unwrap();
+        let out = sessions(
+            &[
+                "clearsessions",
+                "--database-url",
+                &url,
+                "--batch-size",
+                "2",
+                "--pause-ms",
+                "1",
+            ],
+            &[],
+        );
+        prints(&out, "Removed 5 expired sessions.");
+        assert!(
+            store.exists(&live).await.unwrap(),
+            "a live session was cleared"
+        );
     });
 }
 
