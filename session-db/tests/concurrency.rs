@@ -369,24 +369,63 @@ async fn a_custom_models_columns_follow_a_compare_and_swap<B: Raw>(kind: Db, tes
 // ---------------------------------------------------------------------------------------------
 // Real Django as the other writer (SQLite file; any python that imports Django 5.2).
 
-/// The python to run Django with: `SESSION_TEST_PYTHON`, else `python3`; `None` (after printing
-/// why) when it cannot import Django, unless `SESSION_TEST_REQUIRE_SERVICES=1`.
+/// The python to run Django with: `SESSION_TEST_PYTHON` if set; else `python3` if it imports
+/// Django 5.2+; else the fixtures' own throwaway virtualenv (`fixtures/django/djvenv.py`, built
+/// once under /tmp with pip), so a fresh machine runs this test too. `None` (after printing why)
+/// when none works, unless `SESSION_TEST_REQUIRE_SERVICES=1`.
 fn django_python(test: &str) -> Option<String> {
-    let python = std::env::var("SESSION_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let imported = Command::new(&python)
+    // Tests run in parallel: find (or build) the environment once.
+    static PYTHON: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    match PYTHON.get_or_init(find_django_python) {
+        Ok(python) => Some(python.clone()),
+        Err(message) => {
+            assert!(!services::required(), "{test}: {message}");
+            eprintln!("skipping {test}: {message}");
+            None
+        }
+    }
+}
+
+fn imports_django(python: &str) -> bool {
+    Command::new(python)
         .args(["-c", "import django; assert django.VERSION >= (5, 2)"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|status| status.success());
-    if imported {
-        return Some(python);
+        .is_ok_and(|status| status.success())
+}
+
+fn find_django_python() -> Result<String, String> {
+    if let Ok(python) = std::env::var("SESSION_TEST_PYTHON") {
+        return if imports_django(&python) {
+            Ok(python)
+        } else {
+            Err(format!(
+                "SESSION_TEST_PYTHON={python} cannot import Django 5.2 or later"
+            ))
+        };
     }
-    let message =
-        format!("{python} cannot import Django 5.2 or later (pip install \"django>=5.2,<6\")");
-    assert!(!services::required(), "{test}: {message}");
-    eprintln!("skipping {test}: {message}");
-    None
+    if imports_django("python3") {
+        return Ok("python3".to_owned());
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/django");
+    let built = Command::new("python3")
+        .arg("-c")
+        .arg("import sys; sys.path.insert(0, sys.argv[1]); import djvenv; print(djvenv.ensure('django52'))")
+        .arg(&fixtures)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run python3 to build the Django virtualenv: {e}"))?;
+    let python = String::from_utf8_lossy(&built.stdout).trim().to_owned();
+    if built.status.success() && imports_django(&python) {
+        Ok(python)
+    } else {
+        Err(format!(
+            "python3 cannot import Django 5.2 or later and fixtures/django/djvenv.py could not \
+             build an environment that can (pip install \"django>=5.2,<6\", or set \
+             SESSION_TEST_PYTHON)"
+        ))
+    }
 }
 
 /// Runs `fixtures/django/workers/concurrent_writer.py` with `request` (JSON) on stdin.
