@@ -420,11 +420,12 @@ fn find_django_python() -> Result<String, String> {
     if built.status.success() && imports_django(&python) {
         Ok(python)
     } else {
-        Err(format!(
+        Err(
             "python3 cannot import Django 5.2 or later and fixtures/django/djvenv.py could not \
              build an environment that can (pip install \"django>=5.2,<6\", or set \
              SESSION_TEST_PYTHON)"
-        ))
+                .to_owned(),
+        )
     }
 }
 
