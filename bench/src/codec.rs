@@ -151,7 +151,7 @@ enum Parser {
     Sonic,
     /// `simd_json::BorrowedValue` (parses in place; strings without escapes borrow the input).
     SimdJson,
-    /// `serde_json::Value` (with `preserve_order`, so an `IndexMap` per object, like ours).
+    /// `serde_json::Value` (with `preserve_order`: an `IndexMap` per object, as ours was before 2026-12-06).
     SerdeJson,
 }
 

@@ -455,11 +455,12 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
     /// meanwhile: each batch dirties pages the server must write back (and, on InnoDB, purge), and
     /// a pause lets that I/O drain before the next batch adds more, instead of queueing the
     /// sessions being loaded behind it. Clearing is a background chore, so finishing later is
-    /// usually the right trade on a busy site. On MariaDB, a pause about as long as one batch
-    /// takes (300 ms for batches of 10,000 rows there) kept the p99 of concurrent loads within 2×
-    /// of idle while clearing five million rows, where no pause gave 3.07×; PostgreSQL stayed
-    /// within 2× without one. The repository README's "Operations" section has the figures and
-    /// the server settings they were measured with. [`SessionStore::clear_expired`] pauses too.
+    /// usually the right trade on a busy site. On MariaDB, clearing five million of ten million
+    /// rows with a 300 ms pause (about one batch of 10,000 rows there) held the p99 of concurrent
+    /// loads to 2.27× idle on an otherwise quiet machine, against 2.54× without one;
+    /// PostgreSQL stayed within 2× without a pause. The repository README's "Operations" section
+    /// has the figures and the server settings they were measured with.
+    /// [`SessionStore::clear_expired`] pauses too.
     pub fn with_clear_pause(mut self, pause: Duration) -> Self {
         self.clear_batch.pause = pause;
         self
