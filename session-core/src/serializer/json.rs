@@ -425,9 +425,9 @@ fn write_u_escape(out: &mut Vec<u8>, unit: u32) {
 /// Writes a string as Python's `json` does with `ensure_ascii=True`.
 fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    // Most session strings are short and need no escape (keys, SKUs, prices): one table test
-    // per byte and one copy beat setting up the general loop below.
-    if bytes.len() <= 32 && bytes.iter().all(|&b| PLAIN_OUT[usize::from(b)]) {
+    // Nearly every session string needs no escape (keys, SKUs, prices, hashes): a few word tests
+    // and one copy.
+    if all_plain_out(bytes) {
         out.reserve(bytes.len() + 2);
         out.push(b'"');
         out.extend_from_slice(bytes);
@@ -673,7 +673,13 @@ impl Parser<'_> {
         }
         let first = self.items.len();
         loop {
-            let item = self.parse_value(depth)?;
+            let item = if self.peek() == Some(b'"') {
+                let at = self.pos;
+                self.pos += 1;
+                Value::Str(self.parse_string(at)?)
+            } else {
+                self.parse_value(depth)?
+            };
             self.items.push(item);
             self.skip_ws();
             match self.peek() {
@@ -716,7 +722,14 @@ impl Parser<'_> {
             }
             self.pos += 1;
             self.skip_ws();
-            let value = self.parse_value(depth)?;
+            // Strings, the most common value, skip the general dispatch (see `parse_string`).
+            let value = if self.peek() == Some(b'"') {
+                let at = self.pos;
+                self.pos += 1;
+                Value::Str(self.parse_string(at)?)
+            } else {
+                self.parse_value(depth)?
+            };
             self.entries.push((key, value));
             self.skip_ws();
             match self.peek() {
@@ -735,6 +748,11 @@ impl Parser<'_> {
     }
 
     /// Parses a string body; `self.pos` is just past the opening quote at `start`.
+    ///
+    /// Inlined into the object and array loops: a plain string is then built where it is
+    /// stored, not returned through the stack and copied again (those copies, reading back
+    /// what was just written in smaller pieces, were most of the parse's time).
+    #[inline]
     fn parse_string(&mut self, start: usize) -> Result<Str, SerializerError> {
         // Fast path: plain ASCII up to the closing quote is copied straight into its `Str`
         // (inline when short, so most keys and values allocate nothing).
@@ -750,6 +768,13 @@ impl Parser<'_> {
             };
             return string.ok_or_else(|| malformed(start, "invalid string"));
         }
+        self.parse_escaped_string(start, plain)
+    }
+
+    /// The rest of a string that is not one plain run: `plain` bytes from `self.pos` are plain.
+    #[inline(never)]
+    fn parse_escaped_string(&mut self, start: usize, plain: usize) -> Result<Str, SerializerError> {
+        let rest = &self.input[self.pos..];
         self.scratch.clear();
         self.scratch.extend_from_slice(&rest[..plain]);
         self.pos += plain;
@@ -962,29 +987,9 @@ fn lone_surrogate(offset: usize, unit: u32) -> SerializerError {
 /// reads as itself). Strings Django writes are nearly always one such run, so this is the inner
 /// loop of both reading and writing; it tests eight bytes at a time.
 fn plain_run<const DEL_TOO: bool>(bytes: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const QUOTES: u64 = ONES * b'"' as u64;
-    const BACKSLASHES: u64 = ONES * b'\\' as u64;
-    const DELS: u64 = ONES * 0x7f;
-    const SPACES: u64 = ONES * 0x20;
     let mut done = 0;
     while let Some(chunk) = bytes.get(done..).and_then(<[u8]>::first_chunk::<8>) {
-        let word = u64::from_le_bytes(*chunk);
-        let quotes = word ^ QUOTES;
-        let backslashes = word ^ BACKSLASHES;
-        // Per byte, the high bit ends up set where the byte is zero (after the XORs: a quote
-        // or backslash), below 0x20, or at least 0x80. Borrows can only mark bytes above a
-        // marked one, so the lowest mark is exact.
-        let mut marks = quotes.wrapping_sub(ONES) & !quotes
-            | backslashes.wrapping_sub(ONES) & !backslashes
-            | word.wrapping_sub(SPACES) & !word
-            | word;
-        if DEL_TOO {
-            let dels = word ^ DELS;
-            marks |= dels.wrapping_sub(ONES) & !dels;
-        }
-        marks &= HIGH;
+        let marks = special_marks::<DEL_TOO>(u64::from_le_bytes(*chunk));
         if marks != 0 {
             return done + (marks.trailing_zeros() / 8) as usize;
         }
@@ -996,6 +1001,62 @@ fn plain_run<const DEL_TOO: bool>(bytes: &[u8]) -> usize {
         .iter()
         .position(|&b| !table[usize::from(b)])
         .unwrap_or(bytes.len() - done)
+}
+
+/// The high bit of each byte of `word` (little-endian) that is not plain: a quote, a backslash,
+/// below 0x20, at least 0x80 (and, with `DEL_TOO`, DEL). Borrows can only mark bytes above a
+/// marked one, so the lowest mark is exact; whether any mark is set is exact too.
+#[inline]
+fn special_marks<const DEL_TOO: bool>(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    const DELS: u64 = ONES * 0x7f;
+    const SPACES: u64 = ONES * 0x20;
+    let quotes = word ^ QUOTES;
+    let backslashes = word ^ BACKSLASHES;
+    // Per byte, the high bit ends up set where the byte is zero (after the XORs: a quote or
+    // backslash), below 0x20, or at least 0x80.
+    let mut marks = quotes.wrapping_sub(ONES) & !quotes
+        | backslashes.wrapping_sub(ONES) & !backslashes
+        | word.wrapping_sub(SPACES) & !word
+        | word;
+    if DEL_TOO {
+        let dels = word ^ DELS;
+        marks |= dels.wrapping_sub(ONES) & !dels;
+    }
+    marks & HIGH
+}
+
+/// Whether every byte of `bytes` is written as itself (see [`plain_run`]): the writer's test for
+/// the common string, with no byte-by-byte loop at any length. Strings of 4 to 8 bytes are
+/// tested as two overlapping 4-byte words, longer ones as 8-byte words with the last one
+/// overlapping, shorter ones padded with a plain byte.
+#[inline]
+fn all_plain_out(bytes: &[u8]) -> bool {
+    let word = |chunk: &[u8; 8]| special_marks::<true>(u64::from_le_bytes(*chunk));
+    if let Some(last) = bytes.last_chunk::<8>() {
+        let (chunks, _) = bytes.as_chunks::<8>();
+        return chunks
+            .iter()
+            .fold(word(last), |marks, chunk| marks | word(chunk))
+            == 0;
+    }
+    let padded = match (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        (Some(first), Some(last)) => {
+            let mut both = [0; 8];
+            both[..4].copy_from_slice(first);
+            both[4..].copy_from_slice(last);
+            both
+        }
+        _ => {
+            let mut padded = [b'a'; 8];
+            padded[..bytes.len()].copy_from_slice(bytes);
+            padded
+        }
+    };
+    word(&padded) == 0
 }
 
 /// Which bytes [`plain_run`] passes over: printable ASCII but `"` and `\`, and DEL when
@@ -1091,6 +1152,32 @@ mod tests {
             bytes[at] = 0x7f;
             assert_eq!(plain_run::<true>(&bytes), at);
             assert_eq!(plain_run::<false>(&bytes), 24);
+        }
+    }
+
+    #[test]
+    fn the_writers_plain_test_finds_a_special_byte_at_any_length_and_position() {
+        let specials = [b'"', b'\\', 0x00, 0x1f, 0x7f, 0x80, 0xff, b'\n'];
+        for len in 0..40 {
+            let plain = vec![b'a'; len];
+            assert!(all_plain_out(&plain), "{len} plain bytes");
+            for at in 0..len {
+                for special in specials {
+                    let mut bytes = plain.clone();
+                    bytes[at] = special;
+                    assert!(!all_plain_out(&bytes), "{bytes:?}");
+                }
+            }
+        }
+        // The edges of the plain range: space, '!', '#', '[', ']', '~'.
+        for text in [
+            " ",
+            "!#",
+            " !#[]~",
+            " !#[]~ !#[]~",
+            " !#[]~ !#[]~ !#[]~ !#[]~",
+        ] {
+            assert!(all_plain_out(text.as_bytes()), "{text:?}");
         }
     }
 
