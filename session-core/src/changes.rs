@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 
 use crate::expiry::EXPIRY_KEY;
-use crate::value::Dict;
+use crate::value::{Dict, Str};
 
 /// How one key of the session changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,9 @@ pub enum Change {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     cleared: bool,
-    keys: IndexMap<String, Change>,
+    // Recorded on every insert under every policy, so kept cheap: session keys are short and
+    // `Str` holds them inline, and foldhash (seeded per map) hashes them in a few instructions.
+    keys: IndexMap<Str, Change, foldhash::fast::RandomState>,
 }
 
 impl Changes {
@@ -68,7 +70,7 @@ impl Changes {
         match self.keys.get_mut(key) {
             Some(held) => *held = change,
             None => {
-                self.keys.insert(key.to_owned(), change);
+                self.keys.insert(Str::from(key), change);
             }
         }
     }
