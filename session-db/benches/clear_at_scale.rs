@@ -7,8 +7,14 @@
 //! ```sh
 //! cargo bench -p session-db --features postgres,mysql --bench clear_at_scale -- \
 //!     --rows 10000000 [--batch 10000] [--pause-ms 0] [--loaders 8] [--idle-seconds 10] \
-//!     [--db postgres|mysql|both]
+//!     [--rate 0] [--db postgres|mysql|both]
 //! ```
+//!
+//! By default `--loaders` tasks load back to back (a closed loop that saturates the machine, so
+//! any work the clear adds shows as load latency, but a stalled loader sends nothing, so stalls
+//! are undercounted). `--rate N` instead starts N loads per second, each its own task, as
+//! requests reach a web server, timed from when it was due: a stall counts for every load it
+//! held up.
 //!
 //! The table (`djs_scale_<pid>`) is created with Django's schema and index and dropped after.
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark binary: failures abort it
@@ -27,6 +33,8 @@ struct Options {
     pause: Duration,
     loaders: usize,
     idle: Duration,
+    // Loads per second across all loaders; 0 = as fast as they can.
+    rate: u64,
     dbs: Vec<&'static str>,
 }
 
@@ -37,6 +45,7 @@ fn options() -> Options {
         pause: Duration::ZERO,
         loaders: 8,
         idle: Duration::from_secs(10),
+        rate: 0,
         dbs: vec!["postgres", "mysql"],
     };
     let mut args = std::env::args().skip(1);
@@ -48,6 +57,7 @@ fn options() -> Options {
             "--pause-ms" => options.pause = Duration::from_millis(value().parse().unwrap()),
             "--loaders" => options.loaders = value().parse().unwrap(),
             "--idle-seconds" => options.idle = Duration::from_secs(value().parse().unwrap()),
+            "--rate" => options.rate = value().parse().unwrap(),
             "--db" => {
                 options.dbs = match value().as_str() {
                     "postgres" => vec!["postgres"],
@@ -97,13 +107,26 @@ fn percentiles(mut samples: Vec<Duration>) -> (usize, Duration, Duration) {
     (samples.len(), at(0.50), at(0.99))
 }
 
-/// Loads random live sessions from `loaders` tasks until `stop`, returning every latency.
+/// Row `i` of the live ones (odd rows), from a xorshift state.
+fn next_live_row(state: &mut u64, rows: u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state % (rows / 2)) * 2 + 1
+}
+
+/// Loads random live sessions until `stop`, returning every latency: from `loaders` tasks
+/// back to back, or, with a `rate`, as requests arriving at that rate.
 async fn load_while<B: Backend>(
     store: Arc<DbStore<B>>,
     rows: u64,
     loaders: usize,
+    rate: u64,
     stop: Arc<AtomicBool>,
 ) -> Vec<Duration> {
+    if rate > 0 {
+        return load_at_rate(store, rows, rate, stop).await;
+    }
     let mut tasks = Vec::new();
     for seed in 0..loaders as u64 {
         let (store, stop) = (store.clone(), stop.clone());
@@ -111,11 +134,7 @@ async fn load_while<B: Backend>(
             let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
             let mut samples = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                // Odd rows are the live ones.
-                let i = (state % (rows / 2)) * 2 + 1;
+                let i = next_live_row(&mut state, rows);
                 let key = SessionKey::new(key(i)).unwrap();
                 let started = Instant::now();
                 let loaded = store.load(&key).await.unwrap();
@@ -130,6 +149,53 @@ async fn load_while<B: Backend>(
         all.extend(task.await.unwrap());
     }
     all
+}
+
+/// How late the load scheduler may wake before its lateness counts as load latency.
+const TIMER_SLACK: Duration = Duration::from_millis(1);
+
+/// Loads arriving `rate` times a second, each its own task, as requests reach a web server:
+/// a load that stalls delays only itself, and each is timed from when it arrived (waiting for
+/// a pool connection included), so a stall is counted for every load it held up.
+async fn load_at_rate<B: Backend>(
+    store: Arc<DbStore<B>>,
+    rows: u64,
+    rate: u64,
+    stop: Arc<AtomicBool>,
+) -> Vec<Duration> {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = Instant::now();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut sent = 0u64;
+    let mut tasks = tokio::task::JoinSet::new();
+    while !stop.load(Ordering::Relaxed) {
+        // Every load due by now, each timed from its due moment, less the timer's own
+        // lateness up to a millisecond (its granularity, not the database's doing): a load is
+        // counted late only when the scheduler itself was held up longer than that.
+        let now = Instant::now();
+        while started + period * sent as u32 <= now {
+            let due = (started + period * sent as u32 + TIMER_SLACK).min(now);
+            sent += 1;
+            let i = next_live_row(&mut state, rows);
+            let (store, sender) = (store.clone(), sender.clone());
+            tasks.spawn(async move {
+                let key = SessionKey::new(key(i)).unwrap();
+                let loaded = store.load(&key).await.unwrap();
+                assert!(loaded.is_some(), "live row {i} must load");
+                let _ = sender.send(due.elapsed());
+            });
+        }
+        while tasks.try_join_next().is_some() {}
+        tokio::time::sleep(period).await;
+    }
+    while tasks.join_next().await.is_some() {}
+    drop(sender);
+    let mut samples = Vec::new();
+    while let Some(latency) = receiver.recv().await {
+        samples.push(latency);
+    }
+    samples
 }
 
 async fn run<B: Backend>(
@@ -170,6 +236,7 @@ async fn run<B: Backend>(
         store.clone(),
         options.rows,
         options.loaders,
+        options.rate,
         stop.clone(),
     ));
     tokio::time::sleep(options.idle).await;
@@ -181,6 +248,7 @@ async fn run<B: Backend>(
         store.clone(),
         options.rows,
         options.loaders,
+        options.rate,
         stop.clone(),
     ));
     let started = Instant::now();
@@ -203,9 +271,12 @@ async fn run<B: Backend>(
         options.pause.as_millis(),
         removed as f64 / clear.as_secs_f64()
     );
+    let pacing = match options.rate {
+        0 => format!("{} tasks back to back", options.loaders),
+        rate => format!("{rate}/s arriving"),
+    };
     println!(
-        "{database}: loads by {} tasks: idle p50 {:.2} ms p99 {:.2} ms ({idle_n} loads); during the clear p50 {:.2} ms p99 {:.2} ms ({during_n} loads); p99 during/idle {:.2}x",
-        options.loaders,
+        "{database}: loads ({pacing}): idle p50 {:.2} ms p99 {:.2} ms ({idle_n} loads); during the clear p50 {:.2} ms p99 {:.2} ms ({during_n} loads); p99 during/idle {:.2}x",
         idle_p50.as_secs_f64() * 1e3,
         idle_p99.as_secs_f64() * 1e3,
         during_p50.as_secs_f64() * 1e3,
