@@ -225,8 +225,9 @@ pub struct ClearArgs {
     pub batch_size: u64,
 
     /// How long to wait after each full batch, in milliseconds (db and cached-db engines;
-    /// default 0). On a busy MySQL/MariaDB, about as long as one batch takes eases the load the
-    /// clear puts on the site's own queries (see `DbStore::with_clear_pause`).
+    /// default 0). On a busy site, a few times as long as one batch takes (300 for batches of
+    /// 10,000) eases the load the clear puts on the site's own queries (see
+    /// `DbStore::with_clear_pause`).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub pause_ms: u64,
 }

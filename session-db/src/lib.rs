@@ -116,10 +116,10 @@
 //!   lock and no huge transaction, and loads go on meanwhile (measured in the README);
 //!   [`DbStore::clear_expired_rows_with_progress`] reports the running total after each batch.
 //!   Django's single `DELETE` would hold one transaction for the whole table.
-//!   [`DbStore::with_clear_pause`] waits between batches (none by default): on MySQL/MariaDB
-//!   each batch fills InnoDB's redo log and the page flushing it forces delays concurrent loads,
-//!   and a pause about as long as one batch takes keeps that delay within 2× of idle (the
-//!   README's "Operations" section has the figures).
+//!   [`DbStore::with_clear_pause`] waits between batches (none by default): each batch takes
+//!   CPU and I/O from the loads the database serves meanwhile, and a pause spreads that out (the
+//!   README's "Operations" section has the figures for PostgreSQL and MariaDB, and the server
+//!   settings MariaDB needs).
 //! - Keys longer than 40 characters or containing NUL cannot be in the table: they load nothing
 //!   and are never sent to the database; creating one is [`DbError::KeyTooLong`] /
 //!   [`DbError::KeyHasNul`].
