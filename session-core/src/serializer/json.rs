@@ -1030,9 +1030,9 @@ fn special_marks<const DEL_TOO: bool>(word: u64) -> u64 {
 }
 
 /// Whether every byte of `bytes` is written as itself (see [`plain_run`]): the writer's test for
-/// the common string, with no byte-by-byte loop at any length. Strings of 4 to 8 bytes are
-/// tested as two overlapping 4-byte words, longer ones as 8-byte words with the last one
-/// overlapping, shorter ones padded with a plain byte.
+/// the common string, with no byte-by-byte loop at any length. Strings of 8 bytes or more are
+/// tested as 8-byte words with the last one overlapping, strings of 4 to 7 bytes as two
+/// overlapping 4-byte words, shorter ones padded with a plain byte.
 #[inline]
 fn all_plain_out(bytes: &[u8]) -> bool {
     let word = |chunk: &[u8; 8]| special_marks::<true>(u64::from_le_bytes(*chunk));
