@@ -662,6 +662,19 @@ impl Parser<'_> {
         }
     }
 
+    /// An array item or object value: [`parse_value`](Self::parse_value), except that a string,
+    /// the most common value, skips the general dispatch and is built in place (see
+    /// [`parse_string`](Self::parse_string)).
+    #[inline(always)]
+    fn parse_item(&mut self, depth: usize) -> Result<Value, SerializerError> {
+        if self.peek() == Some(b'"') {
+            let at = self.pos;
+            self.pos += 1;
+            return self.parse_string(at).map(Value::Str);
+        }
+        self.parse_value(depth)
+    }
+
     fn parse_array(&mut self, depth: usize) -> Result<Value, SerializerError> {
         if depth > MAX_DEPTH {
             return Err(too_deep());
@@ -673,13 +686,7 @@ impl Parser<'_> {
         }
         let first = self.items.len();
         loop {
-            let item = if self.peek() == Some(b'"') {
-                let at = self.pos;
-                self.pos += 1;
-                Value::Str(self.parse_string(at)?)
-            } else {
-                self.parse_value(depth)?
-            };
+            let item = self.parse_item(depth)?;
             self.items.push(item);
             self.skip_ws();
             match self.peek() {
@@ -722,14 +729,7 @@ impl Parser<'_> {
             }
             self.pos += 1;
             self.skip_ws();
-            // Strings, the most common value, skip the general dispatch (see `parse_string`).
-            let value = if self.peek() == Some(b'"') {
-                let at = self.pos;
-                self.pos += 1;
-                Value::Str(self.parse_string(at)?)
-            } else {
-                self.parse_value(depth)?
-            };
+            let value = self.parse_item(depth)?;
             self.entries.push((key, value));
             self.skip_ws();
             match self.peek() {
