@@ -163,37 +163,37 @@ async fn load_at_rate<B: Backend>(
     rate: u64,
     stop: Arc<AtomicBool>,
 ) -> Vec<Duration> {
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let period = Duration::from_secs_f64(1.0 / rate as f64);
     let started = Instant::now();
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut sent = 0u64;
+    let mut sent = 0u32;
     let mut tasks = tokio::task::JoinSet::new();
+    let mut samples = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         // Every load due by now, each timed from its due moment, less the timer's own
         // lateness up to a millisecond (its granularity, not the database's doing): a load is
         // counted late only when the scheduler itself was held up longer than that.
         let now = Instant::now();
-        while started + period * sent as u32 <= now {
-            let due = (started + period * sent as u32 + TIMER_SLACK).min(now);
+        while started + period * sent <= now {
+            let due = (started + period * sent + TIMER_SLACK).min(now);
             sent += 1;
             let i = next_live_row(&mut state, rows);
-            let (store, sender) = (store.clone(), sender.clone());
+            let store = store.clone();
             tasks.spawn(async move {
                 let key = SessionKey::new(key(i)).unwrap();
                 let loaded = store.load(&key).await.unwrap();
                 assert!(loaded.is_some(), "live row {i} must load");
-                let _ = sender.send(due.elapsed());
+                due.elapsed()
             });
         }
-        while tasks.try_join_next().is_some() {}
+        // A load that failed aborts the run, as in the back-to-back loaders.
+        while let Some(latency) = tasks.try_join_next() {
+            samples.push(latency.unwrap());
+        }
         tokio::time::sleep(period).await;
     }
-    while tasks.join_next().await.is_some() {}
-    drop(sender);
-    let mut samples = Vec::new();
-    while let Some(latency) = receiver.recv().await {
-        samples.push(latency);
+    while let Some(latency) = tasks.join_next().await {
+        samples.push(latency.unwrap());
     }
     samples
 }
