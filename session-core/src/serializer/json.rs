@@ -749,9 +749,9 @@ impl Parser<'_> {
 
     /// Parses a string body; `self.pos` is just past the opening quote at `start`.
     ///
-    /// Inlined into the object and array loops: a plain string is then built where it is
-    /// stored, not returned through the stack and copied again (those copies, reading back
-    /// what was just written in smaller pieces, were most of the parse's time).
+    /// Inlined into the object and array loops (through [`parse_item`](Self::parse_item)), so a
+    /// string value skips the general dispatch and one copy of its result; the escaped path
+    /// stays out of line to keep that small.
     #[inline]
     fn parse_string(&mut self, start: usize) -> Result<Str, SerializerError> {
         // Fast path: plain ASCII up to the closing quote is copied straight into its `Str`
