@@ -38,9 +38,12 @@ pub enum WriteStrategy {
     /// `link()` to create (fails if the name exists) and check-then-`rename()` to update (any
     /// POSIX filesystem with hard links, NFS included).
     ///
-    /// An update checks that the session file still exists right before renaming over it; a delete
-    /// landing in the microseconds between the check and the rename is undone by the rename. That
-    /// is the only window in which a deleted session can come back.
+    /// An update checks that the session file still exists right before renaming over it. The
+    /// check and the rename are made under the session's lock (see the crate docs' "Concurrency
+    /// policies"), and this store's deletes take the same lock, so a delete of this store (in any
+    /// process on the machine) lands before the check or after the rename, never between them.
+    /// A delete by a writer that does not take the lock (Django) can still land in the
+    /// microseconds between the two and be undone by the rename, as with Django's own store.
     HardLink,
     /// Django's own way: an exclusive `open(O_CREAT|O_EXCL)` reserves the name with an empty
     /// placeholder, then the complete temporary file is renamed over it; updates as
@@ -315,12 +318,44 @@ impl Dir {
         self.sync()
     }
 
+    /// Whether an update checks that the session file exists, then renames over it, in two
+    /// steps: a delete between them would be undone, so both steps (and this store's deletes) are
+    /// made under the session's lock. `RenameExchange` fails by itself if the file is gone.
+    fn update_checks_then_renames(&self) -> bool {
+        self.strategy != WriteStrategy::RenameExchange
+    }
+
     /// Replaces existing session file `file_name` with `contents`, or fails with
     /// [`Error::SessionDeleted`] if it no longer exists.
     pub(crate) fn replace(&self, file_name: &str, contents: &[u8]) -> Result<(), Error> {
         let temp = self.write_temp(file_name, contents)?;
+        let lock = if self.update_checks_then_renames() {
+            Some(self.lock(file_name)?)
+        } else {
+            None
+        };
         self.swap_in(temp, file_name)?;
+        drop(lock);
         self.sync()
+    }
+
+    /// Removes session file `file_name`, if it exists. Under a strategy whose updates check then
+    /// rename, the removal waits for the session's lock, so it cannot fall between an update's
+    /// check and its rename (which would bring the deleted session back).
+    pub(crate) fn remove(&self, file_name: &str) -> Result<(), Error> {
+        let path = self.path.join(file_name);
+        let lock = if self.update_checks_then_renames() {
+            Some(self.lock(file_name)?)
+        } else {
+            None
+        };
+        let removed = fs::remove_file(&path);
+        drop(lock);
+        match removed {
+            Ok(()) => self.sync(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io_error("remove", &path, e).into()),
+        }
     }
 
     /// [`replace`](Self::replace), only if `check` (which reads the current file) passes, with
@@ -329,8 +364,9 @@ impl Dir {
     /// written and flushed before the lock is taken and the directory is flushed after it is
     /// released: the lock covers a read and a rename only.
     ///
-    /// Writers that do not take the lock (plain saves, deletes, Django) are not excluded: see
-    /// the crate docs' "Concurrency policies".
+    /// Writers that do not take the lock (Django, and under `RenameExchange` this store's plain
+    /// saves and deletes, which need no lock there) are not excluded: see the crate docs'
+    /// "Concurrency policies".
     ///
     /// Returns the metadata of the file written (now the session file).
     pub(crate) fn replace_under_lock(
@@ -555,6 +591,51 @@ mod tests {
                 Err(Error::SessionDeleted)
             ));
             assert!(names(tmp.path()).is_empty(), "{strategy:?}");
+        }
+    }
+
+    /// Under the strategies whose updates check then rename, a delete and an update wait for the
+    /// session's lock, so neither can fall between another update's check and its rename (where
+    /// a delete would be undone). `RenameExchange` needs no lock and takes none.
+    #[test]
+    fn deletes_and_updates_wait_for_the_lock_where_updates_check_then_rename() {
+        use std::sync::{Arc, mpsc};
+        use std::time::Duration;
+        const NAME: &str = "sessionidabcdefghijkl";
+        for strategy in ALL {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = Arc::new(Dir::open(tmp.path(), "sessionid", false, Some(strategy)).unwrap());
+            dir.create(NAME, b"one").unwrap();
+            let waits = strategy != WriteStrategy::RenameExchange;
+            let run = |op: fn(&Dir) -> Result<(), Error>| {
+                let (done, finished) = mpsc::channel();
+                let dir = dir.clone();
+                let worker = std::thread::spawn(move || {
+                    let result = op(&dir);
+                    done.send(()).unwrap();
+                    result
+                });
+                (finished, worker)
+            };
+
+            let held = dir.lock(NAME).unwrap();
+            let (finished, updater) = run(|dir| dir.replace(NAME, b"two"));
+            let blocked = finished.recv_timeout(Duration::from_millis(200)).is_err();
+            assert_eq!(blocked, waits, "{strategy:?}: update blocked by the lock");
+            drop(held);
+            updater.join().unwrap().unwrap();
+            assert_eq!(fs::read(tmp.path().join(NAME)).unwrap(), b"two");
+
+            let held = dir.lock(NAME).unwrap();
+            let (finished, deleter) = run(|dir| dir.remove(NAME));
+            let blocked = finished.recv_timeout(Duration::from_millis(200)).is_err();
+            assert_eq!(blocked, waits, "{strategy:?}: delete blocked by the lock");
+            assert_eq!(tmp.path().join(NAME).exists(), waits, "{strategy:?}");
+            drop(held);
+            deleter.join().unwrap().unwrap();
+            assert!(names(tmp.path()).is_empty(), "{strategy:?}");
+            // Deleting what is gone is no error.
+            dir.remove(NAME).unwrap();
         }
     }
 

@@ -71,9 +71,13 @@
 //!   gone. A delete that happens before the swap makes the update fail; one that happens after it
 //!   removes the new file. No interleaving resurrects a deleted session.
 //! - [`WriteStrategy::HardLink`] and [`WriteStrategy::Placeholder`] (other filesystems): the
-//!   update checks that the file still exists immediately before renaming over it. A delete that
-//!   lands between that check and the rename (a few microseconds) is undone by the rename; that
-//!   window is the only way a deleted session can return.
+//!   update checks that the file still exists immediately before renaming over it, holding the
+//!   session's lock (see "Concurrency policies") from the check to the rename, and this store's
+//!   deletes take the same lock. So no delete of this store, in any process on the machine, can
+//!   fall between the check and the rename. A delete by a writer that does not lock (Django's
+//!   file backend) can still land in those few microseconds and be undone by the rename; that
+//!   window is the only way a deleted session can return. The lock costs these strategies a lock
+//!   file created, locked and removed per update and per delete.
 //!
 //! With every strategy, the check that a session has not expired is made when the update starts
 //! (it reads the current file), so an update that starts just before the expiry moment can still
@@ -111,7 +115,8 @@
 //!   [`STALE_TEMP_AGE`]. Elsewhere than Unix, lock files are not removed on release (an open
 //!   file cannot be), only by `clear_expired`.
 //! - **What the lock does not cover**: writers that do not take it, namely Django's file backend
-//!   and this store's own plain (`last_write_wins`) saves and deletes. Such a write that lands
+//!   and, under `RenameExchange`, this store's own plain (`last_write_wins`) saves and deletes
+//!   (under the other strategies they take it too, see "Atomicity"). Such a write that lands
 //!   before our re-check is seen (a conflict, or a merge onto it). One that lands in the
 //!   microseconds between our re-check and our rename is overwritten by our rename and lost, as
 //!   it would be under last-write-wins; a delete landing there is undone unless the

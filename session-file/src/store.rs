@@ -494,12 +494,7 @@ impl Inner {
         let Some(name) = self.file_name(key) else {
             return Ok(());
         };
-        let path = self.dir.path.join(name);
-        match fs::remove_file(&path) {
-            Ok(()) => self.dir.sync(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.dir.io_error("remove", &path, e).into()),
-        }
+        self.dir.remove(&name)
     }
 
     fn find_sessions(
