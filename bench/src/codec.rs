@@ -71,18 +71,27 @@ impl Floor {
             .map_err(|e| format!("HMAC key: {e}"))?;
         Ok(Floor {
             mac,
-            deflate: RefCell::new(Compress::new(Compression::new(6), true)),
+            deflate: RefCell::new(Compress::new(Compression::new(6), false)),
             inflate: RefCell::new(zlib_rs::Inflate::new(true, 15)),
             scratch: RefCell::new(Vec::new()),
         })
     }
 
     /// The stored body (`true` when compressed) and its tag.
+    ///
+    /// The zlib stream is C zlib's, built the quickest way we know: zlib deflates the body raw
+    /// and the Adler-32 trailer comes from zlib-rs's SIMD checksum (what our codec does too), so
+    /// the floor is not slowed by zlib's byte-loop checksum.
     fn encode(&self, raw: &[u8]) -> (bool, Vec<u8>, Vec<u8>) {
         let mut deflate = self.deflate.borrow_mut();
         deflate.reset();
-        let mut compressed = Vec::with_capacity(raw.len());
-        let finished = deflate.compress_vec(raw, &mut compressed, FlushCompress::Finish);
+        let mut compressed = Vec::with_capacity(raw.len() + 8);
+        compressed.extend_from_slice(&[0x78, 0x9c]);
+        let finished = deflate
+            .compress_vec(raw, &mut compressed, FlushCompress::Finish)
+            .inspect(|_| {
+                compressed.extend_from_slice(&zlib_rs::adler32::adler32(1, raw).to_be_bytes());
+            });
         let (is_compressed, body) = match finished {
             Ok(Status::StreamEnd) if compressed.len() + 1 < raw.len() => (true, compressed),
             _ => (false, raw.to_vec()),
