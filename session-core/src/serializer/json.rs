@@ -157,8 +157,7 @@ fn write_dict(out: &mut Vec<u8>, dict: &Dict, depth: usize) -> Result<(), Serial
         if i > 0 {
             out.push(b',');
         }
-        write_str(out, key);
-        out.push(b':');
+        write_key(out, key);
         write_value(out, value, depth)?;
     }
     out.push(b'}');
@@ -423,18 +422,41 @@ fn write_u_escape(out: &mut Vec<u8>, unit: u32) {
 }
 
 /// Writes a string as Python's `json` does with `ensure_ascii=True`.
+///
+/// Inlined into the dict and list loops: nearly every session string needs no escape (keys,
+/// SKUs, prices, hashes), and for those this is a few word tests and one copy, which cost less
+/// than a call that saves and restores registers. Other strings take the out-of-line path.
+#[inline(always)]
 fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_str_then(out, s, b"\"");
+}
+
+/// Writes a dict key and the `:` after it.
+#[inline(always)]
+fn write_key(out: &mut Vec<u8>, key: &str) {
+    write_str_then(out, key, b"\":");
+}
+
+/// [`write_str`], with `closing` (the closing quote, and what follows it) written in one go.
+#[inline(always)]
+fn write_str_then(out: &mut Vec<u8>, s: &str, closing: &[u8]) {
     let bytes = s.as_bytes();
-    // Nearly every session string needs no escape (keys, SKUs, prices, hashes): a few word tests
-    // and one copy.
     if all_plain_out(bytes) {
-        out.reserve(bytes.len() + 2);
+        out.reserve(bytes.len() + 1 + closing.len());
         out.push(b'"');
         out.extend_from_slice(bytes);
-        out.push(b'"');
-        return;
+        out.extend_from_slice(closing);
+    } else {
+        write_escaped_str(out, bytes);
+        out.extend_from_slice(closing.get(1..).unwrap_or_default());
     }
-    out.reserve(s.len() + 2);
+}
+
+/// [`write_str`] for a string with characters to escape (`bytes` is a valid `str`), without
+/// its closing quote.
+#[inline(never)]
+fn write_escaped_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
     let mut i = 0;
@@ -1030,33 +1052,53 @@ fn special_marks<const DEL_TOO: bool>(word: u64) -> u64 {
 }
 
 /// Whether every byte of `bytes` is written as itself (see [`plain_run`]): the writer's test for
-/// the common string, with no byte-by-byte loop at any length. Strings of 8 bytes or more are
-/// tested as 8-byte words with the last one overlapping, strings of 4 to 7 bytes as two
-/// overlapping 4-byte words, shorter ones padded with a plain byte.
-#[inline]
+/// the common string, with no byte-by-byte loop at any length. Strings of 8 to 16 bytes are
+/// tested as two overlapping 8-byte words, longer ones as 8-byte words with the last one
+/// overlapping, strings of 4 to 7 bytes as two overlapping 4-byte words, shorter ones packed
+/// with plain padding.
+#[inline(always)]
 fn all_plain_out(bytes: &[u8]) -> bool {
     let word = |chunk: &[u8; 8]| special_marks::<true>(u64::from_le_bytes(*chunk));
-    if let Some(last) = bytes.last_chunk::<8>() {
-        let (chunks, _) = bytes.as_chunks::<8>();
-        return chunks
-            .iter()
-            .fold(word(last), |marks, chunk| marks | word(chunk))
-            == 0;
+    if bytes.len() > 16 {
+        return all_plain_out_long(bytes);
     }
-    let padded = match (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
-        (Some(first), Some(last)) => {
-            let mut both = [0; 8];
-            both[..4].copy_from_slice(first);
-            both[4..].copy_from_slice(last);
-            both
-        }
-        _ => {
-            let mut padded = [b'a'; 8];
-            padded[..bytes.len()].copy_from_slice(bytes);
-            padded
-        }
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        return word(first) | word(last) == 0;
+    }
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        let mut both = [0; 8];
+        both[..4].copy_from_slice(first);
+        both[4..].copy_from_slice(last);
+        return word(&both) == 0;
+    }
+    // 0 to 3 bytes ("qty", "sku": common keys): their first, middle and last byte cover them
+    // all, packed in a register with plain padding. Copying them into a padded buffer and
+    // reading it back as a word made the CPU wait for the copy's stores (a failed store
+    // forward), a fifth of the writer's string time.
+    let [first, middle, last] = match bytes {
+        [] => return true,
+        [a, ..] => [*a, bytes[bytes.len() / 2], bytes[bytes.len() - 1]],
     };
-    word(&padded) == 0
+    let packed = u64::from(first)
+        | (u64::from(middle) << 8)
+        | (u64::from(last) << 16)
+        | u64::from_le_bytes([0, 0, 0, b'a', b'a', b'a', b'a', b'a']);
+    special_marks::<true>(packed) == 0
+}
+
+/// [`all_plain_out`] for strings of 8 bytes or more, out of line: the loop is larger than the
+/// short strings' tests it would otherwise be inlined with.
+#[inline(never)]
+fn all_plain_out_long(bytes: &[u8]) -> bool {
+    let word = |chunk: &[u8; 8]| special_marks::<true>(u64::from_le_bytes(*chunk));
+    let Some(last) = bytes.last_chunk::<8>() else {
+        return all_plain_out(bytes);
+    };
+    let (chunks, _) = bytes.as_chunks::<8>();
+    chunks
+        .iter()
+        .fold(word(last), |marks, chunk| marks | word(chunk))
+        == 0
 }
 
 /// Which bytes [`plain_run`] passes over: printable ASCII but `"` and `\`, and DEL when
