@@ -599,6 +599,19 @@ fn parse(input: &[u8], text: Option<&str>, latin1: bool) -> Result<Value, Serial
     }
 }
 
+/// Pushes a default value onto `stack` and returns it, to be overwritten in place.
+///
+/// A parsed string goes into its slot field by field this way. Pushing a `Value` or an entry
+/// whole passes it through the stack to `Vec::push`, which is not inlined here and copies it in
+/// 16-byte pieces that straddle the narrower stores it was just assembled with: each such copy
+/// waits for those stores to complete (a failed store forward, 6 % of decoding).
+#[inline(always)]
+fn push_default<T: Default>(stack: &mut Vec<T>) -> &mut T {
+    let at = stack.len();
+    stack.resize_with(at + 1, T::default);
+    &mut stack[at]
+}
+
 fn malformed(offset: usize, reason: impl Into<String>) -> SerializerError {
     SerializerError::Malformed {
         format: FORMAT,
@@ -684,17 +697,44 @@ impl Parser<'_> {
         }
     }
 
-    /// An array item or object value: [`parse_value`](Self::parse_value), except that a string,
-    /// the most common value, skips the general dispatch and is built in place (see
-    /// [`parse_string`](Self::parse_string)).
+    /// Parses an array item and pushes it: [`parse_value`](Self::parse_value), except that a
+    /// string, the most common item, skips the general dispatch (see
+    /// [`parse_string`](Self::parse_string)) and goes straight into its slot. Passing it back
+    /// as a `Result<Value, _>` first made the CPU re-read the string's bytes in other widths
+    /// than they had just been written in, and wait for them (a failed store forward).
     #[inline(always)]
-    fn parse_item(&mut self, depth: usize) -> Result<Value, SerializerError> {
+    fn push_item(&mut self, depth: usize) -> Result<(), SerializerError> {
         if self.peek() == Some(b'"') {
             let at = self.pos;
             self.pos += 1;
-            return self.parse_string(at).map(Value::Str);
+            let string = self.parse_string(at)?;
+            let slot = push_default(&mut self.items);
+            *slot = Value::Str(string);
+        } else {
+            let value = self.parse_value(depth)?;
+            *push_default(&mut self.items) = value;
         }
-        self.parse_value(depth)
+        Ok(())
+    }
+
+    /// Parses an object's value and pushes it with its `key`, as [`push_item`](Self::push_item)
+    /// does an item.
+    #[inline(always)]
+    fn push_entry(&mut self, key: Str, depth: usize) -> Result<(), SerializerError> {
+        if self.peek() == Some(b'"') {
+            let at = self.pos;
+            self.pos += 1;
+            let string = self.parse_string(at)?;
+            let slot = push_default(&mut self.entries);
+            slot.0 = key;
+            slot.1 = Value::Str(string);
+        } else {
+            let value = self.parse_value(depth)?;
+            let slot = push_default(&mut self.entries);
+            slot.0 = key;
+            slot.1 = value;
+        }
+        Ok(())
     }
 
     fn parse_array(&mut self, depth: usize) -> Result<Value, SerializerError> {
@@ -708,8 +748,7 @@ impl Parser<'_> {
         }
         let first = self.items.len();
         loop {
-            let item = self.parse_item(depth)?;
-            self.items.push(item);
+            self.push_item(depth)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -751,8 +790,7 @@ impl Parser<'_> {
             }
             self.pos += 1;
             self.skip_ws();
-            let value = self.parse_item(depth)?;
-            self.entries.push((key, value));
+            self.push_entry(key, depth)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -771,9 +809,9 @@ impl Parser<'_> {
 
     /// Parses a string body; `self.pos` is just past the opening quote at `start`.
     ///
-    /// Inlined into the object and array loops (through [`parse_item`](Self::parse_item)), so a
-    /// string value skips the general dispatch and one copy of its result; the escaped path
-    /// stays out of line to keep that small.
+    /// Called straight from the object and array loops ([`push_entry`](Self::push_entry),
+    /// [`push_item`](Self::push_item)), so a string value skips the general dispatch; the
+    /// escaped path stays out of line to keep this small.
     #[inline]
     fn parse_string(&mut self, start: usize) -> Result<Str, SerializerError> {
         // Fast path: plain ASCII up to the closing quote is copied straight into its `Str`

@@ -85,23 +85,45 @@ impl Dict {
     ///
     /// Parsers collect an object's entries first and build its dict once, at its final size: for
     /// a small dict that is the one allocation it needs, with no per-entry insert.
+    ///
+    /// Inlined, so that the parser builds the `Dict` (and the `Value` around it) in place rather
+    /// than copying one returned through memory (see `json::push_default`); the work is out of
+    /// line.
+    #[inline(always)]
     pub(crate) fn from_parsed(mut entries: Vec<(Str, Value)>) -> Dict {
         if entries.len() > SCAN_LIMIT {
-            let count = entries.len();
-            let mut dict = Dict::with_capacity(count);
-            for (key, value) in entries {
-                dict.insert(key, value);
-            }
-            if dict.len() < count {
-                dict.shrink_to_fit();
-            }
-            return dict;
+            return Dict::indexed_from_parsed(entries);
         }
+        Dict::drop_repeated_keys(&mut entries);
+        Dict {
+            entries,
+            index: None,
+        }
+    }
+
+    /// [`from_parsed`](Self::from_parsed) for more entries than a scan serves.
+    #[inline(never)]
+    fn indexed_from_parsed(entries: Vec<(Str, Value)>) -> Dict {
+        let count = entries.len();
+        let mut dict = Dict::with_capacity(count);
+        for (key, value) in entries {
+            dict.insert(key, value);
+        }
+        if dict.len() < count {
+            dict.shrink_to_fit();
+        }
+        dict
+    }
+
+    /// Applies the repeated-key rule to a few parsed entries by scanning: a later entry's value
+    /// replaces the first one's, and the later entry goes.
+    #[inline(never)]
+    fn drop_repeated_keys(entries: &mut Vec<(Str, Value)>) {
         let mut i = 1;
         while i < entries.len() {
             let (earlier, rest) = entries.split_at_mut(i);
             let repeated = rest.first_mut().and_then(|(key, value)| {
-                let first = earlier.iter_mut().find(|(k, _)| k == key)?;
+                let first = earlier.iter_mut().find(|(k, _)| same_key(k, key))?;
                 first.1 = std::mem::take(value);
                 Some(())
             });
@@ -110,10 +132,6 @@ impl Dict {
             } else {
                 i += 1;
             }
-        }
-        Dict {
-            entries,
-            index: None,
         }
     }
 
@@ -548,6 +566,15 @@ impl<'de> serde::Deserialize<'de> for Dict {
     }
 }
 
+/// Whether two keys are equal, with the length and the first and last bytes compared before the
+/// bytes themselves: the keys of one small object nearly always differ in one of those, and
+/// that spares a `memcmp` call per pair.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.first() == b.first() && a.last() == b.last() && a == b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -663,6 +690,28 @@ mod tests {
             assert_eq!(dict["k0"], Value::from("really last"));
             assert_eq!(dict.get_index_of(&format!("k{}", n - 1)), Some(n - 1));
         }
+    }
+
+    /// Keys that agree in length, first and last byte (what the scan compares first) are still
+    /// told apart by their middle, and empty keys repeat like any other.
+    #[test]
+    fn parsed_keys_alike_at_both_ends_stay_distinct() {
+        let entries: Vec<(Str, Value)> = [
+            ("abc", 1),
+            ("axc", 2),
+            ("", 3),
+            ("abc", 4),
+            ("a", 5),
+            ("", 6),
+        ]
+        .into_iter()
+        .map(|(k, v)| (Str::from(k), Value::from(v)))
+        .collect();
+        let dict = Dict::from_parsed(entries);
+        assert_eq!(keys(&dict), ["abc", "axc", "", "a"]);
+        assert_eq!(dict["abc"], Value::from(4));
+        assert_eq!(dict["axc"], Value::from(2));
+        assert_eq!(dict[""], Value::from(6));
     }
 
     #[test]

@@ -87,6 +87,7 @@ impl fmt::Debug for Str {
 }
 
 impl From<&str> for Str {
+    #[inline]
     fn from(text: &str) -> Self {
         Str(CompactString::new(text))
     }
