@@ -19,7 +19,8 @@
 //! | `djsession_cached_db_cache_total` | counter | `result` = `hit`, `miss`, `failure` | the cached-db store's cache reads (`session-cached-db`) |
 //!
 //! `store` is the store's [`kind`](crate::SessionStore::kind) (`memory`, `postgres`, `mysql`,
-//! `sqlite`, `redis`, `moka`, `memcached`, `file`, `cookie`, `cached-db`, or `custom`);
+//! `sqlite`, `redis`, `moka`, `memcached`, `cache` (another cache backend), `file`, `cookie`,
+//! `cached-db`, `custom`, or a custom store's own name);
 //! `operation` is `load`, `load_versioned`, `save`, `save_if_unchanged`, `delete` or
 //! `clear_expired`; `policy` is `merge` or `reject`.
 //!
@@ -81,13 +82,109 @@ pub(crate) async fn store_call<T>(
     );
     let started = Instant::now();
     let result = call.instrument(span).await;
-    let labels = [("store", store), ("operation", operation)];
-    ::metrics::counter!(names::STORE_OPERATIONS, &labels).increment(1);
-    ::metrics::histogram!(names::STORE_DURATION, &labels).record(started.elapsed());
-    if let Err(Error::Store(_)) = &result {
-        ::metrics::counter!(names::STORE_ERRORS, &labels).increment(1);
+    let failed = matches!(&result, Err(Error::Store(_)));
+    match static_labels(store, operation) {
+        Some(labels) => {
+            let key = |name| ::metrics::Key::from_static_parts(name, labels);
+            ::metrics::with_recorder(|recorder| {
+                recorder
+                    .register_counter(&key(names::STORE_OPERATIONS), &METADATA)
+                    .increment(1);
+                recorder
+                    .register_histogram(&key(names::STORE_DURATION), &METADATA)
+                    .record(started.elapsed());
+                if failed {
+                    recorder
+                        .register_counter(&key(names::STORE_ERRORS), &METADATA)
+                        .increment(1);
+                }
+            });
+        }
+        // A store kind this crate does not know (a custom store's own name): the same metrics
+        // with labels built for the call.
+        None => {
+            let labels = [("store", store), ("operation", operation)];
+            ::metrics::counter!(names::STORE_OPERATIONS, &labels).increment(1);
+            ::metrics::histogram!(names::STORE_DURATION, &labels).record(started.elapsed());
+            if failed {
+                ::metrics::counter!(names::STORE_ERRORS, &labels).increment(1);
+            }
+        }
     }
     result
+}
+
+/// What the `metrics` macros would attach to the store-call metrics.
+static METADATA: ::metrics::Metadata<'static> =
+    ::metrics::Metadata::new(module_path!(), ::metrics::Level::INFO, Some(module_path!()));
+
+/// The store kinds of this workspace, in the order of [`STORE_CALL_LABELS`].
+const STORE_KINDS: [&str; 12] = [
+    "memory",
+    "postgres",
+    "mysql",
+    "sqlite",
+    "redis",
+    "moka",
+    "memcached",
+    "cache",
+    "file",
+    "cookie",
+    "cached-db",
+    "custom",
+];
+
+/// The operations of [`store_call`], in the order of [`STORE_CALL_LABELS`]' rows.
+const OPERATIONS: [&str; 6] = [
+    "load",
+    "load_versioned",
+    "save",
+    "save_if_unchanged",
+    "delete",
+    "clear_expired",
+];
+
+macro_rules! labels_of_kind {
+    ($kind:literal) => {
+        [
+            labels_of_kind!(@ $kind, "load"),
+            labels_of_kind!(@ $kind, "load_versioned"),
+            labels_of_kind!(@ $kind, "save"),
+            labels_of_kind!(@ $kind, "save_if_unchanged"),
+            labels_of_kind!(@ $kind, "delete"),
+            labels_of_kind!(@ $kind, "clear_expired"),
+        ]
+    };
+    (@ $kind:literal, $operation:literal) => {
+        [
+            ::metrics::Label::from_static_parts("store", $kind),
+            ::metrics::Label::from_static_parts("operation", $operation),
+        ]
+    };
+}
+
+/// The `store` and `operation` labels of every known store call, made at compile time: building
+/// them per call allocated a label list for each metric, four allocations per request.
+static STORE_CALL_LABELS: [[[::metrics::Label; 2]; 6]; 12] = [
+    labels_of_kind!("memory"),
+    labels_of_kind!("postgres"),
+    labels_of_kind!("mysql"),
+    labels_of_kind!("sqlite"),
+    labels_of_kind!("redis"),
+    labels_of_kind!("moka"),
+    labels_of_kind!("memcached"),
+    labels_of_kind!("cache"),
+    labels_of_kind!("file"),
+    labels_of_kind!("cookie"),
+    labels_of_kind!("cached-db"),
+    labels_of_kind!("custom"),
+];
+
+/// The prebuilt labels of a store call, if its store kind and operation are known.
+fn static_labels(store: &str, operation: &str) -> Option<&'static [::metrics::Label]> {
+    let kind = STORE_KINDS.iter().position(|k| *k == store)?;
+    let operation = OPERATIONS.iter().position(|o| *o == operation)?;
+    Some(STORE_CALL_LABELS.get(kind)?.get(operation)?.as_slice())
 }
 
 /// Counts one event labelled with the store.
@@ -139,7 +236,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::testing::recorded;
-    use crate::{ConcurrencyPolicy, MemoryStore, Session, SessionCodec, SessionConfig};
+    use super::{OPERATIONS, STORE_KINDS, names, static_labels, store_call};
+    use crate::{ConcurrencyPolicy, Error, MemoryStore, Session, SessionCodec, SessionConfig};
 
     fn seen(all: &[(String, u64)], name: &str) -> u64 {
         all.iter()
@@ -198,6 +296,51 @@ mod tests {
             all.iter()
                 .all(|(n, _)| !n.starts_with("djsession_store_errors_total"))
         );
+    }
+
+    #[test]
+    fn every_known_store_call_has_its_prebuilt_labels() {
+        for kind in STORE_KINDS {
+            for operation in OPERATIONS {
+                let labels: Vec<(&str, &str)> = static_labels(kind, operation)
+                    .unwrap()
+                    .iter()
+                    .map(|label| (label.key(), label.value()))
+                    .collect();
+                assert_eq!(labels, [("store", kind), ("operation", operation)]);
+            }
+        }
+        assert!(static_labels("my-store", "load").is_none());
+        assert!(static_labels("memory", "scan").is_none());
+    }
+
+    /// A store kind with prebuilt labels and a custom store's own name are counted, timed and
+    /// their failures counted alike.
+    #[test]
+    fn known_and_unknown_store_kinds_record_the_same_metrics() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let ((), all) = recorded(|| {
+            rt.block_on(async {
+                for store in ["redis", "my-store"] {
+                    let ok = store_call(store, "save", None, async { Ok::<_, Error>(()) }).await;
+                    assert!(ok.is_ok());
+                    let failed = store_call(store, "save", None, async {
+                        Err::<(), _>(Error::Store("down".into()))
+                    })
+                    .await;
+                    assert!(failed.is_err());
+                }
+            })
+        });
+        for store in ["redis", "my-store"] {
+            let labels = format!("{{operation=save,store={store}}}");
+            let count = |name: &str| seen(&all, &format!("{name}{labels}"));
+            assert_eq!(count(names::STORE_OPERATIONS), 2, "{all:#?}");
+            assert_eq!(count(names::STORE_DURATION), 2, "{all:#?}");
+            assert_eq!(count(names::STORE_ERRORS), 1, "{all:#?}");
+        }
     }
 
     #[test]
