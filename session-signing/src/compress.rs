@@ -1,8 +1,10 @@
 //! zlib compression as `sign_object` uses it, and bounded decompression.
 //!
 //! Two implementations, each where it is best: deflate is CPython's C zlib (flate2's `zlib`
-//! backend), the only one whose bytes match Django's; inflate is zlib-rs, which reads the same
-//! streams (inflating is deterministic: a valid stream has one meaning) and does it faster.
+//! backend), the only one whose bytes match Django's (it deflates the body; the zlib wrapper's
+//! Adler-32 comes from zlib-rs's SIMD checksum, the same four bytes); inflate is zlib-rs, which
+//! reads the same streams (inflating is deterministic: a valid stream has one meaning) and does
+//! it faster.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
