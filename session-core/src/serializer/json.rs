@@ -138,13 +138,26 @@ fn write_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), Ser
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(out, item, depth)?;
+                write_item(out, item, depth)?;
             }
             out.push(b']');
         }
         Value::Dict(dict) => write_dict(out, dict, depth)?,
     }
     Ok(())
+}
+
+/// A list item or dict value: [`write_value`], with a string (the most common value) written
+/// right here instead of through a call, which for a short string cost as much as writing it.
+#[inline(always)]
+fn write_item(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), SerializerError> {
+    match value {
+        Value::Str(s) => {
+            write_str(out, s);
+            Ok(())
+        }
+        other => write_value(out, other, depth),
+    }
 }
 
 fn write_dict(out: &mut Vec<u8>, dict: &Dict, depth: usize) -> Result<(), SerializerError> {
@@ -158,7 +171,7 @@ fn write_dict(out: &mut Vec<u8>, dict: &Dict, depth: usize) -> Result<(), Serial
             out.push(b',');
         }
         write_key(out, key);
-        write_value(out, value, depth)?;
+        write_item(out, value, depth)?;
     }
     out.push(b'}');
     Ok(())
@@ -444,11 +457,44 @@ fn write_str_then(out: &mut Vec<u8>, s: &str, closing: &[u8]) {
     if all_plain_out(bytes) {
         out.reserve(bytes.len() + 1 + closing.len());
         out.push(b'"');
-        out.extend_from_slice(bytes);
+        extend_short(out, bytes);
         out.extend_from_slice(closing);
     } else {
         write_escaped_str(out, bytes);
         out.extend_from_slice(closing.get(1..).unwrap_or_default());
+    }
+}
+
+/// Appends `bytes` with fixed-size copies when it is 16 bytes or shorter (two overlapping words:
+/// the first, then the last written over the end of the first; under 4 bytes, byte by byte),
+/// where `extend_from_slice` of a
+/// slice of unknown length calls `memcpy`, which for a session's short keys and values costs
+/// more than the copy.
+#[inline(always)]
+fn extend_short(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = out.len();
+    if let (Some(first), Some(last), true) = (
+        bytes.first_chunk::<8>(),
+        bytes.last_chunk::<8>(),
+        bytes.len() <= 16,
+    ) {
+        out.extend_from_slice(first);
+        out.truncate(start + bytes.len() - 8);
+        out.extend_from_slice(last);
+    } else if let (Some(first), Some(last), true) = (
+        bytes.first_chunk::<4>(),
+        bytes.last_chunk::<4>(),
+        bytes.len() < 8,
+    ) {
+        out.extend_from_slice(first);
+        out.truncate(start + bytes.len() - 4);
+        out.extend_from_slice(last);
+    } else if bytes.len() < 4 {
+        for &byte in bytes {
+            out.push(byte);
+        }
+    } else {
+        out.extend_from_slice(bytes);
     }
 }
 
@@ -1233,6 +1279,30 @@ mod tests {
             bytes[at] = 0x7f;
             assert_eq!(plain_run::<true>(&bytes), at);
             assert_eq!(plain_run::<false>(&bytes), 24);
+        }
+    }
+
+    /// Plain strings are copied in overlapping fixed-size pieces up to 16 bytes: every length
+    /// comes out whole, as a value, a list item and a key, after text of any length before it.
+    #[test]
+    fn plain_strings_of_every_length_are_written_whole() {
+        let alphabet = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ";
+        for len in 0..=40 {
+            let text = &alphabet[..len];
+            for before in [0, 1, 5, 9] {
+                let mut dict = Dict::new();
+                dict.insert(&alphabet[..before], Value::from(text));
+                dict.insert(text, Value::List(vec![Value::from(text), Value::from(1)]));
+                let written = dumps(&Value::Dict(dict));
+                let head = &alphabet[..before];
+                let expected = if before == len && head == text {
+                    // The same key twice is one entry.
+                    format!(r#"{{"{head}":["{text}",1]}}"#)
+                } else {
+                    format!(r#"{{"{head}":"{text}","{text}":["{text}",1]}}"#)
+                };
+                assert_eq!(written, expected, "length {len}, after {before}");
+            }
         }
     }
 
