@@ -467,25 +467,16 @@ fn write_str_then(out: &mut Vec<u8>, s: &str, closing: &[u8]) {
 
 /// Appends `bytes` with fixed-size copies when it is 16 bytes or shorter (two overlapping words:
 /// the first, then the last written over the end of the first; under 4 bytes, byte by byte),
-/// where `extend_from_slice` of a
-/// slice of unknown length calls `memcpy`, which for a session's short keys and values costs
-/// more than the copy.
+/// where `extend_from_slice` of a slice of unknown length calls `memcpy`, which for a session's
+/// short keys and values costs more than the copy.
 #[inline(always)]
 fn extend_short(out: &mut Vec<u8>, bytes: &[u8]) {
     let start = out.len();
-    if let (Some(first), Some(last), true) = (
-        bytes.first_chunk::<8>(),
-        bytes.last_chunk::<8>(),
-        bytes.len() <= 16,
-    ) {
+    if let Some((first, last)) = first_and_last::<8>(bytes) {
         out.extend_from_slice(first);
         out.truncate(start + bytes.len() - 8);
         out.extend_from_slice(last);
-    } else if let (Some(first), Some(last), true) = (
-        bytes.first_chunk::<4>(),
-        bytes.last_chunk::<4>(),
-        bytes.len() < 8,
-    ) {
+    } else if let Some((first, last)) = first_and_last::<4>(bytes) {
         out.extend_from_slice(first);
         out.truncate(start + bytes.len() - 4);
         out.extend_from_slice(last);
@@ -765,7 +756,9 @@ impl Parser<'_> {
     }
 
     /// Parses an object's value and pushes it with its `key`, as [`push_item`](Self::push_item)
-    /// does an item.
+    /// does an item. The two stay separate: one helper taking the slot as a closure measured 8 %
+    /// slower (98 against 90 µs per 32 KB decode), the writes through the returned reference no
+    /// longer going straight into the slot.
     #[inline(always)]
     fn push_entry(&mut self, key: Str, depth: usize) -> Result<(), SerializerError> {
         if self.peek() == Some(b'"') {
@@ -1143,47 +1136,64 @@ fn special_marks<const DEL_TOO: bool>(word: u64) -> u64 {
 /// with plain padding.
 #[inline(always)]
 fn all_plain_out(bytes: &[u8]) -> bool {
-    let word = |chunk: &[u8; 8]| special_marks::<true>(u64::from_le_bytes(*chunk));
     if bytes.len() > 16 {
         return all_plain_out_long(bytes);
     }
-    if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
-        return word(first) | word(last) == 0;
-    }
-    if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+    let marks = if let Some((first, last)) = first_and_last::<8>(bytes) {
+        out_marks(first) | out_marks(last)
+    } else if let Some((first, last)) = first_and_last::<4>(bytes) {
         let mut both = [0; 8];
         both[..4].copy_from_slice(first);
         both[4..].copy_from_slice(last);
-        return word(&both) == 0;
-    }
-    // 0 to 3 bytes ("qty", "sku": common keys): their first, middle and last byte cover them
-    // all, packed in a register with plain padding. Copying them into a padded buffer and
-    // reading it back as a word made the CPU wait for the copy's stores (a failed store
-    // forward), a fifth of the writer's string time.
-    let [first, middle, last] = match bytes {
-        [] => return true,
-        [a, ..] => [*a, bytes[bytes.len() / 2], bytes[bytes.len() - 1]],
+        out_marks(&both)
+    } else if let [first, .., last] | [first @ last] = bytes {
+        // 1 to 3 bytes ("qty", "sku": common keys): their first, middle and last byte cover
+        // them all, packed in a register with plain padding. Copying them into a padded buffer
+        // and reading it back as a word made the CPU wait for the copy's stores (a failed store
+        // forward), a fifth of the writer's string time.
+        let middle = bytes.get(bytes.len() / 2).unwrap_or(first);
+        let packed = u64::from(*first)
+            | (u64::from(*middle) << 8)
+            | (u64::from(*last) << 16)
+            | u64::from_le_bytes([0, 0, 0, b'a', b'a', b'a', b'a', b'a']);
+        special_marks::<true>(packed)
+    } else {
+        0
     };
-    let packed = u64::from(first)
-        | (u64::from(middle) << 8)
-        | (u64::from(last) << 16)
-        | u64::from_le_bytes([0, 0, 0, b'a', b'a', b'a', b'a', b'a']);
-    special_marks::<true>(packed) == 0
+    marks == 0
 }
 
-/// [`all_plain_out`] for strings of more than 16 bytes (shorter ones are handed back to it), out
-/// of line: the loop is larger than the short strings' tests it would otherwise be inlined with.
+/// [`all_plain_out`] for strings of more than 16 bytes, out of line: the loop is larger than
+/// the short strings' tests it would otherwise be inlined with.
 #[inline(never)]
 fn all_plain_out_long(bytes: &[u8]) -> bool {
-    let word = |chunk: &[u8; 8]| special_marks::<true>(u64::from_le_bytes(*chunk));
     let Some(last) = bytes.last_chunk::<8>() else {
-        return all_plain_out(bytes);
+        // Not called for these; answered right all the same.
+        return bytes.iter().all(|&b| PLAIN_OUT[usize::from(b)]);
     };
     let (chunks, _) = bytes.as_chunks::<8>();
+    // The last word overlaps the chunks, covering the bytes they leave over.
+    let last = out_marks(last);
     chunks
         .iter()
-        .fold(word(last), |marks, chunk| marks | word(chunk))
+        .fold(last, |marks, chunk| marks | out_marks(chunk))
         == 0
+}
+
+/// [`special_marks`] of an 8-byte word for writing (DEL must be escaped).
+#[inline(always)]
+fn out_marks(word: &[u8; 8]) -> u64 {
+    special_marks::<true>(u64::from_le_bytes(*word))
+}
+
+/// The first and the last `N` bytes of `bytes`, when it is at least `N` and at most `2N` bytes
+/// long: two overlapping words that together are all of it.
+#[inline(always)]
+fn first_and_last<const N: usize>(bytes: &[u8]) -> Option<(&[u8; N], &[u8; N])> {
+    if bytes.len() > 2 * N {
+        return None;
+    }
+    Some((bytes.first_chunk::<N>()?, bytes.last_chunk::<N>()?))
 }
 
 /// Which bytes [`plain_run`] passes over: printable ASCII but `"` and `\`, and DEL when
@@ -1295,7 +1305,7 @@ mod tests {
                 dict.insert(text, Value::List(vec![Value::from(text), Value::from(1)]));
                 let written = dumps(&Value::Dict(dict));
                 let head = &alphabet[..before];
-                let expected = if before == len && head == text {
+                let expected = if before == len {
                     // The same key twice is one entry.
                     format!(r#"{{"{head}":["{text}",1]}}"#)
                 } else {
