@@ -318,22 +318,25 @@ impl Dir {
         self.sync()
     }
 
-    /// Whether an update checks that the session file exists, then renames over it, in two
-    /// steps: a delete between them would be undone, so both steps (and this store's deletes) are
-    /// made under the session's lock. `RenameExchange` fails by itself if the file is gone.
-    fn update_checks_then_renames(&self) -> bool {
-        self.strategy != WriteStrategy::RenameExchange
+    /// The session's lock, where updates check that the session file exists and then rename
+    /// over it in two steps: a delete between them would be undone, so both steps, and this
+    /// store's deletes, are made under it. `RenameExchange` fails by itself if the file is gone
+    /// and needs none.
+    fn lock_if_updates_check_then_rename(
+        &self,
+        file_name: &str,
+    ) -> Result<Option<SessionLock>, Error> {
+        match self.strategy {
+            WriteStrategy::RenameExchange => Ok(None),
+            WriteStrategy::HardLink | WriteStrategy::Placeholder => self.lock(file_name).map(Some),
+        }
     }
 
     /// Replaces existing session file `file_name` with `contents`, or fails with
     /// [`Error::SessionDeleted`] if it no longer exists.
     pub(crate) fn replace(&self, file_name: &str, contents: &[u8]) -> Result<(), Error> {
         let temp = self.write_temp(file_name, contents)?;
-        let lock = if self.update_checks_then_renames() {
-            Some(self.lock(file_name)?)
-        } else {
-            None
-        };
+        let lock = self.lock_if_updates_check_then_rename(file_name)?;
         self.swap_in(temp, file_name)?;
         drop(lock);
         self.sync()
@@ -344,11 +347,7 @@ impl Dir {
     /// check and its rename (which would bring the deleted session back).
     pub(crate) fn remove(&self, file_name: &str) -> Result<(), Error> {
         let path = self.path.join(file_name);
-        let lock = if self.update_checks_then_renames() {
-            Some(self.lock(file_name)?)
-        } else {
-            None
-        };
+        let lock = self.lock_if_updates_check_then_rename(file_name)?;
         let removed = fs::remove_file(&path);
         drop(lock);
         match removed {
