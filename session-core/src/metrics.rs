@@ -118,67 +118,40 @@ pub(crate) async fn store_call<T>(
 static METADATA: ::metrics::Metadata<'static> =
     ::metrics::Metadata::new(module_path!(), ::metrics::Level::INFO, Some(module_path!()));
 
-/// The store kinds of this workspace, in the order of [`STORE_CALL_LABELS`].
-const STORE_KINDS: [&str; 12] = [
-    "memory",
-    "postgres",
-    "mysql",
-    "sqlite",
-    "redis",
-    "moka",
-    "memcached",
-    "cache",
-    "file",
-    "cookie",
-    "cached-db",
-    "custom",
-];
+/// Defines [`STORE_KINDS`], [`OPERATIONS`] and [`STORE_CALL_LABELS`] from one list of each, so
+/// that the table cannot disagree with the lists it is looked up by.
+macro_rules! store_call_labels {
+    (kinds: [$($kind:literal),* $(,)?], operations: $operations:tt) => {
+        /// The store kinds of this workspace, in the order of [`STORE_CALL_LABELS`].
+        const STORE_KINDS: [&str; [$($kind),*].len()] = [$($kind),*];
 
-/// The operations of [`store_call`], in the order of [`STORE_CALL_LABELS`]' rows.
-const OPERATIONS: [&str; 6] = [
-    "load",
-    "load_versioned",
-    "save",
-    "save_if_unchanged",
-    "delete",
-    "clear_expired",
-];
+        /// The operations of [`store_call`], in the order of [`STORE_CALL_LABELS`]' rows.
+        const OPERATIONS: [&str; store_call_labels!(@count $operations)] =
+            store_call_labels!(@list $operations);
 
-macro_rules! labels_of_kind {
-    ($kind:literal) => {
-        [
-            labels_of_kind!(@ $kind, "load"),
-            labels_of_kind!(@ $kind, "load_versioned"),
-            labels_of_kind!(@ $kind, "save"),
-            labels_of_kind!(@ $kind, "save_if_unchanged"),
-            labels_of_kind!(@ $kind, "delete"),
-            labels_of_kind!(@ $kind, "clear_expired"),
-        ]
+        /// The `store` and `operation` labels of every known store call, made at compile time:
+        /// building them per call allocated a label list for each metric, four allocations per
+        /// request.
+        static STORE_CALL_LABELS: [[[::metrics::Label; 2]; OPERATIONS.len()]; STORE_KINDS.len()] =
+            [$(store_call_labels!(@kind $kind, $operations)),*];
     };
-    (@ $kind:literal, $operation:literal) => {
-        [
+    (@count [$($operation:literal),* $(,)?]) => { [$($operation),*].len() };
+    (@list [$($operation:literal),* $(,)?]) => { [$($operation),*] };
+    (@kind $kind:literal, [$($operation:literal),* $(,)?]) => {
+        [$([
             ::metrics::Label::from_static_parts("store", $kind),
             ::metrics::Label::from_static_parts("operation", $operation),
-        ]
+        ]),*]
     };
 }
 
-/// The `store` and `operation` labels of every known store call, made at compile time: building
-/// them per call allocated a label list for each metric, four allocations per request.
-static STORE_CALL_LABELS: [[[::metrics::Label; 2]; 6]; 12] = [
-    labels_of_kind!("memory"),
-    labels_of_kind!("postgres"),
-    labels_of_kind!("mysql"),
-    labels_of_kind!("sqlite"),
-    labels_of_kind!("redis"),
-    labels_of_kind!("moka"),
-    labels_of_kind!("memcached"),
-    labels_of_kind!("cache"),
-    labels_of_kind!("file"),
-    labels_of_kind!("cookie"),
-    labels_of_kind!("cached-db"),
-    labels_of_kind!("custom"),
-];
+store_call_labels! {
+    kinds: [
+        "memory", "postgres", "mysql", "sqlite", "redis", "moka", "memcached", "cache", "file",
+        "cookie", "cached-db", "custom",
+    ],
+    operations: ["load", "load_versioned", "save", "save_if_unchanged", "delete", "clear_expired"]
+}
 
 /// The prebuilt labels of a store call, if its store kind and operation are known.
 fn static_labels(store: &str, operation: &str) -> Option<&'static [::metrics::Label]> {
