@@ -87,11 +87,10 @@ impl Floor {
         deflate.reset();
         let mut compressed = Vec::with_capacity(raw.len() + 8);
         compressed.extend_from_slice(&[0x78, 0x9c]);
-        let finished = deflate
-            .compress_vec(raw, &mut compressed, FlushCompress::Finish)
-            .inspect(|_| {
-                compressed.extend_from_slice(&zlib_rs::adler32::adler32(1, raw).to_be_bytes());
-            });
+        let finished = deflate.compress_vec(raw, &mut compressed, FlushCompress::Finish);
+        if let Ok(Status::StreamEnd) = finished {
+            compressed.extend_from_slice(&zlib_rs::adler32::adler32(1, raw).to_be_bytes());
+        }
         let (is_compressed, body) = match finished {
             Ok(Status::StreamEnd) if compressed.len() + 1 < raw.len() => (true, compressed),
             _ => (false, raw.to_vec()),
