@@ -1,7 +1,10 @@
 //! Base64, base62 and constant-time comparison, as Django's signing module uses them.
 
+use std::sync::LazyLock;
+
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::Simd;
+use base64::engine::general_purpose::NO_PAD;
 use subtle::ConstantTimeEq as _;
 
 use crate::Error;
@@ -15,6 +18,12 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     // `subtle` returns early on a length mismatch; lengths are not secret (Django leaks them too).
     a.ct_eq(b).into()
 }
+
+/// URL-safe base64 without padding, strict on decoding: the `base64` crate's SIMD engine (AVX2
+/// or NEON, found once at run time, else its scalar engine) with `URL_SAFE_NO_PAD`'s settings.
+/// The scalar engine was 2.6 % of the CPU time of decoding a 32 KB session and 2.2 % of encoding
+/// a 2 KB one; the bytes and the errors are the same (a test compares the two).
+static URL_SAFE_NO_PAD: LazyLock<Simd> = LazyLock::new(|| Simd::url_safe(NO_PAD));
 
 /// URL-safe base64 without padding (Django's `b64_encode`).
 pub fn b64_encode(bytes: &[u8]) -> String {
@@ -232,6 +241,50 @@ mod tests {
         assert_eq!(b64_encode(b""), "");
         assert_eq!(b64_decode("ImhlbGxvIg").ok(), Some(b"\"hello\"".to_vec()));
         assert_eq!(b64_decode("-_8").ok(), Some(vec![0xfb, 0xff]));
+    }
+
+    /// The SIMD engine against the scalar one it stands for: the same text for every length
+    /// around its block sizes, and the same answer (bytes or an error) for texts with a foreign,
+    /// padding or non-canonical character at every position.
+    #[test]
+    fn the_simd_engine_encodes_and_decodes_like_the_scalar_one() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as SCALAR;
+        let bytes: Vec<u8> = (0..300u32).map(|i| (i * 167 + 13) as u8).collect();
+        for len in 0..bytes.len() {
+            let encoded = b64_encode(&bytes[..len]);
+            assert_eq!(
+                encoded,
+                SCALAR.encode(&bytes[..len]),
+                "encoding {len} bytes"
+            );
+            assert_eq!(b64_decode(&encoded).ok().as_deref(), Some(&bytes[..len]));
+        }
+        let text = SCALAR.encode(&bytes[..200]);
+        for at in 0..text.len() {
+            for foreign in ['=', '+', '/', ' ', '\n', '.', '\u{7f}', 'é'] {
+                let mut bad = text.clone();
+                bad.replace_range(at..=at, foreign.encode_utf8(&mut [0; 4]));
+                assert_eq!(
+                    b64_decode(&bad).ok(),
+                    SCALAR.decode(&bad).ok(),
+                    "{foreign:?} at {at}"
+                );
+            }
+            // Every length: the last character may carry bits past the end (non-canonical).
+            let cut = &text[..at];
+            assert_eq!(
+                b64_decode(cut).ok(),
+                SCALAR.decode(cut).ok(),
+                "{at} characters"
+            );
+            let mut tail = cut.to_owned();
+            tail.push('B');
+            assert_eq!(
+                b64_decode(&tail).ok(),
+                SCALAR.decode(&tail).ok(),
+                "{at} + 'B'"
+            );
+        }
     }
 
     #[test]
