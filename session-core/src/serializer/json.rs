@@ -650,6 +650,23 @@ fn push_default<T: Default>(stack: &mut Vec<T>) -> &mut T {
     &mut stack[at]
 }
 
+/// Moves `stack[first..]` into a vector of exactly that size, leaving the stack its room.
+///
+/// Copies the items in one `memcpy` (`split_off`), where `drain(first..).collect()` moved them
+/// one at a time (4 % of a 32 KB decode). `split_off(0)` would hand over the stack's whole
+/// buffer, room and all, to a value that lives as long as the session, so the outermost
+/// container moves its items with `append` instead, also one copy.
+#[inline]
+fn take_from<T>(stack: &mut Vec<T>, first: usize) -> Vec<T> {
+    if first == 0 {
+        let mut taken = Vec::with_capacity(stack.len());
+        taken.append(stack);
+        taken
+    } else {
+        stack.split_off(first)
+    }
+}
+
 fn malformed(offset: usize, reason: impl Into<String>) -> SerializerError {
     SerializerError::Malformed {
         format: FORMAT,
@@ -797,7 +814,7 @@ impl Parser<'_> {
                 }
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Value::List(self.items.drain(first..).collect()));
+                    return Ok(Value::List(take_from(&mut self.items, first)));
                 }
                 _ => return Err(malformed(self.pos, "Expecting ',' delimiter")),
             }
@@ -839,8 +856,9 @@ impl Parser<'_> {
                 }
                 Some(b'}') => {
                     self.pos += 1;
-                    let entries = self.entries.drain(first..).collect();
-                    return Ok(Value::Dict(Dict::from_parsed(entries)));
+                    let may_repeat = Dict::keys_may_repeat(&self.entries[first..]);
+                    let entries = take_from(&mut self.entries, first);
+                    return Ok(Value::Dict(Dict::from_checked_parsed(entries, may_repeat)));
                 }
                 _ => return Err(malformed(self.pos, "Expecting ',' delimiter")),
             }
@@ -1240,6 +1258,28 @@ mod tests {
             r#"{"a":[1,{"x":[],"y":{"z":3}},[4,[5]]],"b":7,"a2":[{"k":9,"j":2}]}"#
         );
         assert!(from_slice(br#"{"a":[1,2,{"b":[3,}]}"#).is_err());
+    }
+
+    #[test]
+    fn containers_are_built_at_their_exact_size_after_a_large_document() {
+        // A large document first, so the reused stacks have plenty of room to hand over.
+        let big = format!("[{}]", vec!["{\"k\":[1,2]}"; 2000].join(","));
+        assert!(from_slice(big.as_bytes()).is_ok());
+        let list = from_slice(br#"[1,[2,3],{"a":4,"b":[5]}]"#).unwrap();
+        let Value::List(items) = &list else {
+            panic!("not a list: {list:?}")
+        };
+        assert_eq!((items.len(), items.capacity()), (3, 3));
+        let Value::List(inner) = &items[1] else {
+            panic!("not a list: {:?}", items[1])
+        };
+        assert_eq!((inner.len(), inner.capacity()), (2, 2));
+        let dict = from_slice(br#"{"a":1,"b":{"c":2},"d":3}"#).unwrap();
+        let Value::Dict(dict) = &dict else {
+            panic!("not a dict: {dict:?}")
+        };
+        assert_eq!((dict.len(), dict.capacity()), (3, 3));
+        assert_eq!(dumps(&list), r#"[1,[2,3],{"a":4,"b":[5]}]"#);
     }
 
     #[test]
