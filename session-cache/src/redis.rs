@@ -417,11 +417,18 @@ impl RedisCache {
         self.query(cmd).await
     }
 
+    // A Cluster's and a Sentinel's command futures are boxed: they are a few kilobytes, and
+    // held inline they would size every future awaiting this one, down to the one each request
+    // boxes for the `CacheBackend` call (3.2–3.6 KB on a single server too, past glibc's
+    // per-thread cache; `tests/future_sizes.rs`). A single server's stays inline: redis-rs boxes
+    // its own part.
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
         let result = match &self.connection {
             Connection::Single(manager) => cmd.query_async(&mut manager.clone()).await,
-            Connection::Cluster(cluster) => cmd.query_async(&mut cluster.clone()).await,
-            Connection::Sentinel(sentinel) => sentinel.query(cmd).await,
+            Connection::Cluster(cluster) => {
+                Box::pin(async move { cmd.query_async(&mut cluster.clone()).await }).await
+            }
+            Connection::Sentinel(sentinel) => Box::pin(sentinel.query(cmd)).await,
         };
         result.map_err(|source| self.error(source))
     }
@@ -429,8 +436,10 @@ impl RedisCache {
     async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, CacheError> {
         let result = match &self.connection {
             Connection::Single(manager) => pipe.query_async(&mut manager.clone()).await,
-            Connection::Cluster(cluster) => pipe.query_async(&mut cluster.clone()).await,
-            Connection::Sentinel(sentinel) => sentinel.query_pipeline(pipe).await,
+            Connection::Cluster(cluster) => {
+                Box::pin(async move { pipe.query_async(&mut cluster.clone()).await }).await
+            }
+            Connection::Sentinel(sentinel) => Box::pin(sentinel.query_pipeline(pipe)).await,
         };
         result.map_err(|source| self.error(source))
     }
