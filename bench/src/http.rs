@@ -1,6 +1,7 @@
 //! HTTP: one axum handler that reads and writes one session value (`visits`), served on loopback
 //! with our `SessionLayer`, with tower-sessions' `SessionManagerLayer`, and with no sessions at
-//! all, under `wrk`. Requests carry the cookies of pre-created sessions, a different one on each
+//! all, under `wrk`; Redis rows also against a route that does only the two Redis commands of
+//! such a request (the Redis floor). Requests carry the cookies of pre-created sessions, a different one on each
 //! request (wrk's Lua `request` hook cycles through them), so every request loads an existing
 //! session, changes it, saves it and sets the cookie again.
 
@@ -68,6 +69,63 @@ async fn tower_handler(session: tower_sessions::Session) -> Result<String, (Stat
 /// The same response with no session: the floor.
 pub(crate) async fn bare_handler() -> String {
     "visits 1".to_owned()
+}
+
+/// The Redis floor's handler: the two commands a session request needs, `GET` the cookie's key
+/// and `SET` it back with Django's two-week expiry, through the client our store uses (redis-rs's
+/// multiplexed connection) and nothing else: no session, no codec, no cookie to set.
+async fn redis_floor_handler(
+    axum::extract::State(redis): axum::extract::State<redis::aio::ConnectionManager>,
+    headers: axum::http::HeaderMap,
+) -> Result<String, (StatusCode, String)> {
+    let key = headers
+        .get(axum::http::header::COOKIE)
+        .and_then(|cookie| cookie.to_str().ok())
+        .and_then(|cookie| cookie.strip_prefix("floor="))
+        .ok_or_else(|| internal("no floor cookie"))?;
+    let mut connection = redis.clone();
+    let value: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .map_err(internal)?;
+    let value = value.ok_or_else(|| internal(format!("{key} is gone")))?;
+    let () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .arg("EX")
+        .arg(TWO_WEEKS)
+        .query_async(&mut connection)
+        .await
+        .map_err(internal)?;
+    Ok("visits 1".to_owned())
+}
+
+/// Django's default `SESSION_COOKIE_AGE`, in seconds.
+const TWO_WEEKS: u64 = 14 * 24 * 3600;
+
+/// The keys of the Redis floor: `sessions` keys under `prefix`, each holding the payload's JSON.
+async fn redis_floor_keys(
+    redis: &redis::aio::ConnectionManager,
+    prefix: &str,
+    payload: &Payload,
+    sessions: usize,
+) -> Result<Vec<String>, BoxError> {
+    let value = session_core::serializer::json::dict_to_vec(&payload.dict)?;
+    let mut connection = redis.clone();
+    let mut keys = Vec::with_capacity(sessions);
+    for i in 0..sessions {
+        let key = format!("{prefix}:{i}");
+        let () = redis::cmd("SET")
+            .arg(&key)
+            .arg(&value)
+            .arg("EX")
+            .arg(TWO_WEEKS)
+            .query_async(&mut connection)
+            .await?;
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 /// A server on a loopback port, stopped on drop.
@@ -305,9 +363,25 @@ pub async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
     )
     .await?;
 
+    let floor_redis =
+        redis::aio::ConnectionManager::new(redis::Client::open(options.redis_url.as_str())?)
+            .await?;
+    let floor_prefix = unique_name();
+    let floor_keys = redis_floor_keys(&floor_redis, &floor_prefix, &options.payload, n).await?;
+
     let result = async {
+        let floor_cookies: Vec<String> = floor_keys.iter().map(|k| format!("floor={k}")).collect();
         let mut contenders = vec![
             bare,
+            Contender::new(
+                "Redis floor",
+                Router::new()
+                    .route("/", get(redis_floor_handler))
+                    .with_state(floor_redis.clone()),
+                &floor_cookies,
+                &dir,
+            )
+            .await?,
             Contender::new(
                 "ours memory",
                 ours_router(ours_memory.store().clone())?,
@@ -363,14 +437,29 @@ pub async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
 
     ours_redis.clean_up().await?;
     tower_redis.clean_up().await?;
+    let mut connection = floor_redis.clone();
+    for chunk in floor_keys.chunks(512) {
+        let _: u64 = redis::cmd("DEL")
+            .arg(chunk)
+            .query_async(&mut connection)
+            .await?;
+    }
     std::fs::remove_dir_all(&dir).ok();
     let mut contenders = result?;
 
     let bare = contenders.remove(0);
+    let redis_floor = contenders.remove(0);
     let mut rows = Vec::new();
     let mut pairs = contenders.into_iter();
     while let (Some(ours), Some(tower)) = (pairs.next(), pairs.next()) {
         let backend = ours.name.trim_start_matches("ours ");
+        // Redis rows are measured against the same two Redis commands with nothing else; the
+        // memory rows against the route with no session at all.
+        let floor = if backend == "Redis" {
+            &redis_floor
+        } else {
+            &bare
+        };
         rows.push(Row {
             section: "http",
             case: format!("{backend} c={}", options.connections),
@@ -382,7 +471,7 @@ pub async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
             tower: Some(tower.requests),
             django: None,
             last_write_wins: None,
-            floor: Some(bare.requests.clone()),
+            floor: Some(floor.requests.clone()),
         });
         rows.push(Row {
             section: "http",
@@ -395,7 +484,7 @@ pub async fn run(options: &Options) -> Result<Vec<Row>, BoxError> {
             tower: Some(tower.p99),
             django: None,
             last_write_wins: None,
-            floor: Some(bare.p99.clone()),
+            floor: Some(floor.p99.clone()),
         });
     }
     Ok(rows)

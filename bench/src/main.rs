@@ -355,7 +355,9 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
         rows.extend(http_actix::run(&options, cli.worker_threads).await?);
         notes.push(format!(
             "http: wrk -t{} -c{} -d{}s (after {} s warm-up), requests cycle through {} \
-             pre-created {} sessions; floor = the same route with no session layer; \
+             pre-created {} sessions; floor = the same route with no session layer (memory) or \
+             doing only the two Redis commands of a session request, GET and SET with its \
+             expiry, through redis-rs's multiplexed connection as our store does (Redis); \
              the \"actix\" rows: actix-web with {} workers, ours (session-actix) against \
              actix-session (a-s, in the tower-sessions column) on Redis and on cookies \
              (our Django signed cookies against its CookieSessionStore)",
