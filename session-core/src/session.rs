@@ -611,7 +611,9 @@ impl Session {
     /// the key is taken.
     pub async fn save_with(&self, mode: SaveMode) -> Result<(), Error> {
         let Some(key) = self.key() else {
-            return self.create().await;
+            // Boxed, as `write_unless_changed` is: a new session's path is only this one save of
+            // the request, and inline it would size every save's future.
+            return Box::pin(self.create()).await;
         };
         self.write(key, mode).await
     }
@@ -625,7 +627,9 @@ impl Session {
                 Arc::clone(state.cache.get_or_insert_with(Default::default))
             }
             SaveMode::Update if self.policy().needs_compare_and_swap() => {
-                return self.write_unless_changed(key).await;
+                // Boxed: the opt-in policies' future is large, and inline it would size every
+                // save's future, down to the one the middleware boxes for each request.
+                return Box::pin(self.write_unless_changed(key)).await;
             }
             SaveMode::Update => self.data().await?,
         };
