@@ -456,6 +456,51 @@ impl Dir {
             )
             .into())
     }
+
+    /// Removes the lock file at `path` if nobody holds it (one left by a process killed while
+    /// holding it), the way a holder removes it on release: with its lock taken, and only if the
+    /// name still leads to the file locked. A held lock file stays: removed under its holder, it
+    /// would let another process lock a new file of the same name, and two holders would
+    /// overlap. Elsewhere than Unix a held file cannot be removed at all, so it is removed as
+    /// it is.
+    pub(crate) fn remove_abandoned_lock(&self, path: &Path) -> Result<bool, Error> {
+        #[cfg(unix)]
+        {
+            let mut options = OpenOptions::new();
+            options.read(true).write(true);
+            #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+            std::os::unix::fs::OpenOptionsExt::custom_flags(
+                &mut options,
+                i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0),
+            );
+            let file = match options.open(path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(self.io_error("open the lock file", path, e).into()),
+            };
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => return Ok(false),
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(self.io_error("lock", path, e).into());
+                }
+            }
+            let held = file
+                .metadata()
+                .map_err(|e| self.io_error("inspect", path, e))?;
+            match fs::symlink_metadata(path) {
+                Ok(named) if same_file(&named, &held) => {}
+                Ok(_) => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(self.io_error("inspect", path, e).into()),
+            }
+        }
+        match fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.io_error("remove", path, e).into()),
+        }
+    }
 }
 
 /// How many times [`Dir::lock`] opens the lock file anew after finding it was removed by the
@@ -591,6 +636,40 @@ mod tests {
             ));
             assert!(names(tmp.path()).is_empty(), "{strategy:?}");
         }
+    }
+
+    /// A lock file nobody holds (its holder was killed) is removed; one somebody holds stays,
+    /// and so does its holder's exclusion: a second locker still waits for it.
+    #[cfg(unix)]
+    #[test]
+    fn only_an_abandoned_lock_file_is_removed() {
+        const NAME: &str = "sessionidabcdefghijkl";
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open(tmp.path(), "sessionid", false, None).unwrap();
+        let lock_path = tmp.path().join(lock_file_name(NAME));
+
+        fs::write(&lock_path, b"").unwrap();
+        assert!(dir.remove_abandoned_lock(&lock_path).unwrap());
+        assert!(!lock_path.exists());
+        assert!(
+            !dir.remove_abandoned_lock(&lock_path).unwrap(),
+            "already gone"
+        );
+
+        let held = dir.lock(NAME).unwrap();
+        assert!(!dir.remove_abandoned_lock(&lock_path).unwrap());
+        assert!(lock_path.exists(), "a held lock file must stay");
+        let other = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .unwrap();
+        assert!(
+            matches!(other.try_lock(), Err(fs::TryLockError::WouldBlock)),
+            "the holder still excludes others"
+        );
+        drop(held);
+        assert!(!lock_path.exists(), "the holder removes it on release");
     }
 
     /// Under the strategies whose updates check then rename, a delete and an update wait for the

@@ -112,8 +112,10 @@
 //!   holders never overlap. A process killed while holding one leaves the file (the OS releases
 //!   its lock): the next save of that session takes it over and removes it, and
 //!   [`clear_expired`](session_core::SessionStore::clear_expired) removes one older than
-//!   [`STALE_TEMP_AGE`]. Elsewhere than Unix, lock files are not removed on release (an open
-//!   file cannot be), only by `clear_expired`.
+//!   [`STALE_TEMP_AGE`] that nobody holds, taking its lock first as a holder would (one removed
+//!   under a holder would let a second process lock a new file of the same name). Elsewhere than
+//!   Unix, lock files are not removed on release (an open file cannot be), only by
+//!   `clear_expired`.
 //! - **What the lock does not cover**: writers that do not take it, namely Django's file backend
 //!   and, under `RenameExchange`, this store's own plain (`last_write_wins`) saves and deletes
 //!   (under the other strategies they take it too, see "Atomicity"). Such a write that lands

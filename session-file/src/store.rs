@@ -553,9 +553,12 @@ impl Inner {
                 Entry::Session(_) => self.remove_if_expired(&path, now).map(|removed| {
                     sessions += u64::from(removed);
                 }),
+                Entry::Temp => self.remove_if_stale_temp(&path).map(|removed| {
+                    temps += u64::from(removed);
+                }),
                 // A lock file is removed by the save that took it; one this old was left by a
-                // process killed while holding it.
-                Entry::Temp | Entry::Lock => self.remove_if_stale_temp(&path).map(|removed| {
+                // process killed while holding it, unless someone holds it again now.
+                Entry::Lock => self.remove_if_abandoned_lock(&path).map(|removed| {
                     temps += u64::from(removed);
                 }),
                 Entry::Foreign => Ok(()),
@@ -601,7 +604,15 @@ impl Inner {
         }
     }
 
-    fn remove_if_stale_temp(&self, path: &Path) -> Result<bool, Error> {
+    fn remove_if_abandoned_lock(&self, path: &Path) -> Result<bool, Error> {
+        if !self.is_stale(path)? {
+            return Ok(false);
+        }
+        self.dir.remove_abandoned_lock(path)
+    }
+
+    /// Whether `path` is a regular file last modified at least [`STALE_TEMP_AGE`] ago.
+    fn is_stale(&self, path: &Path) -> Result<bool, Error> {
         let meta = match fs::symlink_metadata(path) {
             Ok(meta) if meta.is_file() => meta,
             Ok(_) => return Ok(false),
@@ -614,7 +625,11 @@ impl Inner {
         let age = SystemTime::now()
             .duration_since(modified)
             .unwrap_or(Duration::ZERO);
-        if age < STALE_TEMP_AGE {
+        Ok(age >= STALE_TEMP_AGE)
+    }
+
+    fn remove_if_stale_temp(&self, path: &Path) -> Result<bool, Error> {
+        if !self.is_stale(path)? {
             return Ok(false);
         }
         match fs::remove_file(path) {
