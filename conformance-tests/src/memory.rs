@@ -1,5 +1,6 @@
 //! Measuring the memory a hostile input makes a test allocate (Linux only: it reads
-//! `/proc/self/status`).
+//! `/proc/self/status`), and checking that the futures a request boxes stay within the
+//! allocator's per-thread cache ([`assert_boxed_futures_fit_the_thread_cache`]).
 //!
 //! ```no_run
 //! use session_conformance::memory::{isolated, peak_growth_mib};
@@ -68,9 +69,43 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
 }
 
+/// The largest block glibc's allocator serves from its per-thread cache (its 64th bin: 24 + 63 ×
+/// 16 bytes). A larger block goes through its shared bins, which it consolidates first, so a
+/// store or layer that boxes a larger future for every request pays that on every request.
+pub const THREAD_CACHED_BYTES: usize = 1032;
+
+/// Asserts that every `(call, size)` of `sizes`, the sizes of futures a request boxes
+/// (`size_of_val(&*boxed)`), fits [`THREAD_CACHED_BYTES`]; prints them all first.
+///
+/// # Panics
+///
+/// Naming every future over the limit.
+pub fn assert_boxed_futures_fit_the_thread_cache(sizes: &[(&str, usize)]) {
+    eprintln!("boxed future sizes: {sizes:?}");
+    let too_large: Vec<_> = sizes
+        .iter()
+        .filter(|(_, size)| *size > THREAD_CACHED_BYTES)
+        .collect();
+    assert!(
+        too_large.is_empty(),
+        "futures over {THREAD_CACHED_BYTES} bytes: {too_large:?}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn futures_up_to_the_thread_cache_pass() {
+        assert_boxed_futures_fit_the_thread_cache(&[("small", 40), ("edge", THREAD_CACHED_BYTES)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "futures over 1032 bytes: [(\"large\", 1033)]")]
+    fn a_future_past_the_thread_cache_fails_naming_it() {
+        assert_boxed_futures_fit_the_thread_cache(&[("small", 40), ("large", 1033)]);
+    }
 
     #[test]
     fn growth_counts_what_the_closure_touches() {

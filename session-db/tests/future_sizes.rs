@@ -8,15 +8,13 @@
 use std::mem::size_of_val;
 use std::sync::Arc;
 
+use session_conformance::memory::assert_boxed_futures_fit_the_thread_cache;
 use session_conformance::services;
 use session_core::{
     Dict, SaveMode, SessionConfig, SessionKey, SessionRecord, SessionStore, SharedRecord,
 };
 use session_db::PgStore;
 use time::OffsetDateTime;
-
-/// The largest block glibc's per-thread cache serves (its 64th bin: 24 + 63 × 16 bytes).
-const THREAD_CACHED: usize = 1032;
 
 #[tokio::test]
 async fn postgres_futures_of_a_request_fit_the_allocators_thread_cache() {
@@ -52,13 +50,5 @@ async fn postgres_futures_of_a_request_fit_the_allocators_thread_cache() {
             size_of_val(&*store.save_shared(&key, shared, SaveMode::Update)),
         ),
     ];
-    eprintln!("boxed future sizes: {sizes:?}");
-    let too_large: Vec<_> = sizes
-        .iter()
-        .filter(|(_, size)| *size > THREAD_CACHED)
-        .collect();
-    assert!(
-        too_large.is_empty(),
-        "futures over {THREAD_CACHED} bytes: {too_large:?}"
-    );
+    assert_boxed_futures_fit_the_thread_cache(&sizes);
 }

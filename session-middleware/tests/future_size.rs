@@ -9,12 +9,9 @@ use bytes::Bytes;
 use common::*;
 use http::{Request, Response};
 use http_body_util::Full;
+use session_conformance::memory::assert_boxed_futures_fit_the_thread_cache;
 use session_core::{MemoryStore, SessionStore};
 use tower::{Layer, Service, service_fn};
-
-/// The largest block glibc's per-thread cache serves (its 64th bin: 24 + 63 × 16 bytes); a
-/// larger one goes through its shared bins, which it consolidates first, on every request.
-const THREAD_CACHED: usize = 1032;
 
 #[tokio::test]
 async fn the_future_the_layer_boxes_per_request_fits_the_allocators_thread_cache() {
@@ -23,9 +20,7 @@ async fn the_future_the_layer_boxes_per_request_fits_the_allocators_thread_cache
         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
     }));
     let future = service.call(Request::new(Full::new(Bytes::new())));
-    let size = std::mem::size_of_val(&*future);
-    eprintln!("the layer's future: {size} bytes");
-    assert!(size <= THREAD_CACHED, "the layer's future is {size} bytes");
+    assert_boxed_futures_fit_the_thread_cache(&[("layer", std::mem::size_of_val(&*future))]);
 }
 
 /// The same around an axum router whose handler reads and writes the session, as a real
@@ -45,7 +40,8 @@ async fn around_an_axum_router_too() {
         .body(axum::body::Body::empty())
         .unwrap();
     let future = service.call(request);
-    let size = std::mem::size_of_val(&*future);
-    eprintln!("the layer's future around axum: {size} bytes");
-    assert!(size <= THREAD_CACHED, "the layer's future is {size} bytes");
+    assert_boxed_futures_fit_the_thread_cache(&[(
+        "layer around axum",
+        std::mem::size_of_val(&*future),
+    )]);
 }
