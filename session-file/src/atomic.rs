@@ -422,30 +422,13 @@ impl Dir {
     fn lock(&self, file_name: &str) -> Result<SessionLock, Error> {
         let path = self.path.join(lock_file_name(file_name));
         for _ in 0..LOCK_ATTEMPTS {
-            let mut options = OpenOptions::new();
-            options.read(true).write(true).create(true).truncate(false);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            // Never follow a link planted under the lock's name (elsewhere, the check below
-            // refuses one: a link is never the file it leads to).
-            #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
-            std::os::unix::fs::OpenOptionsExt::custom_flags(
-                &mut options,
-                i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0),
-            );
-            let file = options
+            let file = lock_file_options(true)
                 .open(&path)
                 .map_err(|e| self.io_error("open the lock file", &path, e))?;
             file.lock().map_err(|e| self.io_error("lock", &path, e))?;
-            let held = file
-                .metadata()
-                .map_err(|e| self.io_error("inspect", &path, e))?;
-            match fs::symlink_metadata(&path) {
-                Ok(named) if same_file(&named, &held) => return Ok(SessionLock { path, file }),
-                // Removed (or replaced) by the holder before us: this lock guards nothing.
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(self.io_error("inspect", &path, e).into()),
+            // Otherwise removed (or replaced) by the holder before us: this lock guards nothing.
+            if self.still_named(&path, &file)? {
+                return Ok(SessionLock { path, file });
             }
         }
         Err(self
@@ -457,6 +440,19 @@ impl Dir {
             .into())
     }
 
+    /// Whether `path` still names `file`, the lock file opened from it: false when a holder has
+    /// removed it (or something replaced it) since.
+    fn still_named(&self, path: &Path, file: &File) -> Result<bool, Error> {
+        let held = file
+            .metadata()
+            .map_err(|e| self.io_error("inspect", path, e))?;
+        match fs::symlink_metadata(path) {
+            Ok(named) => Ok(same_file(&named, &held)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.io_error("inspect", path, e).into()),
+        }
+    }
+
     /// Removes the lock file at `path` if nobody holds it (one left by a process killed while
     /// holding it), the way a holder removes it on release: with its lock taken, and only if the
     /// name still leads to the file locked. A held lock file stays: removed under its holder, it
@@ -466,14 +462,7 @@ impl Dir {
     pub(crate) fn remove_abandoned_lock(&self, path: &Path) -> Result<bool, Error> {
         #[cfg(unix)]
         {
-            let mut options = OpenOptions::new();
-            options.read(true).write(true);
-            #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
-            std::os::unix::fs::OpenOptionsExt::custom_flags(
-                &mut options,
-                i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0),
-            );
-            let file = match options.open(path) {
+            let file = match lock_file_options(false).open(path) {
                 Ok(file) => file,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
                 Err(e) => return Err(self.io_error("open the lock file", path, e).into()),
@@ -485,14 +474,8 @@ impl Dir {
                     return Err(self.io_error("lock", path, e).into());
                 }
             }
-            let held = file
-                .metadata()
-                .map_err(|e| self.io_error("inspect", path, e))?;
-            match fs::symlink_metadata(path) {
-                Ok(named) if same_file(&named, &held) => {}
-                Ok(_) => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-                Err(e) => return Err(self.io_error("inspect", path, e).into()),
+            if !self.still_named(path, &file)? {
+                return Ok(false);
             }
         }
         match fs::remove_file(path) {
@@ -501,6 +484,26 @@ impl Dir {
             Err(e) => Err(self.io_error("remove", path, e).into()),
         }
     }
+}
+
+/// How a lock file is opened: read-write, private, never through a link planted under its name
+/// (elsewhere, [`Dir::still_named`] refuses one: a link is never the file it leads to), and
+/// created if `create`.
+fn lock_file_options(create: bool) -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0),
+    );
+    options
 }
 
 /// How many times [`Dir::lock`] opens the lock file anew after finding it was removed by the
