@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use crate::BoxError;
 use crate::payload::Payload;
 use crate::stats::{Better, Runs, Unit};
-use crate::store::{Ours, Tower, config, unique_name};
+use crate::store::{Ours, TWO_WEEKS, Tower, config, unique_name};
 use crate::table::{Peer, Row};
 
 /// Options of the HTTP comparison.
@@ -100,9 +100,6 @@ async fn redis_floor_handler(
         .map_err(internal)?;
     Ok("visits 1".to_owned())
 }
-
-/// Django's default `SESSION_COOKIE_AGE`, in seconds.
-const TWO_WEEKS: u64 = 14 * 24 * 3600;
 
 /// The keys of the Redis floor: `sessions` keys under `prefix`, each holding the payload's JSON.
 async fn redis_floor_keys(
