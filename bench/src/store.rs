@@ -307,10 +307,13 @@ impl RoundTrip for MemoryFloor {
 }
 
 /// The PostgreSQL floor: the two statements our store runs (`SELECT` by key and live expiry,
-/// `UPDATE` of data and expiry), bound directly on the same table and pool with the value already
-/// encoded.
+/// `UPDATE` of data and expiry), bound directly on the same table with the value already encoded,
+/// on a pool of its own whose connections it holds for the whole run (one per slot, shared by
+/// the workers `w` with the same `w % slots`), so that none pays sqlx's release ping (our store
+/// skips it too, see `session_db::KEEP_CONNECTION_FOR`).
 pub struct PgFloor {
     pool: sqlx::PgPool,
+    slots: Vec<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>>>,
     keys: Vec<String>,
     load: String,
     update: String,
@@ -320,8 +323,12 @@ pub struct PgFloor {
 impl PgFloor {
     /// The floor over `table`'s rows for `keys`, writing `encoded` back.
     pub fn new(pool: sqlx::PgPool, table: &str, keys: &[SessionKey], encoded: String) -> Self {
+        let slots = (0..pool.options().get_max_connections())
+            .map(|_| tokio::sync::Mutex::new(None))
+            .collect();
         PgFloor {
             pool,
+            slots,
             keys: keys.iter().map(|k| k.as_str().to_owned()).collect(),
             load: format!(
                 "SELECT \"session_data\" FROM \"{table}\" WHERE \"session_key\" = $1 \
@@ -341,10 +348,15 @@ impl RoundTrip for PgFloor {
         use sqlx::Row as _;
         let key = self.keys[worker].as_str();
         let now = OffsetDateTime::now_utc();
+        let mut slot = self.slots[worker % self.slots.len()].lock().await;
+        let connection = match &mut *slot {
+            Some(connection) => connection,
+            empty => empty.insert(self.pool.acquire().await?),
+        };
         let row = sqlx::query(sqlx::AssertSqlSafe(self.load.as_str()))
             .bind(key)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut **connection)
             .await?
             .ok_or("a floor row vanished")?;
         let _data: String = row.try_get(0)?;
@@ -353,7 +365,7 @@ impl RoundTrip for PgFloor {
             .bind(two_weeks_from_now())
             .bind(key)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut **connection)
             .await?
             .rows_affected();
         if updated != 1 {
@@ -661,8 +673,8 @@ pub fn unique_name() -> String {
 }
 
 /// PostgreSQL: our `PgStore` (Django's `django_session` table) against tower-sessions'
-/// `PostgresStore` (its own schema and table), on pools of the same size. The floor runs on our
-/// pool.
+/// `PostgresStore` (its own schema and table), on pools of the same size. The floor has a pool
+/// of that size too.
 pub async fn postgres(options: &Options) -> Result<Vec<crate::table::Row>, BoxError> {
     use tower_sessions_sqlx_store::sqlx as sqlx08;
     let sessions = options.sessions();
@@ -688,7 +700,11 @@ pub async fn postgres(options: &Options) -> Result<Vec<crate::table::Row>, BoxEr
         let ours = Arc::new(Ours::new(store.clone(), &options.payload, sessions).await?);
         let tower = Arc::new(Tower::new(their_store, &options.payload, sessions).await?);
         let encoded = store.codec().encode(&options.payload.dict)?;
-        let floor = Arc::new(PgFloor::new(pool.clone(), &name, ours.keys(), encoded));
+        let floor_pool = session_db::PgStore::pool_options(&options.postgres_url)
+            .max_connections(options.pg_pool)
+            .connect(&options.postgres_url)
+            .await?;
+        let floor = Arc::new(PgFloor::new(floor_pool, &name, ours.keys(), encoded));
         compare(
             "PostgreSQL",
             options,

@@ -8,6 +8,7 @@ use sqlx::pool::PoolOptions;
 use sqlx::{Pool, SqlStr};
 use time::OffsetDateTime;
 
+use crate::connections::Connections;
 use crate::model::{ColumnType, ColumnValue, ExtraColumn};
 use crate::schema::Dialect;
 
@@ -59,35 +60,35 @@ pub mod sealed {
 
         /// Runs a statement and returns the number of rows it matched.
         fn execute<'a>(
-            pool: &'a Pool<Self>,
+            connections: &'a Connections<Self>,
             sql: &'a SqlStr,
             params: &'a [Param<'a>],
         ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'a;
 
         /// The first column (text) of the first row, if any.
         fn fetch_text<'a>(
-            pool: &'a Pool<Self>,
+            connections: &'a Connections<Self>,
             sql: &'a SqlStr,
             params: &'a [Param<'a>],
         ) -> impl Future<Output = Result<Option<String>, sqlx::Error>> + Send + 'a;
 
         /// Whether the query returns a row.
         fn fetch_exists<'a>(
-            pool: &'a Pool<Self>,
+            connections: &'a Connections<Self>,
             sql: &'a SqlStr,
             params: &'a [Param<'a>],
         ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'a;
 
         /// The first column (text) of every row.
         fn fetch_texts<'a>(
-            pool: &'a Pool<Self>,
+            connections: &'a Connections<Self>,
             sql: &'a SqlStr,
             params: &'a [Param<'a>],
         ) -> impl Future<Output = Result<Vec<String>, sqlx::Error>> + Send + 'a;
 
         /// `session_key, session_data, expire_date, <extra columns>` of the first row.
         fn fetch_row<'a>(
-            pool: &'a Pool<Self>,
+            connections: &'a Connections<Self>,
             sql: &'a SqlStr,
             params: &'a [Param<'a>],
             extra: &'a [ExtraColumn],
@@ -157,60 +158,70 @@ pub(crate) fn bound<Q>(query: Q, params: &[Param<'_>], bind: impl Fn(Q, &Param<'
 macro_rules! common_ops {
     ($db:ty, $bind:ident, $read_expire:ident, $read_extra:ident) => {
         async fn execute<'a>(
-            pool: &'a sqlx::Pool<$db>,
+            connections: &'a $crate::connections::Connections<$db>,
             sql: &'a sqlx::SqlStr,
             params: &'a [$crate::backend::Param<'a>],
         ) -> Result<u64, sqlx::Error> {
             let query = $crate::backend::bound(sqlx::query::<$db>(sql.clone()), params, $bind);
-            Ok(query.execute(pool).await?.rows_affected())
+            let mut lease = connections.acquire().await?;
+            let done = query.execute(lease.connection()).await?;
+            lease.keep();
+            Ok(done.rows_affected())
         }
 
         async fn fetch_text<'a>(
-            pool: &'a sqlx::Pool<$db>,
+            connections: &'a $crate::connections::Connections<$db>,
             sql: &'a sqlx::SqlStr,
             params: &'a [$crate::backend::Param<'a>],
         ) -> Result<Option<String>, sqlx::Error> {
             use sqlx::Row as _;
             let query = $crate::backend::bound(sqlx::query::<$db>(sql.clone()), params, $bind);
-            match query.fetch_optional(pool).await? {
+            let mut lease = connections.acquire().await?;
+            let row = query.fetch_optional(lease.connection()).await?;
+            lease.keep();
+            match row {
                 Some(row) => Ok(Some(row.try_get::<String, _>(0)?)),
                 None => Ok(None),
             }
         }
 
         async fn fetch_exists<'a>(
-            pool: &'a sqlx::Pool<$db>,
+            connections: &'a $crate::connections::Connections<$db>,
             sql: &'a sqlx::SqlStr,
             params: &'a [$crate::backend::Param<'a>],
         ) -> Result<bool, sqlx::Error> {
             let query = $crate::backend::bound(sqlx::query::<$db>(sql.clone()), params, $bind);
-            Ok(query.fetch_optional(pool).await?.is_some())
+            let mut lease = connections.acquire().await?;
+            let row = query.fetch_optional(lease.connection()).await?;
+            lease.keep();
+            Ok(row.is_some())
         }
 
         async fn fetch_texts<'a>(
-            pool: &'a sqlx::Pool<$db>,
+            connections: &'a $crate::connections::Connections<$db>,
             sql: &'a sqlx::SqlStr,
             params: &'a [$crate::backend::Param<'a>],
         ) -> Result<Vec<String>, sqlx::Error> {
             use sqlx::Row as _;
             let query = $crate::backend::bound(sqlx::query::<$db>(sql.clone()), params, $bind);
-            query
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|row| row.try_get::<String, _>(0))
-                .collect()
+            let mut lease = connections.acquire().await?;
+            let rows = query.fetch_all(lease.connection()).await?;
+            lease.keep();
+            rows.iter().map(|row| row.try_get::<String, _>(0)).collect()
         }
 
         async fn fetch_row<'a>(
-            pool: &'a sqlx::Pool<$db>,
+            connections: &'a $crate::connections::Connections<$db>,
             sql: &'a sqlx::SqlStr,
             params: &'a [$crate::backend::Param<'a>],
             extra: &'a [$crate::model::ExtraColumn],
         ) -> Result<Option<$crate::backend::RawRow>, sqlx::Error> {
             use sqlx::Row as _;
             let query = $crate::backend::bound(sqlx::query::<$db>(sql.clone()), params, $bind);
-            let Some(row) = query.fetch_optional(pool).await? else {
+            let mut lease = connections.acquire().await?;
+            let row = query.fetch_optional(lease.connection()).await?;
+            lease.keep();
+            let Some(row) = row else {
                 return Ok(None);
             };
             let mut values = Vec::with_capacity(extra.len());

@@ -200,6 +200,7 @@
 
 mod any;
 mod backend;
+mod connections;
 mod error;
 mod model;
 mod schema;
@@ -208,6 +209,7 @@ mod timestamp;
 
 pub use any::AnyDbStore;
 pub use backend::{Backend, PING_IF_IDLE_FOR};
+pub use connections::KEEP_CONNECTION_FOR;
 pub use error::DbError;
 pub use model::{ColumnType, ColumnValue, DjangoSession, ExtraColumn, SessionModel};
 pub use schema::{

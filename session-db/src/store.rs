@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Pool, SqlSafeStr
 use time::OffsetDateTime;
 
 use crate::backend::{Backend, ErrorClass, Param, RawRow};
+use crate::connections::Connections;
 use crate::error::DbError;
 use crate::model::{ColumnValue, DjangoSession, ExtraColumn, SessionModel};
 use crate::schema::{self, DEFAULT_TABLE, DJANGO_COLUMNS, Dialect, MAX_KEY_CHARS};
@@ -223,7 +224,8 @@ impl Statements {
 /// [`SqliteStore`](crate::SqliteStore) name them), `M` the [`SessionModel`] (Django's own by
 /// default). See the [crate documentation](crate) for the schema and the semantics.
 pub struct DbStore<B: Backend, M: SessionModel = DjangoSession> {
-    pool: Pool<B>,
+    /// The pool, and the connections held between statements (see [`KEEP_CONNECTION_FOR`](crate::KEEP_CONNECTION_FOR)).
+    connections: Connections<B>,
     codec: SessionCodec,
     model: M,
     table: String,
@@ -271,7 +273,7 @@ impl<B: Backend, M: SessionModel> fmt::Debug for DbStore<B, M> {
 impl<B: Backend, M: SessionModel + Clone> Clone for DbStore<B, M> {
     fn clone(&self) -> Self {
         DbStore {
-            pool: self.pool.clone(),
+            connections: self.connections.clone(),
             codec: self.codec.clone(),
             model: self.model.clone(),
             table: self.table.clone(),
@@ -381,7 +383,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         let sql = Self::statements(DEFAULT_TABLE, &model)?;
         let clear_batch = ClearBatch::new(&sql, DEFAULT_CLEAR_BATCH_SIZE, Duration::ZERO);
         Ok(DbStore {
-            pool,
+            connections: Connections::new(pool),
             codec,
             model,
             table: DEFAULT_TABLE.to_owned(),
@@ -483,7 +485,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
 
     /// The connection pool.
     pub fn pool(&self) -> &Pool<B> {
-        &self.pool
+        self.connections.pool()
     }
 
     /// The codec session data is encoded with.
@@ -525,7 +527,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
             self.verify_columns(&present)?;
             return Ok(SchemaStatus::AlreadyPresent);
         }
-        let Err(error) = B::run_ddl(&self.pool, &self.sql.create).await else {
+        let Err(error) = B::run_ddl(self.connections.pool(), &self.sql.create).await else {
             return Ok(SchemaStatus::Created);
         };
         // Another process may have created it meanwhile: then it is there now.
@@ -577,9 +579,13 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
     }
 
     async fn columns(&self) -> Result<Vec<String>, DbError> {
-        B::fetch_texts(&self.pool, &self.sql.columns, &[Param::Text(&self.table)])
-            .await
-            .map_err(|source| self.context(source))
+        B::fetch_texts(
+            &self.connections,
+            &self.sql.columns,
+            &[Param::Text(&self.table)],
+        )
+        .await
+        .map_err(|source| self.context(source))
     }
 
     fn context(&self, source: sqlx::Error) -> DbError {
@@ -685,7 +691,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
             return Ok(None);
         }
         let fetched = B::fetch_row(
-            &self.pool,
+            &self.connections,
             &self.sql.row,
             &[Param::Text(key)],
             self.model.extra_columns(),
@@ -729,10 +735,10 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         self.storable(key)?;
         let (session_data, extra, expire_date) = self.row_values(data, expire_date)?;
         let result = if data.is_empty() {
-            B::execute(&self.pool, &self.sql.delete, &[Param::Text(key)]).await
+            B::execute(&self.connections, &self.sql.delete, &[Param::Text(key)]).await
         } else {
             let params = self.row_params(key, &session_data, expire_date, &extra);
-            B::execute(&self.pool, &self.sql.upsert, &params).await
+            B::execute(&self.connections, &self.sql.upsert, &params).await
         };
         if let Err(source) = result {
             return Err(self.explain(source).await.into());
@@ -769,11 +775,12 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         let now = self.now();
         let mut removed = 0u64;
         loop {
-            let batch = match B::execute(&self.pool, &self.clear_batch.sql, &[Param::At(now)]).await
-            {
-                Ok(batch) => batch,
-                Err(source) => return Err(self.explain(source).await),
-            };
+            let batch =
+                match B::execute(&self.connections, &self.clear_batch.sql, &[Param::At(now)]).await
+                {
+                    Ok(batch) => batch,
+                    Err(source) => return Err(self.explain(source).await),
+                };
             removed += batch;
             progress(removed);
             if batch < self.clear_batch.rows {
@@ -790,7 +797,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         self.storable(key.as_str())?;
         let (session_data, extra, expire) = self.row_values(record.data, record.expires_at)?;
         let params = self.row_params(key.as_str(), &session_data, expire, &extra);
-        match B::execute(&self.pool, &self.sql.insert, &params).await {
+        match B::execute(&self.connections, &self.sql.insert, &params).await {
             Ok(_) => Ok(()),
             Err(source) if B::classify(&source) == ErrorClass::UniqueViolation => {
                 // Without extra columns only the key is unique. With them, a unique extra column
@@ -822,7 +829,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         params.push(Param::At(now));
         // Counts matched rows on every driver (sqlx sets CLIENT_FOUND_ROWS on MySQL), so
         // rewriting identical data still counts as one.
-        match B::execute(&self.pool, &self.sql.update, &params).await {
+        match B::execute(&self.connections, &self.sql.update, &params).await {
             Ok(0) => Err(Error::SessionDeleted),
             Ok(_) => Ok(()),
             Err(source) => Err(self.explain(source).await.into()),
@@ -860,7 +867,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
                 params.push(Param::Text(expected_data));
                 params.push(expected_expire);
                 // Matched rows, as for `update`: rewriting identical values counts as one.
-                match B::execute(&self.pool, &self.sql.update_if_unchanged, &params).await {
+                match B::execute(&self.connections, &self.sql.update_if_unchanged, &params).await {
                     Ok(updated) => updated,
                     Err(source) => return Err(self.explain(source).await.into()),
                 }
@@ -879,7 +886,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         // a row deleted or expired since the update is `SessionDeleted` (it is gone now, and a
         // retry could only find that), and a row still live at `now` is a conflict.
         let params = [Param::Text(key.as_str()), Param::At(now)];
-        match B::fetch_exists(&self.pool, &self.sql.exists_live, &params).await {
+        match B::fetch_exists(&self.connections, &self.sql.exists_live, &params).await {
             Ok(true) => Err(Error::Conflict),
             Ok(false) => Err(Error::SessionDeleted),
             Err(source) => Err(self.explain(source).await.into()),
@@ -893,11 +900,12 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         }
         let now = self.now();
         let params = [Param::Text(key.as_str()), Param::At(now)];
-        let raw = match B::fetch_row(&self.pool, &self.sql.load_with_expiry, &params, &[]).await {
-            Ok(Some(raw)) => raw,
-            Ok(None) => return Ok(None),
-            Err(source) => return Err(self.explain(source).await.into()),
-        };
+        let raw =
+            match B::fetch_row(&self.connections, &self.sql.load_with_expiry, &params, &[]).await {
+                Ok(Some(raw)) => raw,
+                Ok(None) => return Ok(None),
+                Err(source) => return Err(self.explain(source).await.into()),
+            };
         let expires_at = match raw.expire_date {
             Ok(at) => Some(at),
             Err(ref value) => {
@@ -996,7 +1004,7 @@ impl<B: Backend, M: SessionModel> SessionStore for DbStore<B, M> {
         }
         let now = self.now();
         let params = [Param::Text(key.as_str()), Param::At(now)];
-        match B::fetch_text(&self.pool, &self.sql.load, &params).await {
+        match B::fetch_text(&self.connections, &self.sql.load, &params).await {
             Ok(data) => Ok(data.map(|data| self.codec.decode(&data))),
             Err(source) => Err(self.explain(source).await.into()),
         }
@@ -1014,7 +1022,13 @@ impl<B: Backend, M: SessionModel> SessionStore for DbStore<B, M> {
         if self.storable(key.as_str()).is_err() {
             return Ok(false);
         }
-        match B::fetch_exists(&self.pool, &self.sql.exists, &[Param::Text(key.as_str())]).await {
+        match B::fetch_exists(
+            &self.connections,
+            &self.sql.exists,
+            &[Param::Text(key.as_str())],
+        )
+        .await
+        {
             Ok(found) => Ok(found),
             Err(source) => Err(self.explain(source).await.into()),
         }
@@ -1080,7 +1094,13 @@ impl<B: Backend, M: SessionModel> SessionStore for DbStore<B, M> {
         if self.storable(key.as_str()).is_err() {
             return Ok(());
         }
-        match B::execute(&self.pool, &self.sql.delete, &[Param::Text(key.as_str())]).await {
+        match B::execute(
+            &self.connections,
+            &self.sql.delete,
+            &[Param::Text(key.as_str())],
+        )
+        .await
+        {
             Ok(_) => Ok(()),
             Err(source) => Err(self.explain(source).await.into()),
         }
