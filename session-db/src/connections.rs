@@ -15,8 +15,9 @@
 //! - a connection goes back to sqlx (with its ping, lifetime and idle checks) at the latest
 //!   [`KEEP_CONNECTION_FOR`] after the store took it out, and idle ones are swept back within
 //!   about twice that;
-//! - at most `max_connections - 1` are kept, so code sharing the pool always finds at least one
-//!   connection the store is not holding, and a one-connection pool (in-memory SQLite) keeps none;
+//! - at most `max_connections - 1` are kept idle, so code sharing the pool never waits on
+//!   connections the store is merely holding, and a one-connection pool (in-memory SQLite) keeps
+//!   none;
 //! - a statement that failed, or was cancelled, drops its connection back to sqlx as before;
 //! - when the store's statements are waiting for a connection (more of them than the pool has
 //!   connections), a completed statement hands its connection to the one that has waited

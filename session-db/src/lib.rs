@@ -60,6 +60,27 @@
 //! `immutable=1` and in-memory databases are left as they are; for other settings, build a
 //! [`sqlx::SqlitePool`] yourself and pass it to [`DbStore::new`].
 //!
+//! ## Connections
+//!
+//! Each load or save is one statement. sqlx pings every connection it gets back into its pool (a
+//! round trip to the server, from a task it spawns), so a store that gave its connection back
+//! after each statement would make two round trips per statement. A store therefore keeps the
+//! connection its statement completed on for its next statement, for at most
+//! [`KEEP_CONNECTION_FOR`] (100 ms) after it took it from the pool, and the pool stays usable by
+//! the rest of your application:
+//! - at most `max_connections - 1` connections are kept idle (none with a one-connection pool),
+//!   so your own queries on a shared pool never wait on connections the store is merely holding;
+//! - idle kept connections go back to the pool within about 200 ms, where sqlx's own checks
+//!   (ping, `max_lifetime`, `idle_timeout`) apply as usual;
+//! - a statement that fails or is cancelled gives its connection back to sqlx, which pings it;
+//! - when more of the store's statements run at once than the pool has connections, a completed
+//!   statement hands its connection to the one that has waited longest;
+//! - [`sqlx::Pool::close`] does not wait on the store: once the pool is closed nothing is kept.
+//!
+//! A connection handed out by sqlx is pinged first only when it has been idle for more than
+//! [`PING_IF_IDLE_FOR`] (500 ms; sqlx pings every time), so a connection the server closed while
+//! idle is replaced before a statement runs on it.
+//!
 //! One generic type, `DbStore<Database, Model>`, serves all three, rather than one type per
 //! database: the semantics (what a load, a must-create or an update means, how expiry is
 //! compared, how errors are explained) are the delicate part and exist once, while what really
