@@ -18,6 +18,32 @@ use session_db::sqlx::{self, Connection as _};
 use session_db::{KEEP_CONNECTION_FOR, PING_IF_IDLE_FOR, PgStore};
 use time::OffsetDateTime;
 
+/// A store on `pool` over a new table named from `prefix`, holding one live session.
+async fn store_with_one_session(
+    pool: &sqlx::PgPool,
+    prefix: &str,
+) -> (PgStore, String, SessionKey, Dict) {
+    let table = services::unique_name(prefix);
+    let store = PgStore::new(pool.clone(), &SessionConfig::new("django_tests_secret_key"))
+        .unwrap()
+        .with_table(&table)
+        .unwrap();
+    store.ensure_schema().await.unwrap();
+    let key = SessionKey::generate().unwrap();
+    let mut data = Dict::new();
+    data.insert("visits", Value::from(1));
+    let record = SessionRecord {
+        data: &data,
+        expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        expiry_age: 3600,
+    };
+    store
+        .save(&key, record, SaveMode::MustCreate)
+        .await
+        .unwrap();
+    (store, table, key, data)
+}
+
 #[tokio::test]
 async fn the_pool_pings_only_connections_idle_for_a_while() {
     let options = PgStore::pool_options("postgres://localhost/test");
@@ -36,25 +62,7 @@ async fn a_connection_the_server_dropped_while_idle_is_replaced_before_the_next_
         .connect(&url)
         .await
         .unwrap();
-    let table = services::unique_name("djs_pool");
-    let config = SessionConfig::new("django_tests_secret_key");
-    let store = PgStore::new(pool.clone(), &config)
-        .unwrap()
-        .with_table(&table)
-        .unwrap();
-    store.ensure_schema().await.unwrap();
-    let key = SessionKey::generate().unwrap();
-    let mut data = Dict::new();
-    data.insert("visits", Value::from(1));
-    let record = SessionRecord {
-        data: &data,
-        expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),
-        expiry_age: 3600,
-    };
-    store
-        .save(&key, record, SaveMode::MustCreate)
-        .await
-        .unwrap();
+    let (store, table, key, data) = store_with_one_session(&pool, "djs_pool").await;
 
     let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(&pool)
@@ -100,24 +108,7 @@ async fn loads_in_a_row_reuse_one_connection_without_sqlxs_release_ping() {
         .connect(&url)
         .await
         .unwrap();
-    let table = services::unique_name("djs_keep");
-    let store = PgStore::new(pool.clone(), &SessionConfig::new("django_tests_secret_key"))
-        .unwrap()
-        .with_table(&table)
-        .unwrap();
-    store.ensure_schema().await.unwrap();
-    let key = SessionKey::generate().unwrap();
-    let mut data = Dict::new();
-    data.insert("visits", Value::from(1));
-    let record = SessionRecord {
-        data: &data,
-        expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),
-        expiry_age: 3600,
-    };
-    store
-        .save(&key, record, SaveMode::MustCreate)
-        .await
-        .unwrap();
+    let (store, table, key, data) = store_with_one_session(&pool, "djs_keep").await;
     // Everything the store kept goes back first, so the loads start from the pool.
     tokio::time::sleep(KEEP_CONNECTION_FOR * 3).await;
     let before = released.load(Ordering::SeqCst);
