@@ -27,11 +27,16 @@ use crate::{Error, SessionKey};
 /// store-wide counter, and a conditional save checks it under the same lock that writes.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    records: Mutex<HashMap<SessionKey, Stored>>,
+    /// Hashed with foldhash, randomly seeded per map, as `Dict`'s index is: SipHash took about
+    /// 500 instructions of each request's load and save. Keys that collide cannot be chosen
+    /// without the seed, and new sessions get generated keys, not ones a client sent.
+    records: Mutex<Records>,
     // Only ever read and bumped under `records`' lock; a plain counter would do, but the lock
     // guards the map, not the store.
     writes: std::sync::atomic::AtomicU64,
 }
+
+type Records = HashMap<SessionKey, Stored, foldhash::fast::RandomState>;
 
 #[derive(Debug)]
 struct Stored {
@@ -53,7 +58,7 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn records(&self) -> MutexGuard<'_, HashMap<SessionKey, Stored>> {
+    fn records(&self) -> MutexGuard<'_, Records> {
         self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
