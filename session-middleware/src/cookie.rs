@@ -182,8 +182,32 @@ fn octal_escape(after_backslash: &[char]) -> Option<char> {
 
 /// Characters Python's `http.cookies` leaves unquoted in a cookie value.
 fn is_legal_value_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~:".contains(c)
+    u8::try_from(c).is_ok_and(is_legal_value_byte)
 }
+
+/// [`is_legal_value_char`] for a byte: one table lookup (every legal character is ASCII, and a
+/// byte of a longer UTF-8 character is never legal). Checking a session key character by
+/// character against the set took 445 instructions per response.
+fn is_legal_value_byte(b: u8) -> bool {
+    LEGAL_VALUE_BYTES[usize::from(b)]
+}
+
+/// Python's `http.cookies._LegalChars`: ASCII letters, digits and `!#$%&'*+-.^_`|~:`, by byte.
+static LEGAL_VALUE_BYTES: [bool; 256] = {
+    let mut legal = [false; 256];
+    let mut b = 0u8;
+    while b < 128 {
+        legal[b as usize] = b.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let punctuation = b"!#$%&'*+-.^_`|~:";
+    let mut i = 0;
+    while i < punctuation.len() {
+        legal[punctuation[i] as usize] = true;
+        i += 1;
+    }
+    legal
+};
 
 /// Python's `http.cookies._quote`: the value as is when every character is legal (and it is not
 /// empty), otherwise in double quotes with `"` and `\` backslash-escaped and every other character
@@ -192,7 +216,7 @@ fn is_legal_value_char(c: char) -> bool {
 /// Characters above U+00FF cannot be sent in a header (Python would fail to encode them too): they
 /// are an error.
 pub fn quote(value: &str) -> Result<Cow<'_, str>, Error> {
-    if !value.is_empty() && value.chars().all(is_legal_value_char) {
+    if !value.is_empty() && value.bytes().all(is_legal_value_byte) {
         return Ok(Cow::Borrowed(value));
     }
     let mut out = String::with_capacity(value.len() + 2);
@@ -421,6 +445,14 @@ mod tests {
         // Quotes only on one side are kept.
         assert_eq!(unquote("\"abc"), "\"abc");
         assert_eq!(unquote("abc\""), "abc\"");
+    }
+
+    #[test]
+    fn the_legal_byte_set_is_pythons_legal_chars() {
+        for c in '\0'..='\u{2ff}' {
+            let python = c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~:".contains(c);
+            assert_eq!(is_legal_value_char(c), python, "{c:?}");
+        }
     }
 
     #[test]
