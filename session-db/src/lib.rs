@@ -77,6 +77,10 @@
 //!   statement hands its connection to the one that has waited longest;
 //! - [`sqlx::Pool::close`] does not wait on the store: once the pool is closed nothing is kept.
 //!
+//! Kept connections count as in use in sqlx's figures: right after a burst of session traffic,
+//! [`sqlx::Pool::num_idle`] reads lower than the connections actually idle, for up to about
+//! 200 ms.
+//!
 //! A connection handed out by sqlx is pinged first only when it has been idle for more than
 //! [`PING_IF_IDLE_FOR`] (500 ms; sqlx pings every time), so a connection the server closed while
 //! idle is replaced before a statement runs on it.
