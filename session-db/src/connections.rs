@@ -45,14 +45,12 @@ pub const KEEP_CONNECTION_FOR: Duration = Duration::from_millis(100);
 /// A pool, and the connections the store holds on to between statements.
 /// Public only to appear in the sealed backend trait; not re-exported.
 pub struct Connections<DB: Database> {
-    pool: Pool<DB>,
     kept: Arc<Kept<DB>>,
 }
 
 impl<DB: Database> Clone for Connections<DB> {
     fn clone(&self) -> Self {
         Connections {
-            pool: self.pool.clone(),
             kept: Arc::clone(&self.kept),
         }
     }
@@ -102,7 +100,7 @@ impl<DB: Database> Connections<DB> {
         let max = pool.options().get_max_connections();
         Connections {
             kept: Arc::new(Kept {
-                pool: pool.clone(),
+                pool,
                 max,
                 limit: (max as usize).saturating_sub(1),
                 state: Mutex::new(KeptState {
@@ -111,12 +109,11 @@ impl<DB: Database> Connections<DB> {
                     sweeping: false,
                 }),
             }),
-            pool,
         }
     }
 
     pub(crate) fn pool(&self) -> &Pool<DB> {
-        &self.pool
+        &self.kept.pool
     }
 
     /// A kept connection, or the first one either handed over by a completed statement or
@@ -128,7 +125,7 @@ impl<DB: Database> Connections<DB> {
         let held = match self.kept.take_or_wait() {
             Ok(Some(held)) => held,
             Ok(None) => Held {
-                connection: Box::pin(self.pool.acquire()).await?,
+                connection: Box::pin(self.pool().acquire()).await?,
                 taken_at: Instant::now(),
             },
             Err(handed) => Box::pin(self.handed_or_from_pool(handed)).await?,
@@ -144,7 +141,7 @@ impl<DB: Database> Connections<DB> {
         handed: oneshot::Receiver<Held<DB>>,
     ) -> Result<Held<DB>, sqlx::Error> {
         let mut handed = Some(handed);
-        let mut from_pool = std::pin::pin!(self.pool.acquire());
+        let mut from_pool = std::pin::pin!(self.pool().acquire());
         std::future::poll_fn(|cx| {
             if let Some(receiver) = handed.as_mut() {
                 match Pin::new(receiver).poll(cx) {
@@ -205,8 +202,7 @@ impl<DB: Database> Kept<DB> {
                 other => break other,
             }
         };
-        let pool_is_out = self.pool.size() >= self.max && self.pool.num_idle() == 0;
-        let taken = if fresh.is_some() || !pool_is_out {
+        let taken = if fresh.is_some() || !self.pool_is_out() {
             Ok(fresh)
         } else {
             // Those at the front that were served by the pool meanwhile are done waiting.
@@ -226,7 +222,12 @@ impl<DB: Database> Kept<DB> {
         taken
     }
 
-    fn keep(kept: &Arc<Kept<DB>>, held: Held<DB>) {
+    /// Whether the pool has no connection to give: all of them are out.
+    fn pool_is_out(&self) -> bool {
+        self.pool.size() >= self.max && self.pool.num_idle() == 0
+    }
+
+    fn keep(kept: &Arc<Kept<DB>>, mut held: Held<DB>) {
         if held.is_due_back() || kept.pool.is_closed() {
             give_back(held);
             return;
@@ -236,7 +237,6 @@ impl<DB: Database> Kept<DB> {
             give_back(held);
             return;
         };
-        let mut held = held;
         let mut state = kept.lock();
         while let Some(waiter) = state.waiting.pop_front() {
             match waiter.send(held) {
