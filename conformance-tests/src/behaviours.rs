@@ -110,6 +110,7 @@ registry!(
     clear_expired_removes_exactly_the_expired,
     declared_compare_and_swap_is_what_the_store_does,
     a_stale_version_is_refused,
+    is_unchanged_follows_every_write,
     merge_keeps_concurrent_saves_of_disjoint_keys,
     merge_keeps_the_later_saves_value_of_one_key,
     merge_applies_a_removal_of_a_key_the_other_set,
@@ -1168,6 +1169,73 @@ pub async fn a_stale_version_is_refused(h: Harness) -> BehaviourResult {
     check!(
         h.store().load(&key).await?.is_none(),
         "the deleted record came back"
+    );
+    Ok(Outcome::Passed)
+}
+
+/// `is_unchanged` answers whether the record is still at a version: true for the version just
+/// read or written, false once a compare-and-swap, a plain save or a delete has come after it
+/// (what a cache in front of the store relies on to notice a copy gone stale).
+pub async fn is_unchanged_follows_every_write(h: Harness) -> BehaviourResult {
+    if let Some(skip) = no_server_records(&h).or_else(|| no_compare_and_swap(&h)) {
+        return Ok(skip);
+    }
+    let key = saved_with(&h, &[("n", 1)]).await?;
+    let read = h
+        .store()
+        .load_versioned(&key)
+        .await?
+        .ok_or_else(|| Failure::new("the saved record must load"))?;
+    check!(
+        h.store().is_unchanged(&key, &read.version).await?,
+        "the version just read must be current"
+    );
+    let mut data = Dict::new();
+    data.insert("n".to_owned(), Value::from(2));
+    let written = h
+        .store()
+        .save_if_unchanged(
+            &key,
+            SharedRecord {
+                data: std::sync::Arc::new(data),
+                expires_at: OffsetDateTime::now_utc() + Duration::hours(1),
+                expiry_age: 3600,
+            },
+            &read.version,
+        )
+        .await?;
+    check!(
+        !h.store().is_unchanged(&key, &read.version).await?,
+        "a version from before a compare-and-swap must not be current"
+    );
+    check!(
+        h.store().is_unchanged(&key, &written).await?,
+        "the version a compare-and-swap returned must be current"
+    );
+
+    let s = h.session(Some(key.as_str()));
+    s.insert("n", &3).await?;
+    s.save().await?;
+    check!(
+        !h.store().is_unchanged(&key, &written).await?,
+        "a version from before a plain save must not be current"
+    );
+
+    let last = h
+        .store()
+        .load_versioned(&key)
+        .await?
+        .ok_or_else(|| Failure::new("the record must load"))?;
+    h.store().delete(&key).await?;
+    check!(
+        !h.store().is_unchanged(&key, &last.version).await?,
+        "a deleted record is at no version"
+    );
+    check!(
+        !h.store()
+            .is_unchanged(&SessionKey::generate()?, &last.version)
+            .await?,
+        "a key never saved is at no version"
     );
     Ok(Outcome::Passed)
 }

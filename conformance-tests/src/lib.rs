@@ -89,6 +89,7 @@ macro_rules! session_conformance {
                 save_racing_delete_never_resurrects, save_after_expiry_never_resurrects,
                 awkward_values_round_trip, clear_expired_removes_exactly_the_expired,
                 declared_compare_and_swap_is_what_the_store_does, a_stale_version_is_refused,
+                is_unchanged_follows_every_write,
                 merge_keeps_concurrent_saves_of_disjoint_keys,
                 merge_keeps_the_later_saves_value_of_one_key,
                 merge_applies_a_removal_of_a_key_the_other_set,

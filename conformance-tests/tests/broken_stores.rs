@@ -33,6 +33,8 @@ enum Fault {
     /// A compare-and-swap save writes whatever the stored version (declaring compare-and-swap
     /// and not doing it).
     IgnoresVersion,
+    /// `is_unchanged` says yes to any version of a live record (an `exists` under another name).
+    AlwaysUnchanged,
 }
 
 /// A `MemoryStore` with one fault.
@@ -179,6 +181,13 @@ impl SessionStore for Broken {
         self.inner.save_if_unchanged(key, record, expected).await
     }
 
+    async fn is_unchanged(&self, key: &SessionKey, expected: &Version) -> Result<bool, Error> {
+        if self.fault == Fault::AlwaysUnchanged {
+            return self.inner.exists(key).await;
+        }
+        self.inner.is_unchanged(key, expected).await
+    }
+
     async fn clear_expired(&self) -> Result<ClearExpired, Error> {
         let cleared = self.inner.clear_expired().await?;
         if self.fault == Fault::MiscountsClearExpired {
@@ -322,6 +331,16 @@ async fn a_store_that_ignores_the_version_loses_concurrent_updates() {
             "reject_lets_exactly_one_of_two_racing_saves_succeed",
             "concurrent_increments_of_different_keys_all_survive",
         ],
+    );
+}
+
+#[tokio::test]
+async fn a_store_whose_is_unchanged_only_checks_existence_fails_its_behaviour() {
+    let r = report(Fault::AlwaysUnchanged).await;
+    assert_fails(
+        &r,
+        Fault::AlwaysUnchanged,
+        &["is_unchanged_follows_every_write"],
     );
 }
 

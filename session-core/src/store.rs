@@ -300,6 +300,24 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         let _ = (key, record, expected);
         Err(no_compare_and_swap(self))
     }
+
+    /// Whether the record under `key` is still at `expected` (a version
+    /// [`load_versioned`](Self::load_versioned) or [`save_if_unchanged`](Self::save_if_unchanged)
+    /// returned): `false` once anything rewrote, removed or expired it.
+    ///
+    /// A cache in front of the store asks this right after writing its copy of that version, so
+    /// a copy that a racing write has already made stale is noticed and removed rather than
+    /// served until it expires. The default loads the record with `load_versioned` and compares;
+    /// a store that can answer without reading the data back (a database's primary-key query)
+    /// overrides it.
+    ///
+    /// # Errors
+    /// As [`load_versioned`](Self::load_versioned): by default [`Error::Config`] when the store
+    /// cannot compare-and-swap.
+    async fn is_unchanged(&self, key: &SessionKey, expected: &Version) -> Result<bool, Error> {
+        let current = self.load_versioned(key).await?;
+        Ok(current.is_some_and(|record| record.version == *expected))
+    }
 }
 
 fn no_compare_and_swap(store: &(impl SessionStore + ?Sized)) -> Error {
@@ -375,5 +393,9 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         expected: &Version,
     ) -> Result<Version, Error> {
         (**self).save_if_unchanged(key, record, expected).await
+    }
+
+    async fn is_unchanged(&self, key: &SessionKey, expected: &Version) -> Result<bool, Error> {
+        (**self).is_unchanged(key, expected).await
     }
 }

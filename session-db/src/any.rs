@@ -297,6 +297,10 @@ impl SessionStore for AnyDbStore {
     ) -> Result<Version, Error> {
         each!(self, store => store.save_if_unchanged(key, record, expected).await)
     }
+
+    async fn is_unchanged(&self, key: &SessionKey, expected: &Version) -> Result<bool, Error> {
+        each!(self, store => store.is_unchanged(key, expected).await)
+    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,7 @@ struct Statements {
     insert: SqlStr,
     update: SqlStr,
     update_if_unchanged: SqlStr,
+    unchanged: SqlStr,
     upsert: SqlStr,
     delete: SqlStr,
     // One bounded batch of `clear_expired`; `{batch}` is replaced by the batch size.
@@ -191,6 +192,19 @@ impl Statements {
                 p(n + 1),
                 p(n + 2),
                 p(n + 4)
+            )),
+            // `update_if_unchanged`'s condition, asked without writing: is the live row still
+            // the version read or written?
+            unchanged: sql(format!(
+                "SELECT 1 FROM {t} WHERE {key} = {} AND {expire} > {} AND {data} = {} \
+                 AND {expire} = {} LIMIT 1",
+                p(1),
+                p(2),
+                match dialect {
+                    Dialect::MySql => format!("CAST({} AS BINARY)", p(3)),
+                    Dialect::Postgres | Dialect::Sqlite => p(3),
+                },
+                p(4)
             )),
             delete: sql(format!("DELETE FROM {t} WHERE {key} = {}", p(1))),
             // Each batch is its own short statement (and transaction), found through Django's
@@ -849,16 +863,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         }
         let (session_data, extra, expire) = self.row_values(record.data, record.expires_at)?;
         let now = self.now();
-        // A version this store did not make cannot be what a row holds.
-        let expected = RowVersion::parse(expected).and_then(|read| {
-            let expire = match B::DIALECT {
-                // SQLite compares the text as stored.
-                Dialect::Sqlite => Param::Text(read.expire),
-                Dialect::Postgres | Dialect::MySql => Param::At(timestamp_from_token(read.expire)?),
-            };
-            Some((read.session_data, expire))
-        });
-        let updated = match expected {
+        let updated = match Self::expected_row(expected) {
             Some((expected_data, expected_expire)) => {
                 let mut params = vec![Param::Text(&session_data), Param::At(expire)];
                 params.extend(self.extra_params(&extra));
@@ -891,6 +896,19 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
             Ok(false) => Err(Error::SessionDeleted),
             Err(source) => Err(self.explain(source).await.into()),
         }
+    }
+
+    /// What a row at `version` holds, as the parameters comparing it: its `session_data`, and its
+    /// `expire_date` as stored. `None` for a version this store did not make, which no row can
+    /// be at.
+    fn expected_row(version: &Version) -> Option<(&str, Param<'_>)> {
+        let read = RowVersion::parse(version)?;
+        let expire = match B::DIALECT {
+            // SQLite compares the text as stored.
+            Dialect::Sqlite => Param::Text(read.expire),
+            Dialect::Postgres | Dialect::MySql => Param::At(timestamp_from_token(read.expire)?),
+        };
+        Some((read.session_data, expire))
     }
 
     /// The live row (`load_with_expiry`'s one query).
@@ -1088,6 +1106,27 @@ impl<B: Backend, M: SessionModel> SessionStore for DbStore<B, M> {
     ) -> Result<Version, Error> {
         self.update_if_unchanged(key, &record.as_record(), expected)
             .await
+    }
+
+    /// One primary-key query comparing the live row's `session_data` and `expire_date` with the
+    /// version's, in the database, so the data is sent but never read back or decoded.
+    async fn is_unchanged(&self, key: &SessionKey, expected: &Version) -> Result<bool, Error> {
+        if self.storable(key.as_str()).is_err() {
+            return Ok(false);
+        }
+        let Some((expected_data, expected_expire)) = Self::expected_row(expected) else {
+            return Ok(false);
+        };
+        let params = [
+            Param::Text(key.as_str()),
+            Param::At(self.now()),
+            Param::Text(expected_data),
+            expected_expire,
+        ];
+        match B::fetch_exists(&self.connections, &self.sql.unchanged, &params).await {
+            Ok(found) => Ok(found),
+            Err(source) => Err(self.explain(source).await.into()),
+        }
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), Error> {
