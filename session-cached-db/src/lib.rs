@@ -55,9 +55,9 @@
 //!
 //! | operation | cache | database |
 //! |---|---|---|
-//! | load | read first; on a hit, done | on a miss: read the live row, then refill the cache *if still absent*, for the whole seconds left until the row's `expire_date`; if it was refilled, the row is checked to be still there (`exists`) |
+//! | load | read first; on a hit, done | on a miss: read the live row, then refill the cache *if still absent*, for the whole seconds left until the row's `expire_date`; if it was refilled, the row is checked to be still what was read (`is_unchanged` with the version read, when the database can compare-and-swap; otherwise `exists`) |
 //! | exists | read first; a hit answers `true` with no query | asked only when the cache does not have the key |
-//! | save | written second (`SET`, lifetime until the new `expire_date`) | written first: it alone decides [`CreateConflict`](session_core::Error::CreateConflict) and [`SessionDeleted`](session_core::Error::SessionDeleted); then, after the cache write, checked to be still there (`exists`) |
+//! | save | written second (`SET`, lifetime until the new `expire_date`) | written first: it alone decides [`CreateConflict`](session_core::Error::CreateConflict) and [`SessionDeleted`](session_core::Error::SessionDeleted); then, after the cache write, checked to be still there (`exists`; under `merge` and `reject`, still at the version written: `is_unchanged`) |
 //! | delete | removed second | removed first |
 //! | clear_expired | nothing: entries expire with their rows | `DELETE … WHERE expire_date < now` (Django's `clearsessions`) |
 //!
@@ -128,9 +128,8 @@
 //!   session is marked stale as above.
 //! - **Races between writes.** A refill only fills an absent entry, so a load that read the row
 //!   just before a concurrent save cannot overwrite that save's newer cache entry (Django's
-//!   refill is a plain `set` and can). Two saves of one session racing each other can leave the
-//!   row with one's data and the cache with the other's, as in Django (both were in flight at
-//!   once, so either may count as the last); the next save makes them agree.
+//!   refill is a plain `set` and can). For saves whose cache writes cross, see [races between
+//!   writes](#races-between-writes).
 //! - **Rows deleted behind the store's back** (SQL run by hand, another application's store
 //!   without the cache): as in Django, the cached copy keeps loading until it expires or the
 //!   session is saved; that save fails with [`SessionDeleted`](session_core::Error::SessionDeleted)
@@ -145,8 +144,8 @@
 //!
 //! | operation | steps |
 //! |---|---|
-//! | save | **S1** write the row · **S2** `set` the entry · **S3** `exists` on the row; if it is gone, **S4** delete the entry |
-//! | load, on a miss | **R1** read the row · **R2** `add` the entry (only if absent) · if added, **R3** `exists`; if the row is gone, **R4** delete the entry |
+//! | save | **S1** write the row · **S2** `set` the entry · **S3** check the row (`exists`, or `is_unchanged`: see [races between writes](#races-between-writes)); if it is gone, **S4** delete the entry |
+//! | load, on a miss | **R1** read the row · **R2** `add` the entry (only if absent) · if added, **R3** check the row as S3 does; if it is gone, **R4** delete the entry |
 //! | delete | **D1** delete the row · **D2** delete the entry |
 //!
 //! Take any delete racing a save or a refill whose row step came first (S1 or R1 before D1;
@@ -176,6 +175,31 @@
 //! `tests/delete_races.rs` holds each step of both windows at a gate, runs the delete there, and
 //! checks that nothing is left.
 //!
+//! # Races between writes
+//!
+//! A save writes the row, then the entry; nothing orders two saves' cache writes the way their
+//! row writes were ordered. When two saves of one session cross (A writes the row, B writes the
+//! row and then the entry, then A's entry lands), the cache holds A's older data while the row
+//! holds B's. Under `merge` both saves were acknowledged, so a reader served from the cache
+//! would miss B's update although the database has it.
+//!
+//! Saves under `merge` and `reject` go through the database's compare-and-swap, which returns
+//! the [`Version`](session_core::Version) it wrote, and their check after the cache write (S3)
+//! asks whether the row is **still at that version**
+//! ([`SessionStore::is_unchanged`](session_core::SessionStore::is_unchanged), one primary-key
+//! query on `session-db`). A's check comes after A's cache write, which came after B's row
+//! write, so it sees B's version and removes the entry; the next load refills it from the row.
+//! Refills are checked the same way, with the version read: a refill is only an `add`, but the
+//! entry it fills may have been removed by a conflict meanwhile. So once the saves and refills
+//! racing each other have returned, the entry is absent or holds what the row holds, whatever
+//! the order.
+//!
+//! Plain saves (`last_write_wins`, Django's) have no version to check against, so two of them
+//! racing can leave the row with one's data and the cache with the other's, as in Django (both
+//! were in flight at once, and one of them loses its update anyway); the next save makes them
+//! agree. A database store that cannot compare-and-swap gets the `exists` check everywhere.
+//! `tests/write_races.rs` holds one cache write at a gate while the other write completes.
+//!
 //! # Sharing sessions with Django
 //!
 //! Django: `SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"`, a `CACHES` entry on
@@ -196,8 +220,8 @@
 //!
 //! | operation | cache | database |
 //! |---|---|---|
-//! | versioned load (`load_versioned`) | refilled afterwards *if absent*, as after a miss (with the `exists` check) | always read: the row and its version |
-//! | compare-and-swap (`save_if_unchanged`) | on success, written through as by a save (`SET`, then `exists`); on [`Conflict`](session_core::Error::Conflict) or [`SessionDeleted`](session_core::Error::SessionDeleted), the entry is removed | the database's conditional `UPDATE` decides |
+//! | versioned load (`load_versioned`) | refilled afterwards *if absent*, as after a miss (checked with `is_unchanged` and the version read) | always read: the row and its version |
+//! | compare-and-swap (`save_if_unchanged`) | on success, written through as by a save (`SET`, then `is_unchanged` with the version written); on [`Conflict`](session_core::Error::Conflict) or [`SessionDeleted`](session_core::Error::SessionDeleted), the entry is removed | the database's conditional `UPDATE` decides |
 //!
 //! So a stale cache entry (a row changed by a process that does not use the cache) never hides
 //! the newer row from these policies, and a lost swap removes it for everyone else's plain loads
@@ -206,7 +230,7 @@
 //! **What it costs.** Under `merge` or `reject` every load of an existing session is a database
 //! query: the cache cannot say which version its copy is of, so the warm-cache fast path (a load
 //! with no query) is given up, and the cache only serves `last_write_wins` readers. A save costs
-//! what a plain save costs (the swap, the `SET`, the `exists`), plus the database's second query
+//! what a plain save costs (the swap, the `SET`, the check), plus the database's second query
 //! and a cache delete when it loses, and under `merge` a load and a swap per retry. Under
 //! `last_write_wins` (the default) nothing changes. If loads must stay cache-only, keep
 //! `last_write_wins` and accept Django's lost updates.

@@ -252,14 +252,15 @@ impl<D: SessionStore> CachedDbStore<D> {
     }
 
     /// Puts a record read from the database into the cache unless something is there already
-    /// (a save that raced this load wrote newer data, which must win), then makes sure no delete
-    /// removed the row meanwhile.
+    /// (a save that raced this load wrote newer data, which must win), then makes sure no write
+    /// or delete changed the row meanwhile (`version`: what was read, when the database can say).
     async fn refill(
         &self,
         key: &SessionKey,
         cache_key: &str,
         data: &Dict,
         expires_at: Option<OffsetDateTime>,
+        version: Option<&Version>,
     ) {
         let age = self.refill_age(data, expires_at, OffsetDateTime::now_utc());
         if age <= 0 {
@@ -274,9 +275,10 @@ impl<D: SessionStore> CachedDbStore<D> {
             Err(error) => Err(error),
         };
         match result {
-            // The row was read before the entry was written: a delete may have come in between.
+            // The row was read before the entry was written: a write or a delete may have come
+            // in between.
             Ok(true) => {
-                self.confirm(key).await;
+                self.confirm(key, version).await;
             }
             // Someone else's entry, theirs to confirm.
             Ok(false) => {}
@@ -290,22 +292,33 @@ impl<D: SessionStore> CachedDbStore<D> {
     }
 
     /// Called after this store wrote `key`'s cache entry (a save's `set`, a refill's `add`):
-    /// keeps the entry only if the row is still in the database, so a delete that ran between
-    /// the database step and the cache write cannot leave the deleted session readable from the
-    /// cache. `true` when the entry may stay.
+    /// keeps the entry only if the database still holds what it copies, so a delete or a write
+    /// that ran between the database step and the cache write cannot leave a logged-out or
+    /// outdated session readable from the cache. `true` when the entry may stay.
     ///
-    /// It must come after the cache write: checked before, a delete could still land between the
+    /// With the `version` the entry copies (a compare-and-swap's, a versioned read's), the row
+    /// must still be at it ([`SessionStore::is_unchanged`]): two compare-and-swaps whose cache
+    /// writes land in the opposite order to their database writes leave the older copy in the
+    /// cache, and its writer's check, after that cache write, sees the newer row and removes it.
+    /// Without one (a plain save; a database that cannot compare-and-swap), only a delete is
+    /// caught (`exists`), and racing plain saves may leave either's data cached, as in Django.
+    ///
+    /// It must come after the cache write: checked before, a change could still land between the
     /// check and the write. `exists` also counts an expired row not yet cleared; that is harmless,
     /// because the entry was given a lifetime that ends no later than the row's `expire_date`.
     /// When the database cannot answer, the entry is removed (or, failing that, the session is
     /// marked stale): the cache is only an optimisation, so doubt costs one database read later.
-    async fn confirm(&self, key: &SessionKey) -> bool {
-        match self.db.exists(key).await {
+    async fn confirm(&self, key: &SessionKey, version: Option<&Version>) -> bool {
+        let current = match version {
+            Some(version) => self.db.is_unchanged(key, version).await,
+            None => self.db.exists(key).await,
+        };
+        match current {
             Ok(true) => true,
             Ok(false) => {
                 tracing::debug!(
                     target: LOG_TARGET,
-                    "The session was deleted while it was being cached; removing its cache entry"
+                    "The session was changed or deleted while it was being cached; removing its cache entry"
                 );
                 self.invalidate(key).await;
                 false
@@ -323,9 +336,15 @@ impl<D: SessionStore> CachedDbStore<D> {
         }
     }
 
-    /// Writes the saved data to the cache with the row's lifetime and confirms the row is still
-    /// there; on failure, makes sure no older copy can be read instead.
-    async fn write_through(&self, key: &SessionKey, record: &SessionRecord<'_>) {
+    /// Writes the saved data to the cache with the row's lifetime and confirms the row still
+    /// holds it (at `written`, the version a compare-and-swap returned) or, after a plain save,
+    /// is still there; on failure, makes sure no older copy can be read instead.
+    async fn write_through(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord<'_>,
+        written: Option<&Version>,
+    ) {
         let cache_key = self.cache_key(key);
         let generation = self.stale.generation(key);
         // From the row's expiry rather than the precomputed age, so the copy never outlives the
@@ -341,9 +360,10 @@ impl<D: SessionStore> CachedDbStore<D> {
         };
         match result {
             Ok(()) => {
-                // A delete may have run between the database write and this one. (A lifetime
-                // already over made the write a removal: nothing to confirm, as for a refill.)
-                if age > 0 && !self.confirm(key).await {
+                // A delete or another write may have run between the database write and this
+                // one. (A lifetime already over made the write a removal: nothing to confirm, as
+                // for a refill.)
+                if age > 0 && !self.confirm(key, written).await {
                     return;
                 }
                 if let Some(generation) = generation {
@@ -427,12 +447,35 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
             }
         }
         count_cache(outcome);
-        let record = self.db.load_with_expiry(key).await?;
-        if refill && let Some(record) = &record {
-            self.refill(key, &cache_key, &record.data, record.expires_at)
-                .await;
+        if !refill {
+            return self.db.load_with_expiry(key).await;
         }
-        Ok(record)
+        if !self.db.capabilities().compare_and_swap {
+            let record = self.db.load_with_expiry(key).await?;
+            if let Some(record) = &record {
+                self.refill(key, &cache_key, &record.data, record.expires_at, None)
+                    .await;
+            }
+            return Ok(record);
+        }
+        // Read with its version (the same one query on `session-db`), so the refill's check can
+        // tell a row rewritten since, not only a deleted one.
+        let Some(record) = self.db.load_versioned(key).await? else {
+            return Ok(None);
+        };
+        self.refill(
+            key,
+            &cache_key,
+            &record.data,
+            record.expires_at,
+            Some(&record.version),
+        )
+        .await;
+        Ok(Some(LoadedRecord {
+            // Fresh from the database: nobody else holds it, so this moves rather than copies.
+            data: Arc::unwrap_or_clone(record.data),
+            expires_at: record.expires_at,
+        }))
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
@@ -460,7 +503,7 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
     ) -> Result<SessionKey, Error> {
         match self.db.save(key, record, mode).await {
             Ok(held) => {
-                self.write_through(&held, &record).await;
+                self.write_through(&held, &record, None).await;
                 Ok(held)
             }
             Err(Error::SessionDeleted) => {
@@ -505,8 +548,14 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
         let usable = self.settle(key, &cache_key).await;
         let record = self.db.load_versioned(key).await?;
         if usable && let Some(record) = &record {
-            self.refill(key, &cache_key, &record.data, record.expires_at)
-                .await;
+            self.refill(
+                key,
+                &cache_key,
+                &record.data,
+                record.expires_at,
+                Some(&record.version),
+            )
+            .await;
         }
         Ok(record)
     }
@@ -527,7 +576,8 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
             .await
         {
             Ok(version) => {
-                self.write_through(key, &record.as_record()).await;
+                self.write_through(key, &record.as_record(), Some(&version))
+                    .await;
                 Ok(version)
             }
             Err(error @ (Error::Conflict | Error::SessionDeleted)) => {

@@ -18,7 +18,7 @@ use session_core::{
     SessionRecord, SessionStore, Value,
 };
 use session_db::SqliteStore;
-use support::{Counting, TestCache, config, dict, with_logs};
+use support::{Counting, TestCache, config, dict, pickled, unpickled, with_logs};
 use time::{Duration, OffsetDateTime};
 use tracing::Level;
 
@@ -49,24 +49,6 @@ async fn saved<D: SessionStore + 'static>(store: &Store<D>, data: &[(&str, Value
     }
     s.save().await.unwrap();
     s.key().unwrap()
-}
-
-fn pickled(data: &Dict) -> Vec<u8> {
-    SerializerName::Pickle
-        .serializer()
-        .dumps_dict(data)
-        .unwrap()
-}
-
-fn unpickled(bytes: &[u8]) -> Dict {
-    match SerializerName::Pickle
-        .serializer()
-        .loads_stored_bytes(bytes)
-        .unwrap()
-    {
-        Value::Dict(data) => data,
-        other => panic!("cached value is not a dict: {other:?}"),
-    }
 }
 
 async fn row_count(db: &SqliteStore) -> i64 {

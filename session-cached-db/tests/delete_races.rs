@@ -11,114 +11,24 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use session_cache::{Cache, CacheBackend, CacheError, MemoryCache, Ttl};
+use session_cache::{Cache, CacheBackend};
 use session_cached_db::{CachedDbStore, LOG_TARGET};
 use session_core::{
     ClearExpired, Dict, Error, LoadedRecord, SaveMode, Session, SessionKey, SessionRecord,
     SessionStore, Value,
 };
 use session_db::SqliteStore;
-use support::{config, dict, with_logs};
-use tokio::sync::Notify;
+use support::{Gate, GatedCache, Log, config, dict, push, with_logs};
 use tracing::Level;
 
 /// What the racing save adds to the session.
 fn cart() -> Value {
     Value::List(vec![1i64.into(), 2i64.into(), 3i64.into()])
-}
-
-/// Holds the next call that passes it, once armed, until released.
-#[derive(Default)]
-struct Gate {
-    armed: AtomicBool,
-    reached: Notify,
-    released: Notify,
-}
-
-impl Gate {
-    fn arm(&self) {
-        self.armed.store(true, Ordering::SeqCst);
-    }
-
-    async fn pass(&self) {
-        if self.armed.swap(false, Ordering::SeqCst) {
-            self.reached.notify_one();
-            self.released.notified().await;
-        }
-    }
-
-    /// Waits until a call is held here (a store that never makes the call fails the test).
-    async fn reached(&self) {
-        tokio::time::timeout(std::time::Duration::from_secs(10), self.reached.notified())
-            .await
-            .expect("the store never made the call this gate holds");
-    }
-
-    fn release(&self) {
-        self.released.notify_one();
-    }
-}
-
-/// The calls reaching the cache and the database, in order.
-type Log = Arc<Mutex<Vec<&'static str>>>;
-
-fn push(log: &Log, call: &'static str) {
-    log.lock().unwrap().push(call);
-}
-
-/// The in-process cache, with a gate before `set` and `add` take effect, deletes that can be
-/// made to fail, and a log of its calls.
-#[derive(Default)]
-struct GatedCache {
-    inner: MemoryCache,
-    log: Log,
-    set_gate: Gate,
-    add_gate: Gate,
-    fail_deletes: AtomicBool,
-}
-
-impl std::fmt::Debug for GatedCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GatedCache")
-    }
-}
-
-#[async_trait]
-impl CacheBackend for GatedCache {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        push(&self.log, "cache get");
-        self.inner.get(key).await
-    }
-    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<(), CacheError> {
-        self.set_gate.pass().await;
-        push(&self.log, "cache set");
-        self.inner.set(key, value, ttl).await
-    }
-    async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
-        self.add_gate.pass().await;
-        push(&self.log, "cache add");
-        self.inner.add(key, value, ttl).await
-    }
-    async fn replace(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
-        push(&self.log, "cache replace");
-        self.inner.replace(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        push(&self.log, "cache delete");
-        if self.fail_deletes.load(Ordering::SeqCst) {
-            return Err(CacheError::backend(support::FAKED));
-        }
-        self.inner.delete(key).await
-    }
-    async fn exists(&self, key: &str) -> Result<bool, CacheError> {
-        push(&self.log, "cache exists");
-        self.inner.exists(key).await
-    }
 }
 
 /// A SQLite store with gates after a save and a load are done (before they return) and before
@@ -131,12 +41,6 @@ struct GatedDb {
     loaded_gate: Arc<Gate>,
     exists_gate: Arc<Gate>,
     fail_exists: Arc<AtomicBool>,
-}
-
-impl std::fmt::Debug for Gate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Gate")
-    }
 }
 
 #[async_trait]

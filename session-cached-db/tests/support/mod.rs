@@ -11,11 +11,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use session_cache::{Cache, CacheBackend, CacheError, MemoryCache, RedisCache, Ttl};
 use session_cached_db::CachedDbStore;
 use session_conformance::services;
+use session_core::serializer::SerializerName;
 use session_core::{
     ClearExpired, Dict, Error, LoadedRecord, SaveMode, SessionConfig, SessionKey, SessionRecord,
     SessionStore, SharedRecord, StoreCapabilities, Value, Version, VersionedRecord,
@@ -31,6 +34,26 @@ pub fn dict(pairs: &[(&str, Value)]) -> Dict {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect()
+}
+
+/// `data` as Django's cache framework stores it (pickled).
+pub fn pickled(data: &Dict) -> Vec<u8> {
+    SerializerName::Pickle
+        .serializer()
+        .dumps_dict(data)
+        .unwrap()
+}
+
+/// A cache value read back as the session dict it pickles.
+pub fn unpickled(bytes: &[u8]) -> Dict {
+    match SerializerName::Pickle
+        .serializer()
+        .loads_stored_bytes(bytes)
+        .unwrap()
+    {
+        Value::Dict(data) => data,
+        other => panic!("cached value is not a dict: {other:?}"),
+    }
 }
 
 /// A fresh in-memory SQLite database with Django's table.
@@ -168,6 +191,104 @@ impl CacheBackend for TestCache {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Gates: a cache whose writes can be held at a chosen moment, for deterministic races.
+
+/// Holds the next call that passes it, once armed, until released.
+#[derive(Default)]
+pub struct Gate {
+    armed: AtomicBool,
+    reached: Notify,
+    released: Notify,
+}
+
+impl Gate {
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    pub async fn pass(&self) {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.released.notified().await;
+        }
+    }
+
+    /// Waits until a call is held here (a store that never makes the call fails the test).
+    pub async fn reached(&self) {
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.reached.notified())
+            .await
+            .expect("the store never made the call this gate holds");
+    }
+
+    pub fn release(&self) {
+        self.released.notify_one();
+    }
+}
+
+/// The calls reaching the cache and the database, in order.
+pub type Log = Arc<Mutex<Vec<&'static str>>>;
+
+pub fn push(log: &Log, call: &'static str) {
+    log.lock().unwrap().push(call);
+}
+
+/// The in-process cache, with a gate before `set` and `add` take effect, deletes that can be
+/// made to fail, and a log of its calls.
+#[derive(Default)]
+pub struct GatedCache {
+    pub inner: MemoryCache,
+    pub log: Log,
+    pub set_gate: Gate,
+    pub add_gate: Gate,
+    pub fail_deletes: AtomicBool,
+}
+
+impl std::fmt::Debug for GatedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GatedCache")
+    }
+}
+
+#[async_trait]
+impl CacheBackend for GatedCache {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
+        push(&self.log, "cache get");
+        self.inner.get(key).await
+    }
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<(), CacheError> {
+        self.set_gate.pass().await;
+        push(&self.log, "cache set");
+        self.inner.set(key, value, ttl).await
+    }
+    async fn add(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
+        self.add_gate.pass().await;
+        push(&self.log, "cache add");
+        self.inner.add(key, value, ttl).await
+    }
+    async fn replace(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<bool, CacheError> {
+        push(&self.log, "cache replace");
+        self.inner.replace(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        push(&self.log, "cache delete");
+        if self.fail_deletes.load(Ordering::SeqCst) {
+            return Err(CacheError::backend(FAKED));
+        }
+        self.inner.delete(key).await
+    }
+    async fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        push(&self.log, "cache exists");
+        self.inner.exists(key).await
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // A database store that counts its calls (Django's assertNumQueries).
 
 #[derive(Debug, Default)]
@@ -254,6 +375,11 @@ impl<D: SessionStore> SessionStore for Counting<D> {
     ) -> Result<Version, Error> {
         self.calls.save.fetch_add(1, Ordering::SeqCst);
         self.inner.save_if_unchanged(key, record, expected).await
+    }
+    // Counted as an `exists`: the check after a cache write it replaces.
+    async fn is_unchanged(&self, key: &SessionKey, expected: &Version) -> Result<bool, Error> {
+        self.calls.exists.fetch_add(1, Ordering::SeqCst);
+        self.inner.is_unchanged(key, expected).await
     }
 }
 
@@ -419,6 +545,9 @@ impl SessionStore for PgTable {
     ) -> Result<Version, Error> {
         self.store.save_if_unchanged(key, record, expected).await
     }
+    async fn is_unchanged(&self, key: &SessionKey, expected: &Version) -> Result<bool, Error> {
+        self.store.is_unchanged(key, expected).await
+    }
 }
 
 /// A MySQL/MariaDB store on a fresh table, dropped with the store; forwards everything, as
@@ -511,6 +640,9 @@ impl SessionStore for MySqlTable {
         expected: &Version,
     ) -> Result<Version, Error> {
         self.store.save_if_unchanged(key, record, expected).await
+    }
+    async fn is_unchanged(&self, key: &SessionKey, expected: &Version) -> Result<bool, Error> {
+        self.store.is_unchanged(key, expected).await
     }
 }
 
