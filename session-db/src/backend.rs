@@ -58,13 +58,6 @@ pub mod sealed {
     pub trait Ops: sqlx::Database {
         const DIALECT: Dialect;
 
-        /// Whether the store keeps connections between statements (see
-        /// [`KEEP_CONNECTION_FOR`](crate::KEEP_CONNECTION_FOR)). Not on SQLite: its release ping
-        /// is an in-process call, not a round trip, and the cached-db soak over SQLite lost one
-        /// increment in one run of eight with connections kept (none in ten without), a cause not
-        /// yet found.
-        const KEEPS_CONNECTIONS: bool = true;
-
         /// Runs a statement and returns the number of rows it matched.
         fn execute<'a>(
             connections: &'a Connections<Self>,
@@ -474,8 +467,6 @@ mod sqlite {
         const DIALECT: Dialect = Dialect::Sqlite;
 
         const COLUMNS_SQL: &'static str = "SELECT name FROM pragma_table_info(?)";
-
-        const KEEPS_CONNECTIONS: bool = false;
 
         common_ops!(Sqlite, bind, read_expire, read_extra);
 

@@ -62,8 +62,6 @@ struct Kept<DB: Database> {
     max: u32,
     /// `max_connections - 1` (see the module docs).
     limit: usize,
-    /// Whether to keep connections at all.
-    keep: bool,
     state: Mutex<KeptState<DB>>,
 }
 
@@ -98,16 +96,13 @@ pub struct Lease<'a, DB: Database> {
 }
 
 impl<DB: Database> Connections<DB> {
-    /// Connections on `pool`, kept between statements only if `keep` (otherwise every lease goes
-    /// straight back to the pool, as sqlx's own executor does).
-    pub(crate) fn new(pool: Pool<DB>, keep: bool) -> Self {
+    pub(crate) fn new(pool: Pool<DB>) -> Self {
         let max = pool.options().get_max_connections();
         Connections {
             kept: Arc::new(Kept {
                 pool,
                 max,
                 limit: (max as usize).saturating_sub(1),
-                keep,
                 state: Mutex::new(KeptState {
                     held: Vec::new(),
                     waiting: VecDeque::new(),
@@ -207,7 +202,7 @@ impl<DB: Database> Kept<DB> {
                 other => break other,
             }
         };
-        let taken = if fresh.is_some() || !self.keep || !self.pool_is_out() {
+        let taken = if fresh.is_some() || !self.pool_is_out() {
             Ok(fresh)
         } else {
             // Those at the front that were served by the pool meanwhile are done waiting.
@@ -233,7 +228,7 @@ impl<DB: Database> Kept<DB> {
     }
 
     fn keep(kept: &Arc<Kept<DB>>, mut held: Held<DB>) {
-        if !kept.keep || held.is_due_back() || kept.pool.is_closed() {
+        if held.is_due_back() || kept.pool.is_closed() {
             give_back(held);
             return;
         }
@@ -353,7 +348,7 @@ mod tests {
     #[tokio::test]
     async fn statements_in_a_row_reuse_one_connection_without_giving_it_back() {
         let (pool, released, _dir) = counted_pool(4).await;
-        let connections = Connections::new(pool.clone(), true);
+        let connections = Connections::new(pool.clone());
         let started = Instant::now();
         let mut statements = 0;
         while started.elapsed() < KEEP_CONNECTION_FOR / 2 && statements < 50 {
@@ -369,7 +364,7 @@ mod tests {
     #[tokio::test]
     async fn a_kept_connection_goes_back_to_the_pool_when_due() {
         let (pool, released, _dir) = counted_pool(4).await;
-        let connections = Connections::new(pool.clone(), true);
+        let connections = Connections::new(pool.clone());
         statement(&connections).await;
         assert_eq!(pool.num_idle(), 0, "kept by the store");
 
@@ -387,7 +382,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_lease_goes_back_to_the_pool() {
         let (pool, released, _dir) = counted_pool(4).await;
-        let connections = Connections::new(pool.clone(), true);
+        let connections = Connections::new(pool.clone());
         let mut lease = connections.acquire().await.unwrap();
         let failed = sqlx::query("SELECT * FROM no_such_table")
             .execute(lease.connection())
@@ -402,7 +397,7 @@ mod tests {
     #[tokio::test]
     async fn the_store_keeps_at_most_all_but_one_connection() {
         let (pool, _released, _dir) = counted_pool(3).await;
-        let connections = Connections::new(pool.clone(), true);
+        let connections = Connections::new(pool.clone());
         let leases = [
             connections.acquire().await.unwrap(),
             connections.acquire().await.unwrap(),
@@ -420,7 +415,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_statement_is_handed_the_next_completed_connection() {
         let (pool, released, _dir) = counted_pool(2).await;
-        let connections = Arc::new(Connections::new(pool.clone(), true));
+        let connections = Arc::new(Connections::new(pool.clone()));
         let first = connections.acquire().await.unwrap();
         let second = connections.acquire().await.unwrap();
         let waiting = tokio::spawn({
@@ -446,7 +441,7 @@ mod tests {
     #[tokio::test]
     async fn waiting_statements_are_served_in_the_order_they_came() {
         let (pool, _released, _dir) = counted_pool(1).await;
-        let connections = Arc::new(Connections::new(pool.clone(), true));
+        let connections = Arc::new(Connections::new(pool.clone()));
         let only = connections.acquire().await.unwrap();
         let (order_tx, mut order) = tokio::sync::mpsc::unbounded_channel();
         for n in 0..5 {
@@ -470,7 +465,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_statement_still_gets_a_connection_the_pool_frees() {
         let (pool, _released, _dir) = counted_pool(1).await;
-        let connections = Arc::new(Connections::new(pool.clone(), true));
+        let connections = Arc::new(Connections::new(pool.clone()));
         let only = connections.acquire().await.unwrap();
         let waiting = tokio::spawn({
             let connections = Arc::clone(&connections);
@@ -486,21 +481,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn connections_not_to_be_kept_go_back_after_every_statement() {
-        let (pool, released, _dir) = counted_pool(4).await;
-        let connections = Connections::new(pool.clone(), false);
-        for _ in 0..3 {
-            statement(&connections).await;
-        }
-        assert_eq!(connections.kept_count(), 0);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(released.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
     async fn a_one_connection_pool_keeps_nothing() {
         let (pool, _released, _dir) = counted_pool(1).await;
-        let connections = Connections::new(pool.clone(), true);
+        let connections = Connections::new(pool.clone());
         statement(&connections).await;
         assert_eq!(connections.kept_count(), 0);
         // Back in the pool for anyone, not held until the sweep.
@@ -511,7 +494,7 @@ mod tests {
     #[tokio::test]
     async fn closing_the_pool_does_not_wait_for_kept_connections() {
         let (pool, _released, _dir) = counted_pool(4).await;
-        let connections = Connections::new(pool.clone(), true);
+        let connections = Connections::new(pool.clone());
         statement(&connections).await;
         statement(&connections).await;
         assert_eq!(connections.kept_count(), 1);
@@ -528,7 +511,7 @@ mod tests {
             .unwrap();
         let (connections, dir) = runtime.block_on(async {
             let (pool, _released, dir) = counted_pool(4).await;
-            let connections = Connections::new(pool, true);
+            let connections = Connections::new(pool);
             statement(&connections).await;
             assert_eq!(connections.kept_count(), 1);
             (connections, dir)

@@ -64,8 +64,7 @@
 //!
 //! Each load or save is one statement. sqlx pings every connection it gets back into its pool (a
 //! round trip to the server, from a task it spawns), so a store that gave its connection back
-//! after each statement would make two round trips per statement. A PostgreSQL or MySQL store
-//! (not SQLite, whose ping is an in-process call) therefore keeps the
+//! after each statement would make two round trips per statement. A store therefore keeps the
 //! connection its statement completed on for its next statement, for at most
 //! [`KEEP_CONNECTION_FOR`] (100 ms) after it took it from the pool, and the pool stays usable by
 //! the rest of your application:

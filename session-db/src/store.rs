@@ -397,7 +397,7 @@ impl<B: Backend, M: SessionModel> DbStore<B, M> {
         let sql = Self::statements(DEFAULT_TABLE, &model)?;
         let clear_batch = ClearBatch::new(&sql, DEFAULT_CLEAR_BATCH_SIZE, Duration::ZERO);
         Ok(DbStore {
-            connections: Connections::new(pool, B::KEEPS_CONNECTIONS),
+            connections: Connections::new(pool),
             codec,
             model,
             table: DEFAULT_TABLE.to_owned(),
