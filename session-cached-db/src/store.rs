@@ -291,6 +291,18 @@ impl<D: SessionStore> CachedDbStore<D> {
         }
     }
 
+    /// [`refill`](Self::refill) with what a versioned read returned, checked against its version.
+    async fn refill_versioned(&self, key: &SessionKey, cache_key: &str, record: &VersionedRecord) {
+        self.refill(
+            key,
+            cache_key,
+            &record.data,
+            record.expires_at,
+            Some(&record.version),
+        )
+        .await;
+    }
+
     /// Called after this store wrote `key`'s cache entry (a save's `set`, a refill's `add`):
     /// keeps the entry only if the database still holds what it copies, so a delete or a write
     /// that ran between the database step and the cache write cannot leave a logged-out or
@@ -463,14 +475,7 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
         let Some(record) = self.db.load_versioned(key).await? else {
             return Ok(None);
         };
-        self.refill(
-            key,
-            &cache_key,
-            &record.data,
-            record.expires_at,
-            Some(&record.version),
-        )
-        .await;
+        self.refill_versioned(key, &cache_key, &record).await;
         Ok(Some(LoadedRecord {
             // Fresh from the database: nobody else holds it, so this moves rather than copies.
             data: Arc::unwrap_or_clone(record.data),
@@ -548,14 +553,7 @@ impl<D: SessionStore> SessionStore for CachedDbStore<D> {
         let usable = self.settle(key, &cache_key).await;
         let record = self.db.load_versioned(key).await?;
         if usable && let Some(record) = &record {
-            self.refill(
-                key,
-                &cache_key,
-                &record.data,
-                record.expires_at,
-                Some(&record.version),
-            )
-            .await;
+            self.refill_versioned(key, &cache_key, record).await;
         }
         Ok(record)
     }

@@ -11,13 +11,12 @@ use std::sync::atomic::Ordering;
 
 use session_cache::{Cache, MemoryCache};
 use session_cached_db::CachedDbStore;
-use session_core::serializer::SerializerName;
 use session_core::{
     ClearExpired, ConcurrencyPolicy, Dict, Error, LoadedRecord, SaveMode, Session, SessionConfig,
     SessionKey, SessionRecord, SessionStore, Value,
 };
 use session_db::SqliteStore;
-use support::{Counting, TestCache, config};
+use support::{Counting, TestCache, config, unpickled};
 
 type Store = Arc<CachedDbStore<Counting<SqliteStore>>>;
 
@@ -60,17 +59,6 @@ async fn db_only_write(store: &Store, key: &SessionKey, pairs: &[(&str, i64)]) {
     s.save().await.unwrap();
 }
 
-fn cached(bytes: &[u8]) -> Dict {
-    match SerializerName::Pickle
-        .serializer()
-        .loads_stored_bytes(bytes)
-        .unwrap()
-    {
-        Value::Dict(data) => data,
-        other => panic!("cached value is not a dict: {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn the_capability_is_the_databases() {
     let config = config();
@@ -97,7 +85,7 @@ async fn a_versioned_load_reads_the_row_even_when_the_cache_holds_a_copy() {
     // The cache still holds the old copy, which a plain load serves (as Django's would).
     let physical = store.physical_key(&key);
     assert_eq!(
-        cached(&cache.peek(&physical).await.unwrap()).get("n"),
+        unpickled(&cache.peek(&physical).await.unwrap()).get("n"),
         Some(&Value::from(1))
     );
 
@@ -124,7 +112,7 @@ async fn a_versioned_load_refills_a_missing_cache_entry() {
     store.cache().delete(&store.cache_key(&key)).await.unwrap();
     assert!(store.load_versioned(&key).await.unwrap().is_some());
     let entry = cache.peek(&physical).await.expect("refilled");
-    assert_eq!(cached(&entry).get("n"), Some(&Value::from(1)));
+    assert_eq!(unpickled(&entry).get("n"), Some(&Value::from(1)));
 }
 
 #[tokio::test]
@@ -142,7 +130,7 @@ async fn a_successful_compare_and_swap_writes_the_cache_through() {
     b.insert("b", &2).await.unwrap();
     b.save().await.unwrap(); // conflicts once, then merges
 
-    let entry = cached(&cache.peek(&store.physical_key(&key)).await.unwrap());
+    let entry = unpickled(&cache.peek(&store.physical_key(&key)).await.unwrap());
     let keys: Vec<&str> = entry.keys().map(|k| k.as_str()).collect();
     assert_eq!(keys, ["n", "a", "b"]);
     assert_eq!(Some(entry), store.db().inner.load(&key).await.unwrap());
