@@ -146,13 +146,24 @@ impl Statements {
             values.join(", ")
         );
         let sql = |text: String| AssertSqlSafe(Arc::<str>::from(text)).into_sql_str();
-        // The compare-and-swap compares the stored text byte for byte. MySQL would compare two
-        // strings by the column's collation (usually case-insensitive and pad-space), under which
-        // different data could pass for the version read; a binary operand makes it bytewise.
+        // "The row is live and still at the version read", with its four placeholders (key,
+        // now, expected data, expected expiry) numbered from `first`: the compare-and-swap's
+        // condition, and `is_unchanged`'s query, so the two always mean the same.
+        // The stored text is compared byte for byte. MySQL would compare two strings by the
+        // column's collation (usually case-insensitive and pad-space), under which different
+        // data could pass for the version read; a binary operand makes it bytewise.
         // PostgreSQL's deterministic collations and SQLite's BINARY default already are.
-        let expected = match dialect {
-            Dialect::MySql => format!("CAST({} AS BINARY)", p(n + 3)),
-            Dialect::Postgres | Dialect::Sqlite => p(n + 3),
+        let unchanged_since_read = |first: usize| {
+            let expected_data = match dialect {
+                Dialect::MySql => format!("CAST({} AS BINARY)", p(first + 2)),
+                Dialect::Postgres | Dialect::Sqlite => p(first + 2),
+            };
+            format!(
+                "{key} = {} AND {expire} > {} AND {data} = {expected_data} AND {expire} = {}",
+                p(first),
+                p(first + 1),
+                p(first + 3)
+            )
         };
         Statements {
             load: sql(format!(
@@ -186,25 +197,14 @@ impl Statements {
             // `update`, only over the `session_data` and `expire_date` that were read: one
             // statement, so the database's row lock makes the comparison and the write atomic.
             update_if_unchanged: sql(format!(
-                "UPDATE {t} SET {} WHERE {key} = {} AND {expire} > {} AND {data} = {expected} \
-                 AND {expire} = {}",
+                "UPDATE {t} SET {} WHERE {}",
                 set.join(", "),
-                p(n + 1),
-                p(n + 2),
-                p(n + 4)
+                unchanged_since_read(n + 1)
             )),
-            // `update_if_unchanged`'s condition, asked without writing: is the live row still
-            // the version read or written?
+            // The same condition, asked without writing.
             unchanged: sql(format!(
-                "SELECT 1 FROM {t} WHERE {key} = {} AND {expire} > {} AND {data} = {} \
-                 AND {expire} = {} LIMIT 1",
-                p(1),
-                p(2),
-                match dialect {
-                    Dialect::MySql => format!("CAST({} AS BINARY)", p(3)),
-                    Dialect::Postgres | Dialect::Sqlite => p(3),
-                },
-                p(4)
+                "SELECT 1 FROM {t} WHERE {} LIMIT 1",
+                unchanged_since_read(1)
             )),
             delete: sql(format!("DELETE FROM {t} WHERE {key} = {}", p(1))),
             // Each batch is its own short statement (and transaction), found through Django's
