@@ -20,7 +20,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Serializer, SerializerError};
+use super::{Serializer, SerializerError, push_default};
 use crate::value::{Dict, Int, MAX_DEPTH, MAX_STR_DIGITS, Str, Value};
 
 const FORMAT: &str = "json";
@@ -634,20 +634,6 @@ fn parse(input: &[u8], text: Option<&str>, latin1: bool) -> Result<Value, Serial
         Ok(Some(result)) => result,
         _ => run(&mut Stacks::default()),
     }
-}
-
-/// Pushes a default value onto `stack` and returns it, to be overwritten in place.
-///
-/// Parsed values go into their slot field by field this way. Pushing a `Value` or an entry whole
-/// passes it through the stack to `Vec::push`, which is not inlined here and copies it in
-/// 16-byte pieces that straddle the narrower stores it was just assembled with: each such copy
-/// waits for those stores to complete (a failed store forward; writing in place took 6 % off a
-/// 32 KB decode).
-#[inline(always)]
-fn push_default<T: Default>(stack: &mut Vec<T>) -> &mut T {
-    let at = stack.len();
-    stack.resize_with(at + 1, T::default);
-    &mut stack[at]
 }
 
 /// Moves `stack[first..]` into a vector of exactly that size, leaving the stack its room.
