@@ -74,7 +74,7 @@ pub(crate) async fn bare_handler() -> String {
 /// The Redis floor's handler: the two commands a session request needs, `GET` the cookie's key
 /// and `SET` it back with Django's two-week expiry, through the client our store uses (redis-rs's
 /// multiplexed connection) and nothing else: no session, no codec, no cookie to set.
-async fn redis_floor_handler(
+pub(crate) async fn redis_floor_handler(
     axum::extract::State(redis): axum::extract::State<redis::aio::ConnectionManager>,
     headers: axum::http::HeaderMap,
 ) -> Result<String, (StatusCode, String)> {
@@ -102,7 +102,7 @@ async fn redis_floor_handler(
 }
 
 /// The keys of the Redis floor: `sessions` keys under `prefix`, each holding the payload's JSON.
-async fn redis_floor_keys(
+pub(crate) async fn redis_floor_keys(
     redis: &redis::aio::ConnectionManager,
     prefix: &str,
     payload: &Payload,

@@ -54,6 +54,7 @@ pub async fn run(op: &str, payload: &Payload, iterations: u64) -> Result<(), Box
         }
         "pg-ours" | "pg-tower" | "pg-floor" => postgres(op, payload, iterations).await,
         "redis-ours" | "redis-tower" => redis(op, payload, iterations).await,
+        "http-ours-redis" | "http-redis-floor" => http_redis(op, payload, iterations).await,
         "http-bare" => {
             let router = axum::Router::new().route("/", axum::routing::get(bare_handler));
             requests(router, &["unused=1".to_owned()], iterations).await
@@ -138,6 +139,43 @@ async fn redis(op: &str, payload: &Payload, iterations: u64) -> Result<(), BoxEr
     )?;
     let ours = Arc::new(Ours::new(store, payload, SESSIONS).await?);
     let result = store_loop(&ours, iterations).await;
+    ours.clean_up().await?;
+    result
+}
+
+/// In-process requests on Redis (`$SESSION_BENCH_REDIS_URL` or the default): through our layer
+/// over our Redis store, or through the HTTP bench's Redis floor route (the two commands alone),
+/// under a key prefix made for the run.
+async fn http_redis(op: &str, payload: &Payload, iterations: u64) -> Result<(), BoxError> {
+    use session_cache::{Cache, CacheStore, RedisCache};
+    let url = std::env::var("SESSION_BENCH_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = crate::store::unique_name();
+    if op == "http-redis-floor" {
+        let redis = redis::aio::ConnectionManager::new(redis::Client::open(url.as_str())?).await?;
+        let keys = crate::http::redis_floor_keys(&redis, &prefix, payload, SESSIONS).await?;
+        let router = axum::Router::new()
+            .route("/", axum::routing::get(crate::http::redis_floor_handler))
+            .with_state(redis.clone());
+        let cookies: Vec<String> = keys.iter().map(|k| format!("floor={k}")).collect();
+        let result = requests(router, &cookies, iterations).await;
+        let mut connection = redis.clone();
+        for key in &keys {
+            let _: Result<(), _> = redis::cmd("DEL")
+                .arg(key)
+                .query_async(&mut connection)
+                .await;
+        }
+        return result;
+    }
+    let cache = RedisCache::connect(&url).await?;
+    let store: Arc<dyn SessionStore> = Arc::new(CacheStore::new(
+        Cache::new(cache).with_key_prefix(prefix),
+        &crate::store::config(),
+    )?);
+    let ours = Ours::new(store, payload, SESSIONS).await?;
+    let router = ours_router(ours.store().clone())?;
+    let result = requests(router, &our_cookies(&ours), iterations).await;
     ours.clean_up().await?;
     result
 }
