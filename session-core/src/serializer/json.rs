@@ -20,7 +20,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Serializer, SerializerError, push_default};
+use super::{Serializer, SerializerError, push_default, with_reused};
 use crate::value::{Dict, Int, MAX_DEPTH, MAX_STR_DIGITS, Str, Value};
 
 const FORMAT: &str = "json";
@@ -627,13 +627,7 @@ fn parse(input: &[u8], text: Option<&str>, latin1: bool) -> Result<Value, Serial
         }
         result
     };
-    // Re-entry cannot happen (parsing calls nothing outside this module); if the thread-local
-    // is gone (thread teardown), fresh stacks do the same work.
-    let reused = STACKS.try_with(|cell| cell.try_borrow_mut().ok().map(|mut s| run(&mut s)));
-    match reused {
-        Ok(Some(result)) => result,
-        _ => run(&mut Stacks::default()),
-    }
+    with_reused(&STACKS, run)
 }
 
 /// Moves `stack[first..]` into a vector of exactly that size, leaving the stack its room.

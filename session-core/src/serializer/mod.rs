@@ -180,6 +180,20 @@ impl FromStr for SerializerName {
     }
 }
 
+/// Runs `f` with this thread's `T` from `key`, or with a fresh one when the thread's is already
+/// in use or gone (thread teardown). The JSON and pickle readers keep their stacks' room from one
+/// document to the next this way, so that reading a session does not regrow them from nothing.
+pub(crate) fn with_reused<T: Default + 'static, R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<T>>,
+    mut f: impl FnMut(&mut T) -> R,
+) -> R {
+    let reused = key.try_with(|cell| cell.try_borrow_mut().ok().map(|mut value| f(&mut value)));
+    match reused {
+        Ok(Some(result)) => result,
+        _ => f(&mut T::default()),
+    }
+}
+
 /// Pushes a default value onto `stack` and returns it, to be overwritten in place.
 ///
 /// Parsed values go into their slot field by field this way. Pushing a `Value` or an entry whole
