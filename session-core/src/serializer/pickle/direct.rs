@@ -11,8 +11,8 @@
 //! reader makes, charged to the same budget.
 //!
 //! Anything rarer returns `None`: a reference to a container (shared, or containing itself),
-//! `DUP`, `POP`, `POP_MARK`, the protocol 0 and 1 text opcodes, a memo index beyond the input's
-//! length, and every error. The caller then reads the pickle with the general reader, whose
+//! `DUP`, `POP`, `POP_MARK`, the protocol 0 and 1 text opcodes, a memo index other than the
+//! next one or an existing one, and every error. The caller then reads the pickle with the general reader, whose
 //! value or error is the answer. So this path only ever answers what that one would, and what
 //! it refuses costs one extra pass.
 
@@ -31,7 +31,6 @@ pub(super) fn read(input: &[u8]) -> Option<Value> {
             stack: std::mem::take(&mut buffers.stack),
             marks: std::mem::take(&mut buffers.marks),
             memo: std::mem::take(&mut buffers.memo),
-            memo_count: 0,
             budget: budget_for(input.len()),
         };
         let value = reader.run();
@@ -91,7 +90,6 @@ impl Default for Source {
 
 #[derive(Clone, Copy)]
 enum Memo {
-    Unset,
     Scalar(usize),
     /// A reference to it would share a container: left to the general reader.
     Container,
@@ -103,9 +101,8 @@ struct Direct<'a> {
     stack: Vec<Slot>,
     /// Stack lengths at each open `MARK`.
     marks: Vec<usize>,
+    /// Entries by index; `MEMOIZE` sets the next one (Python's `len(memo)`).
     memo: Vec<Memo>,
-    /// How many memo entries are set: the index `MEMOIZE` uses (Python's `len(memo)`).
-    memo_count: usize,
     /// Units left, counted as the general reader counts them.
     budget: usize,
 }
@@ -248,7 +245,7 @@ impl Direct<'_> {
                     let index = self.u32_arg()?;
                     self.memo_put(usize::try_from(index).ok()?)?;
                 }
-                op::MEMOIZE => self.memo_put(self.memo_count)?,
+                op::MEMOIZE => self.memo_put(self.memo.len())?,
                 op::BINGET => {
                     let index = *self.input.get(self.pos)?;
                     self.pos += 1;
@@ -391,25 +388,21 @@ impl Direct<'_> {
     }
 
     fn memo_put(&mut self, index: usize) -> Option<()> {
-        // Python numbers memo entries from 0 up; a far index is left to the general reader.
-        if index > self.input.len() {
-            return None;
-        }
         let source = match self.stack.last() {
             Some(slot) if self.stack.len() > self.fence() => slot.source,
             _ => return None,
         };
-        if index >= self.memo.len() {
-            self.memo.resize(index + 1, Memo::Unset);
-        }
-        let entry = self.memo.get_mut(index)?;
-        if matches!(entry, Memo::Unset) {
-            self.memo_count += 1;
-        }
-        *entry = match source {
+        let entry = match source {
             Source::Scalar(at) => Memo::Scalar(at),
             Source::Container { .. } => Memo::Container,
         };
+        // Python numbers memo entries from 0 up, each the next one; any other index is left to
+        // the general reader, so the memo holds one entry per opcode that set it, at most.
+        if index == self.memo.len() {
+            self.memo.push(entry);
+        } else {
+            *self.memo.get_mut(index)? = entry;
+        }
         Some(())
     }
 
@@ -520,8 +513,9 @@ mod tests {
             b"\x80\x04K\x012\x86.",
             b"\x80\x04NK\x010.",
             b"\x80\x04K\x01(NN1.",
-            // A memo index far beyond the input.
+            // Memo indices that skip ahead (Python's count up from 0): far, and by one.
             b"\x80\x04K\x01r\xff\xff\xff\x00j\xff\xff\xff\x00\x86.",
+            b"\x80\x04K\x01q\x01h\x01\x86.",
             // Errors: appending to a tuple, setting items in a list, a key that is not a str, an
             // odd number of items, a memo entry never set, an empty stack at STOP.
             b"\x80\x04)K\x01a.",
