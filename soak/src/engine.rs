@@ -1,7 +1,7 @@
 //! The soak run: virtual users working their sessions for a fixed time, then every known key
 //! loaded by a fresh session and compared with what its users must have left there.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,31 @@ pub struct SoakOptions {
     pub recovery: Duration,
     /// Whether to delete the sessions that are still live at the end.
     pub clean_up: bool,
+    /// The server restarts completed so far, counted by whoever restarts the server
+    /// ([`PrivateServer::restart_until`](crate::PrivateServer::restart_until)).
+    pub restarts: RestartCount,
+}
+
+/// How many server restarts have completed during a run: the restarter counts them, and the users
+/// read the count to know when a write that failed with unknown effect has been settled.
+///
+/// PostgreSQL makes a commit durable before it makes it visible. Killed in between, it replays the
+/// commit on restart, while a server process not yet stopped can still serve the old row to
+/// another connection: a read after the failed write can show the old data and a later read the
+/// new. So only a load that began after the next restart completed says which one stands.
+#[derive(Debug, Clone, Default)]
+pub struct RestartCount(Arc<AtomicU32>);
+
+impl RestartCount {
+    /// The restarts completed so far.
+    pub fn completed(&self) -> u32 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Counts one more completed restart (the server accepts connections again).
+    pub fn record(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl Default for SoakOptions {
@@ -54,6 +79,7 @@ impl Default for SoakOptions {
             check_every: 50,
             recovery: Duration::from_secs(30),
             clean_up: true,
+            restarts: RestartCount::default(),
         }
     }
 }
@@ -75,6 +101,11 @@ impl Ctx {
 
     fn running(&self) -> bool {
         Instant::now() < self.deadline
+    }
+
+    /// The server restarts completed so far.
+    fn restarts(&self) -> u32 {
+        self.options.restarts.completed()
     }
 
     fn violation(&self, (kind, detail): Mismatch, context: String) {
@@ -213,21 +244,35 @@ impl UserState {
         format!("user {} ({what}, key {})", self.index, key.as_str())
     }
 
-    /// Checks what a load of `owned[i]` found. `Some(true)` the session is live and matched,
-    /// `Some(false)` it is (acceptably) gone and now tracked as such, `None` a violation was
-    /// recorded and the session is no longer tracked.
-    fn judge(&mut self, ctx: &Ctx, i: usize, found: Option<&Dict>, what: &str) -> Option<bool> {
+    /// Checks what a load of `owned[i]` that began after `began` completed restarts found.
+    /// `Some(true)` the session is live and matched, `Some(false)` it is (acceptably) gone and now
+    /// tracked as such, `None` a violation was recorded and the session is no longer tracked.
+    ///
+    /// A match narrows the expectation to what was found ([`Expect::narrow_to`]), unless a write
+    /// of unknown effect is still unsettled ([`RestartCount`]): then every candidate stays.
+    fn judge(
+        &mut self,
+        ctx: &Ctx,
+        i: usize,
+        found: Option<&Dict>,
+        what: &str,
+        began: u32,
+    ) -> Option<bool> {
+        let settled = self.owned[i].is_settled_for(began);
         match self.owned[i].check(found, &self.marker) {
             Ok(()) if found.is_some() => {
                 if let Some(found) = found {
-                    self.owned[i].present = vec![found.clone()];
+                    self.owned[i].narrow_to(found, began);
                 }
-                self.owned[i].absent_ok = false;
                 Some(true)
             }
             Ok(()) => {
                 let gone = self.owned.swap_remove(i);
-                self.gone.push(Expect::gone(gone.key));
+                self.gone.push(if settled {
+                    Expect::gone(gone.key)
+                } else {
+                    gone
+                });
                 Some(false)
             }
             Err(mismatch) => {
@@ -306,11 +351,12 @@ async fn create(ctx: &Ctx, client: &Client, state: &mut UserState, rng: &mut Rng
 
 async fn read(ctx: &Ctx, client: &Client, state: &mut UserState, i: usize) {
     let key = state.owned[i].key.clone();
+    let began = ctx.restarts();
     let outcome = client.request(Some(&key), &Op::Read).await;
     ctx.stats.op(OpKind::Read);
     match (&outcome.performed.loaded, outcome.failure()) {
         (Some(found), _) => {
-            state.judge(ctx, i, found.as_ref(), "read");
+            state.judge(ctx, i, found.as_ref(), "read", began);
         }
         (None, Some(failure)) => ctx.failure(failure, || state.context("read", &key)),
         (None, None) => {}
@@ -325,10 +371,11 @@ fn found_live(
     i: usize,
     outcome: &Outcome,
     what: &str,
+    began: u32,
 ) -> Option<Dict> {
     let key = state.owned[i].key.clone();
     match &outcome.performed.loaded {
-        Some(found) => match state.judge(ctx, i, found.as_ref(), what) {
+        Some(found) => match state.judge(ctx, i, found.as_ref(), what, began) {
             Some(true) => found.clone(),
             _ => None,
         },
@@ -344,11 +391,12 @@ fn found_live(
 async fn modify(ctx: &Ctx, client: &Client, state: &mut UserState, rng: &mut Rng, i: usize) {
     let key = state.owned[i].key.clone();
     let changes = Changes::random(rng, &state.marker, state.owned[i].max_version() + 1);
+    let began = ctx.restarts();
     let outcome = client
         .request(Some(&key), &Op::Modify(changes.clone()))
         .await;
     ctx.stats.op(OpKind::Modify);
-    let Some(before) = found_live(ctx, state, i, &outcome, "modify") else {
+    let Some(before) = found_live(ctx, state, i, &outcome, "modify", began) else {
         return;
     };
     let after = changes.apply(&before);
@@ -366,7 +414,7 @@ async fn modify(ctx: &Ctx, client: &Client, state: &mut UserState, rng: &mut Rng
         }
         Some(failure) => {
             ctx.failure(failure, || state.context("modify", &key));
-            state.owned[i].present = vec![before, after];
+            state.owned[i].unknown_write(vec![before, after], ctx.restarts());
         }
     }
 }
@@ -374,11 +422,12 @@ async fn modify(ctx: &Ctx, client: &Client, state: &mut UserState, rng: &mut Rng
 async fn cycle(ctx: &Ctx, client: &Client, state: &mut UserState, rng: &mut Rng, i: usize) {
     let old = state.owned[i].key.clone();
     let changes = Changes::random(rng, &state.marker, state.owned[i].max_version() + 1);
+    let began = ctx.restarts();
     let outcome = client
         .request(Some(&old), &Op::Cycle(changes.clone()))
         .await;
     ctx.stats.op(OpKind::Cycle);
-    let Some(before) = found_live(ctx, state, i, &outcome, "cycle") else {
+    let Some(before) = found_live(ctx, state, i, &outcome, "cycle", began) else {
         return;
     };
     let held = outcome.cookie.apply(Some(&old));
@@ -391,11 +440,9 @@ async fn cycle(ctx: &Ctx, client: &Client, state: &mut UserState, rng: &mut Rng,
         (Some(failure), Some(new)) => {
             // Created under the new key; deleting the old one failed, with unknown effect.
             ctx.failure(failure, || state.context("cycle", &old));
-            let maybe_gone = Expect {
-                key: old.clone(),
-                present: vec![before.clone()],
-                absent_ok: true,
-            };
+            let mut maybe_gone = state.owned[i].clone();
+            maybe_gone.unknown_write(vec![before.clone()], ctx.restarts());
+            maybe_gone.absent_ok = true;
             if held.as_ref() == Some(&new) {
                 state.owned[i] = Expect::live(new, before);
                 state.gone.push(maybe_gone);
@@ -422,11 +469,9 @@ async fn cycle(ctx: &Ctx, client: &Client, state: &mut UserState, rng: &mut Rng,
                 }
                 Err(failure) => {
                     ctx.failure(failure, || state.context("cycle", &new));
-                    Expect {
-                        key: new.clone(),
-                        present: vec![before, after],
-                        absent_ok: false,
-                    }
+                    let mut saved = Expect::live(new.clone(), before.clone());
+                    saved.unknown_write(vec![before, after], ctx.restarts());
+                    saved
                 }
             };
             if held.as_ref() == Some(&new) {
@@ -462,6 +507,9 @@ async fn flush(ctx: &Ctx, client: &Client, state: &mut UserState, i: usize) {
         }
         Some(failure) => {
             ctx.failure(failure, || state.context("flush", &key));
+            // The delete may have happened or not: the data stays a candidate.
+            let present = state.owned[i].present.clone();
+            state.owned[i].unknown_write(present, ctx.restarts());
             state.owned[i].absent_ok = true;
         }
     }
@@ -473,9 +521,10 @@ async fn verify(ctx: &Ctx, state: &mut UserState) {
     while i < state.owned.len() {
         let key = state.owned[i].key.clone();
         ctx.stats.op(OpKind::Check);
+        let began = ctx.restarts();
         match load_fresh(&ctx.fresh, &key).await {
             Ok(found) => {
-                if state.judge(ctx, i, found.as_ref(), "periodic check") != Some(true) {
+                if state.judge(ctx, i, found.as_ref(), "periodic check", began) != Some(true) {
                     continue; // owned[i] was removed; the next one moved into its place
                 }
             }
@@ -486,9 +535,13 @@ async fn verify(ctx: &Ctx, state: &mut UserState) {
     let recent = state.gone.len().saturating_sub(16);
     for expect in &mut state.gone[recent..] {
         ctx.stats.op(OpKind::Check);
+        let began = ctx.restarts();
         match load_fresh(&ctx.fresh, &expect.key).await {
             Ok(found) => match expect.check(found.as_ref(), &state.marker) {
-                Ok(()) if found.is_none() => expect.present.clear(),
+                Ok(()) if found.is_none() && expect.is_settled_for(began) => {
+                    expect.present.clear();
+                    expect.unsettled = None;
+                }
                 Ok(()) => {}
                 Err(mismatch) => {
                     let context = format!(

@@ -60,7 +60,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use counters::{CounterOptions, CounterOutcome, CounterReport, counters};
-pub use engine::SoakOptions;
+pub use engine::{RestartCount, SoakOptions};
 pub use report::{Report, Violation, ViolationKind};
 pub use servers::{PrivatePostgres, PrivateRedis, ServerError};
 pub use session_core::SessionConfig;
@@ -185,11 +185,12 @@ impl PrivateServer {
     }
 
     /// Kills and restarts the server by `plan` until `until`, leaving it running; returns how
-    /// many restarts were done.
+    /// many restarts were done, and counts each in `count` as it completes.
     pub async fn restart_until(
         &self,
         plan: RestartPlan,
         until: Instant,
+        count: &RestartCount,
     ) -> Result<u32, ServerError> {
         let mut restarts = 0;
         loop {
@@ -201,6 +202,7 @@ impl PrivateServer {
             self.kill().await?;
             tokio::time::sleep(plan.outage).await;
             self.start_again().await?;
+            count.record();
             restarts += 1;
         }
     }
@@ -241,6 +243,7 @@ pub async fn soak(
     };
     let opened = stores::open(kind, &config, &store_options).await?;
     let until = Instant::now() + options.duration;
+    let count = options.restarts.clone();
     let run = engine::run(
         opened.store.clone(),
         Arc::new(config),
@@ -249,7 +252,7 @@ pub async fn soak(
     );
     let (report, restarts) = match (&server, restarts) {
         (Some(server), Some(plan)) => {
-            let (report, restarted) = tokio::join!(run, server.restart_until(plan, until));
+            let (report, restarted) = tokio::join!(run, server.restart_until(plan, until, &count));
             (report?, restarted?)
         }
         _ => (run.await?, 0),

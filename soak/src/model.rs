@@ -32,6 +32,10 @@ pub struct Expect {
     pub present: Vec<Dict>,
     /// Whether absence is acceptable too (a delete whose effect is unknown).
     pub absent_ok: bool,
+    /// The restarts completed when a write of unknown effect to the key failed, while that write
+    /// is unsettled: until a load that began after one more restart completed, a load that
+    /// matches does not narrow the candidates (see [`RestartCount`](crate::engine::RestartCount)).
+    pub unsettled: Option<u32>,
 }
 
 impl Expect {
@@ -41,6 +45,7 @@ impl Expect {
             key,
             present: vec![data],
             absent_ok: false,
+            unsettled: None,
         }
     }
 
@@ -50,6 +55,39 @@ impl Expect {
             key,
             present: Vec::new(),
             absent_ok: true,
+            unsettled: None,
+        }
+    }
+
+    /// A write of unknown effect failed when `restarts` restarts had completed: the key may hold
+    /// any of `candidates`, or anything it could hold before if that was still unsettled.
+    pub fn unknown_write(&mut self, candidates: Vec<Dict>, restarts: u32) {
+        if self.unsettled.is_none() {
+            self.present.clear();
+        }
+        for candidate in candidates {
+            if !self.present.iter().any(|c| dicts_identical(c, &candidate)) {
+                self.present.push(candidate);
+            }
+        }
+        self.unsettled = Some(restarts);
+    }
+
+    /// Whether a load that began after `began` completed restarts settles every earlier write.
+    pub fn is_settled_for(&self, began: u32) -> bool {
+        self.unsettled.is_none_or(|failed| began > failed)
+    }
+
+    /// A load that began after `began` completed restarts found `found`, which [`check`] accepted:
+    /// the key holds exactly that from now on, unless a write of unknown effect is unsettled, when
+    /// every candidate stays.
+    ///
+    /// [`check`]: Self::check
+    pub fn narrow_to(&mut self, found: &Dict, began: u32) {
+        if self.is_settled_for(began) {
+            self.present = vec![found.clone()];
+            self.absent_ok = false;
+            self.unsettled = None;
         }
     }
 
@@ -482,6 +520,51 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_stays_possible_until_a_restart_settles_it() {
+        let mut rng = crate::rng::Rng::new(3);
+        let v10 = data::initial(&mut rng, "me");
+        let v11 = data::Changes::random(&mut rng, "me", 11).apply(&v10);
+        let mut expect = Expect::live(key(), v10.clone());
+        // The save of v11 failed with no restart completed yet.
+        expect.unknown_write(vec![v10.clone(), v11.clone()], 0);
+        // A server process of the dying server still serves the old row...
+        expect.narrow_to(&v10, 0);
+        // ...and crash recovery then replays the commit of v11.
+        assert!(expect.check(Some(&v11), "me").is_ok());
+        // After the restart, what a load finds stands.
+        expect.narrow_to(&v10, 1);
+        assert_eq!(
+            expect.check(Some(&v11), "me").map_err(|(kind, _)| kind),
+            Err(ViolationKind::Corrupted)
+        );
+        assert!(expect.check(Some(&v10), "me").is_ok());
+    }
+
+    #[test]
+    fn unsettled_writes_keep_every_candidate_and_settled_ones_replace_them() {
+        let mut rng = crate::rng::Rng::new(4);
+        let v10 = data::initial(&mut rng, "me");
+        let v11 = data::Changes::random(&mut rng, "me", 11).apply(&v10);
+        let v12 = data::Changes::random(&mut rng, "me", 12).apply(&v10);
+        let v13 = data::Changes::random(&mut rng, "me", 13).apply(&v12);
+        let mut expect = Expect::live(key(), v10.clone());
+        expect.unknown_write(vec![v10.clone(), v11.clone()], 2);
+        expect.narrow_to(&v10, 2);
+        // A second failed save, built on the v10 that was read, before the restart.
+        expect.unknown_write(vec![v10.clone(), v12.clone()], 2);
+        for candidate in [&v10, &v11, &v12] {
+            assert!(expect.check(Some(candidate), "me").is_ok());
+        }
+        assert_eq!(expect.present.len(), 3, "no candidate twice");
+        // Once settled, a failed save's candidates replace the earlier ones.
+        expect.narrow_to(&v12, 3);
+        expect.unknown_write(vec![v12.clone(), v13.clone()], 3);
+        assert!(expect.check(Some(&v13), "me").is_ok());
+        assert!(expect.check(Some(&v11), "me").is_err());
+        assert!(!expect.is_settled_for(3) && expect.is_settled_for(4));
+    }
+
+    #[test]
     fn an_unknown_outcome_accepts_either_side() {
         let mut rng = crate::rng::Rng::new(2);
         let v1 = data::initial(&mut rng, "me");
@@ -490,6 +573,7 @@ mod tests {
             key: key(),
             present: vec![v1.clone(), v2.clone()],
             absent_ok: true,
+            unsettled: None,
         };
         assert!(expect.check(Some(&v1), "me").is_ok());
         assert!(expect.check(Some(&v2), "me").is_ok());

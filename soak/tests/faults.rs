@@ -416,6 +416,7 @@ async fn a_redis_restart_without_persistence_is_reported_as_lost_sessions() {
         every: Duration::from_millis(1500),
         outage: Duration::from_millis(300),
     };
+    let count = options.restarts.clone();
     let (report, restarts) = tokio::join!(
         engine::run(
             opened.store.clone(),
@@ -423,7 +424,7 @@ async fn a_redis_restart_without_persistence_is_reported_as_lost_sessions() {
             "redis without persistence",
             options
         ),
-        server.restart_until(plan, until)
+        server.restart_until(plan, until, &count)
     );
     let report = report.unwrap();
     println!("{report}");
