@@ -164,18 +164,31 @@ impl Group {
                 .is_some_and(|info| info.contains("master_link_status:up"))
         })
         .await;
+        // Sentinels find each other through hello messages every 2 s and the replica through
+        // the master's INFO every 10 s: seconds on a quiet host, but once more than 30 s under
+        // full CPU steal. The limit is generous, and a timeout says what the sentinel knew.
+        let limit = Duration::from_secs(60);
         for &port in &self.sentinel_ports {
-            eventually(
-                Duration::from_secs(30),
-                "sentinel discovery",
-                || async move {
-                    let sentinels = redis_cli(port, &["sentinel", "sentinels", MASTER_NAME]).await;
-                    let replicas = redis_cli(port, &["sentinel", "replicas", MASTER_NAME]).await;
-                    sentinels.is_some_and(|s| s.matches("name").count() == 2)
-                        && replicas.is_some_and(|r| r.contains(&replica.to_string()))
-                },
-            )
-            .await;
+            let deadline = Instant::now() + limit;
+            loop {
+                let sentinels = redis_cli(port, &["sentinel", "sentinels", MASTER_NAME]).await;
+                let replicas = redis_cli(port, &["sentinel", "replicas", MASTER_NAME]).await;
+                let peers = sentinels.as_ref().map_or(0, |s| s.matches("name").count());
+                let knows_replica = replicas
+                    .as_ref()
+                    .is_some_and(|r| r.contains(&replica.to_string()));
+                if peers == 2 && knows_replica {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "sentinel {port} did not discover its group within {limit:?}: it knows \
+                     {peers} of the 2 other sentinels, and the replica on {replica}: \
+                     {knows_replica}\n`sentinel sentinels`: {sentinels:?}\n\
+                     `sentinel replicas`: {replicas:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 
