@@ -12,9 +12,9 @@
 //!
 //! Anything rarer returns `None`: a reference to a container (shared, or containing itself),
 //! `DUP`, `POP`, `POP_MARK`, the protocol 0 and 1 text opcodes, a memo index other than the
-//! next one or an existing one, and every error. The caller then reads the pickle with the general reader, whose
-//! value or error is the answer. So this path only ever answers what that one would, and what
-//! it refuses costs one extra pass.
+//! next one or an existing one, and every error. The caller then reads the pickle with the
+//! general reader, whose value or error is the answer. So this path only ever answers what that
+//! one would, and what it refuses costs one extra pass.
 
 use num_bigint::BigInt;
 
@@ -726,7 +726,7 @@ mod tests {
             prop_assert!(read.is_some(), "left to the general reader: {:02x?}", bytes);
             let read = read.unwrap();
             prop_assert!(read.is_identical(&read_general(&bytes).unwrap()));
-            let expected = if repeat { repeated_first_keys(&value) } else { value.clone() };
+            let expected = if repeat { repeated_first_keys(&value) } else { value };
             prop_assert!(read.is_identical(&Value::List(vec![expected])));
         }
 
