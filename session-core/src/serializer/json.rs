@@ -20,7 +20,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Serializer, SerializerError, push_default, with_reused};
+use super::{Serializer, SerializerError, fill, push_default, with_reused};
 use crate::value::{Dict, Int, MAX_DEPTH, MAX_STR_DIGITS, Str, Value};
 
 const FORMAT: &str = "json";
@@ -743,11 +743,10 @@ impl Parser<'_> {
             let at = self.pos;
             self.pos += 1;
             let string = self.parse_string(at)?;
-            let slot = push_default(&mut self.items);
-            *slot = Value::Str(string);
+            fill(push_default(&mut self.items), Value::Str(string));
         } else {
             let value = self.parse_value(depth)?;
-            *push_default(&mut self.items) = value;
+            fill(push_default(&mut self.items), value);
         }
         Ok(())
     }
@@ -763,13 +762,13 @@ impl Parser<'_> {
             self.pos += 1;
             let string = self.parse_string(at)?;
             let slot = push_default(&mut self.entries);
-            slot.0 = key;
-            slot.1 = Value::Str(string);
+            fill(&mut slot.0, key);
+            fill(&mut slot.1, Value::Str(string));
         } else {
             let value = self.parse_value(depth)?;
             let slot = push_default(&mut self.entries);
-            slot.0 = key;
-            slot.1 = value;
+            fill(&mut slot.0, key);
+            fill(&mut slot.1, value);
         }
         Ok(())
     }

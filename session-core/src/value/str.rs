@@ -220,6 +220,14 @@ impl<'de> serde::Deserialize<'de> for Str {
 mod tests {
     use super::*;
 
+    /// The readers fill the slots they push with `Str::default()` without dropping it
+    /// (`serializer::fill`): that is only right while the default owns nothing.
+    #[test]
+    fn the_default_owns_no_heap_memory() {
+        assert!(!Str::default().0.is_heap_allocated());
+        assert!(!Str::new().0.is_heap_allocated());
+    }
+
     #[test]
     fn reads_and_compares_like_a_string() {
         let short = Str::from("sku");

@@ -19,7 +19,7 @@
 use num_bigint::BigInt;
 
 use super::{budget_for, latin1, op, scalar_cost};
-use crate::serializer::{push_default, with_reused};
+use crate::serializer::{fill, push_default, with_reused};
 use crate::value::{Dict, Int, MAX_DEPTH, Str, Value};
 
 /// Reads `input`, or returns `None` for the general reader to decide (see the module docs).
@@ -107,8 +107,9 @@ struct Direct<'a> {
     budget: usize,
 }
 
-/// Writes the scalar made by the opcode at `at` into `out` and returns the offset after it;
-/// `None` if the opcode is not one of the scalars read here or its argument is bad.
+/// Writes the scalar made by the opcode at `at` into `out`, a slot that [`push_default`] just
+/// made (see [`fill`]), and returns the offset after it; `None` if the opcode is not one of the
+/// scalars read here or its argument is bad.
 ///
 /// Written in place, as the JSON parser writes its values ([`push_default`]): returned through
 /// memory and pushed, each value was copied in pieces wider than the stores that had just made
@@ -123,7 +124,7 @@ fn scalar_into(input: &[u8], at: usize, out: &mut Value) -> Option<usize> {
         pos = end;
         Some(bytes)
     };
-    *out = match code {
+    let value = match code {
         op::NONE => Value::Null,
         op::NEWTRUE => Value::Bool(true),
         op::NEWFALSE => Value::Bool(false),
@@ -165,6 +166,7 @@ fn scalar_into(input: &[u8], at: usize, out: &mut Value) -> Option<usize> {
         }
         _ => return None,
     };
+    fill(out, value);
     Some(pos)
 }
 
@@ -364,8 +366,8 @@ impl Direct<'_> {
             };
             depth = depth.max(value.depth + 1);
             let entry = push_default(&mut entries);
-            entry.0 = key;
-            entry.1 = std::mem::take(&mut value.value);
+            fill(&mut entry.0, key);
+            fill(&mut entry.1, std::mem::take(&mut value.value));
         }
         if dict.is_empty() {
             // Python's rule for a repeated key (the last value, at the first position), as the
