@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use base64::Engine as _;
 use base64::engine::Simd;
 use base64::engine::general_purpose::NO_PAD;
-use subtle::ConstantTimeEq as _;
+use subtle::{Choice, ConstantTimeEq as _};
 
 use crate::Error;
 
@@ -15,8 +15,22 @@ pub const BASE62_ALPHABET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi
 /// Compares two byte strings in time that depends only on their lengths (Django's
 /// `constant_time_compare`, i.e. `secrets.compare_digest`). Different lengths compare unequal.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    // `subtle` returns early on a length mismatch; lengths are not secret (Django leaks them too).
-    a.ct_eq(b).into()
+    // Lengths are not secret (Django leaks them too, and `subtle` returns early on them).
+    if a.len() != b.len() {
+        return false;
+    }
+    // Eight bytes at a time, each word through `subtle`'s constant-time comparison: one
+    // optimisation barrier per word rather than per byte (`subtle` over the bytes was 4.6 % of
+    // decoding a 100 B session, for a 43-byte signature). No branch depends on the contents.
+    let (a_words, a_rest) = a.as_chunks::<8>();
+    let (b_words, b_rest) = b.as_chunks::<8>();
+    let words = a_words
+        .iter()
+        .zip(b_words)
+        .fold(Choice::from(1), |equal, (x, y)| {
+            equal & u64::from_le_bytes(*x).ct_eq(&u64::from_le_bytes(*y))
+        });
+    (words & a_rest.ct_eq(b_rest)).into()
 }
 
 /// URL-safe base64 without padding, strict on decoding: the `base64` crate's SIMD engine (AVX2
@@ -322,6 +336,27 @@ mod tests {
         ));
         assert!(!constant_time_eq(b"spam", b"spam!"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    proptest::proptest! {
+        /// Word by word, with the bytes left over: the same answer as `==` at every length,
+        /// for strings that differ in any one byte and for ones that do not differ.
+        #[test]
+        fn constant_time_eq_answers_like_equality(
+            a in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+            flip in proptest::option::of((0usize..80, 1u8..=255)),
+            extra in proptest::option::of(proptest::num::u8::ANY),
+        ) {
+            let mut b = a.clone();
+            if let Some((at, bits)) = flip {
+                if let Some(byte) = b.get_mut(at) {
+                    *byte ^= bits;
+                }
+            }
+            b.extend(extra);
+            proptest::prop_assert_eq!(constant_time_eq(&a, &b), a == b);
+            proptest::prop_assert_eq!(constant_time_eq(&b, &a), a == b);
+        }
     }
 
     #[test]
