@@ -348,10 +348,10 @@ mod tests {
             extra in proptest::option::of(proptest::num::u8::ANY),
         ) {
             let mut b = a.clone();
-            if let Some((at, bits)) = flip {
-                if let Some(byte) = b.get_mut(at) {
-                    *byte ^= bits;
-                }
+            if let Some((at, bits)) = flip
+                && let Some(byte) = b.get_mut(at)
+            {
+                *byte ^= bits;
             }
             b.extend(extra);
             proptest::prop_assert_eq!(constant_time_eq(&a, &b), a == b);
