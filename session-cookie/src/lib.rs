@@ -40,7 +40,7 @@
 //!
 //! ```sh
 //! file=$(mktemp)
-//! cargo run -p session-cookie --example write_for_django -- "$file"
+//! cargo run -p session-cookie --example write_cookies_for_django -- "$file"
 //! python3 fixtures/django/generate_file_cookie.py --read-cookies "$file"
 //! ```
 //!

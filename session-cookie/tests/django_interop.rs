@@ -3,7 +3,7 @@
 //! accepted or refused exactly as Django's signed-cookie backend does at the same cookie age, and
 //! we mint byte-identical tokens.
 //!
-//! The other direction (Django accepting our cookies) is `examples/write_for_django.rs` plus the
+//! The other direction (Django accepting our cookies) is `examples/write_cookies_for_django.rs` plus the
 //! generator's `--read-cookies` mode.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 

@@ -3,7 +3,7 @@
 //! the ones Django emits.
 //!
 //! The other direction (Django reading rows our store wrote) is `generate_db.py --check-rust`,
-//! fed by `cargo run -p session-db --example write_for_django` (see the README).
+//! fed by `cargo run -p session-db --example write_rows_for_django` (see the README).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;

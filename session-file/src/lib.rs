@@ -45,7 +45,7 @@
 //! - Us to Django:
 //!   ```sh
 //!   dir=$(mktemp -d)
-//!   cargo run -p session-file --example write_for_django -- "$dir"
+//!   cargo run -p session-file --example write_files_for_django -- "$dir"
 //!   python3 fixtures/django/generate_file_cookie.py --read-files "$dir"
 //!   ```
 //!

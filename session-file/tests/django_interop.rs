@@ -4,7 +4,7 @@
 //! `load()` found at the same age, except where we differ on purpose (a numeric
 //! `_session_expiry` expires here; Django never expires it).
 //!
-//! The other direction (Django reading our files) is `examples/write_for_django.rs` plus the
+//! The other direction (Django reading our files) is `examples/write_files_for_django.rs` plus the
 //! generator's `--read-files` mode; see the crate README section in `lib.rs`.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 

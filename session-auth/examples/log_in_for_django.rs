@@ -2,7 +2,7 @@
 //! `fixtures/django/generate_auth.py --check-rust`, which then has Django read the sessions.
 //!
 //! ```text
-//! cargo run -p session-auth --example django_interop -- SITE.sqlite3 MANIFEST.json
+//! cargo run -p session-auth --example log_in_for_django -- SITE.sqlite3 MANIFEST.json
 //! ```
 //!
 //! The database must hold Django's `auth_user` (users `ada`, `bob`, `old` with the passwords the
@@ -18,7 +18,7 @@ use session_db::SqliteStore;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (Some(db), Some(manifest)) = (args.next(), args.next()) else {
-        return Err("usage: django_interop SITE.sqlite3 MANIFEST.json".into());
+        return Err("usage: log_in_for_django SITE.sqlite3 MANIFEST.json".into());
     };
     let url = format!("sqlite://{db}");
     let config = Arc::new(SessionConfig::new("django_tests_secret_key"));

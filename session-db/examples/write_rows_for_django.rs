@@ -3,7 +3,7 @@
 //! ```sh
 //! export SESSION_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test
 //! export SESSION_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306/test
-//! cargo run -p session-db --features postgres,mysql --example write_for_django -- \
+//! cargo run -p session-db --features postgres,mysql --example write_rows_for_django -- \
 //!     --out /tmp/djs-rust-rows.json
 //! python3 fixtures/django/generate_db.py --check-rust /tmp/djs-rust-rows.json
 //! ```

@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! file=$(mktemp)
-//! cargo run -p session-cookie --example write_for_django -- "$file"
+//! cargo run -p session-cookie --example write_cookies_for_django -- "$file"
 //! python3 fixtures/django/generate_file_cookie.py --read-cookies "$file"
 //! ```
 //!
@@ -38,7 +38,7 @@ fn noise(len: usize) -> String {
 async fn main() -> Result<(), Box<dyn Error>> {
     let file = std::env::args()
         .nth(1)
-        .ok_or("usage: write_for_django FILE")?;
+        .ok_or("usage: write_cookies_for_django FILE")?;
     let config = Arc::new(SessionConfig::new("django_tests_secret_key"));
     let store = Arc::new(CookieStore::new(&config)?);
     let floats = [0.1, 1e16, -0.0, 5e-324, 1.5e300, f64::NAN, f64::INFINITY];

@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! dir=$(mktemp -d)
-//! cargo run -p session-file --example write_for_django -- "$dir"
+//! cargo run -p session-file --example write_files_for_django -- "$dir"
 //! python3 fixtures/django/generate_file_cookie.py --read-files "$dir"
 //! ```
 //!
@@ -155,7 +155,7 @@ fn cases() -> Vec<Case> {
 async fn main() -> Result<(), Box<dyn Error>> {
     let dir = std::env::args()
         .nth(1)
-        .ok_or("usage: write_for_django DIR")?;
+        .ok_or("usage: write_files_for_django DIR")?;
     let config = Arc::new(SessionConfig::new("django_tests_secret_key"));
     let store = Arc::new(FileStore::new(&dir, &config).await?);
     let json = SerializerName::Json.serializer();
