@@ -32,24 +32,14 @@ const FIXED_TIMESTAMP: i64 = 1_700_000_000;
 /// Calls averaged for an allocation count.
 const ALLOCATION_CALLS: u32 = 64;
 
-/// Calls `op` repeatedly for `duration` and returns calls per second.
-pub fn rate(duration: Duration, mut op: impl FnMut()) -> f64 {
-    // Warm caches and the allocator first, as timeit's autorange does.
-    for _ in 0..16 {
-        op();
-    }
-    let started = Instant::now();
-    let mut calls = 0u64;
-    loop {
-        for _ in 0..16 {
-            op();
-        }
-        calls += 16;
-        let elapsed = started.elapsed();
-        if elapsed >= duration {
-            return calls as f64 / elapsed.as_secs_f64();
-        }
-    }
+/// Calls `op` repeatedly for `duration` and returns calls per second ([`interleaved_rates`] of
+/// one op).
+pub fn rate(duration: Duration, op: impl FnMut()) -> f64 {
+    let mut ops: [Box<dyn FnMut() + '_>; 1] = [Box::new(op)];
+    interleaved_rates(duration, &mut ops)
+        .first()
+        .copied()
+        .unwrap_or_default()
 }
 
 /// Slices each op's share of a run is cut into by [`interleaved_rates`].
