@@ -507,10 +507,7 @@ async fn flush(ctx: &Ctx, client: &Client, state: &mut UserState, i: usize) {
         }
         Some(failure) => {
             ctx.failure(failure, || state.context("flush", &key));
-            // The delete may have happened or not: the data stays a candidate.
-            let present = state.owned[i].present.clone();
-            state.owned[i].unknown_write(present, ctx.restarts());
-            state.owned[i].absent_ok = true;
+            state.owned[i].unknown_delete(ctx.restarts());
         }
     }
 }

@@ -73,6 +73,13 @@ impl Expect {
         self.unsettled = Some(restarts);
     }
 
+    /// A delete of unknown effect failed when `restarts` restarts had completed: the key may be
+    /// gone, or still hold any of its candidates, until a later restart settles it.
+    pub fn unknown_delete(&mut self, restarts: u32) {
+        self.absent_ok = true;
+        self.unsettled = Some(restarts);
+    }
+
     /// Whether a load that began after `began` completed restarts settles every earlier write.
     pub fn is_settled_for(&self, began: u32) -> bool {
         self.unsettled.is_none_or(|failed| began > failed)
@@ -562,6 +569,20 @@ mod tests {
         assert!(expect.check(Some(&v13), "me").is_ok());
         assert!(expect.check(Some(&v11), "me").is_err());
         assert!(!expect.is_settled_for(3) && expect.is_settled_for(4));
+    }
+
+    #[test]
+    fn a_failed_delete_allows_absence_and_keeps_every_candidate_until_settled() {
+        let mut rng = crate::rng::Rng::new(5);
+        let v10 = data::initial(&mut rng, "me");
+        let v11 = data::Changes::random(&mut rng, "me", 11).apply(&v10);
+        let mut expect = Expect::live(key(), v10.clone());
+        expect.unknown_write(vec![v10.clone(), v11.clone()], 1);
+        expect.unknown_delete(1);
+        assert!(expect.check(None, "me").is_ok());
+        assert!(expect.check(Some(&v10), "me").is_ok());
+        assert!(expect.check(Some(&v11), "me").is_ok());
+        assert!(!expect.is_settled_for(1) && expect.is_settled_for(2));
     }
 
     #[test]
