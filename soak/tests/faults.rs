@@ -523,30 +523,52 @@ impl PrivateCluster {
             .join(",")
     }
 
-    /// Every slot served, by three masters each with a replica in sync.
+    /// Every slot served, by three masters each with a replica in sync: the cluster's own view
+    /// (from either of two nodes) and each replica's replication link. A replica that the
+    /// cluster lists as connected may not have finished its first sync yet, and until it has,
+    /// every write waiting for a replica (`WAIT 1`) times out: a soak started then saw every
+    /// operation fail (CI, 2026-12-07 06:48), and a master killed then had no copy of its data.
     async fn wait_until_whole(&self) {
-        let first = self.ports[0];
-        let second = self.ports[1];
-        wait_for(Duration::from_secs(60), "a whole cluster", || async move {
-            for port in [first, second] {
-                let info = cli(port, &["cluster", "info"]).await.unwrap_or_default();
-                let nodes = cli(port, &["cluster", "nodes"]).await.unwrap_or_default();
-                let healthy = |role: &str| {
-                    nodes
-                        .lines()
-                        .filter(|l| {
-                            l.contains(role) && !l.contains("fail") && l.contains(" connected")
-                        })
-                        .count()
-                };
-                if info.contains("cluster_state:ok")
-                    && healthy("master") == 3
-                    && healthy("slave") == 3
-                {
-                    return true;
+        let ports = self.ports.clone();
+        wait_for(Duration::from_secs(60), "a whole cluster", || {
+            let ports = ports.clone();
+            async move {
+                let mut served = false;
+                for &port in ports.iter().take(2) {
+                    let info = cli(port, &["cluster", "info"]).await.unwrap_or_default();
+                    let nodes = cli(port, &["cluster", "nodes"]).await.unwrap_or_default();
+                    let healthy = |role: &str| {
+                        nodes
+                            .lines()
+                            .filter(|l| {
+                                l.contains(role) && !l.contains("fail") && l.contains(" connected")
+                            })
+                            .count()
+                    };
+                    if info.contains("cluster_state:ok")
+                        && healthy("master") == 3
+                        && healthy("slave") == 3
+                    {
+                        served = true;
+                        break;
+                    }
                 }
+                if !served {
+                    return false;
+                }
+                let mut in_sync = 0;
+                for &port in &ports {
+                    let replication = cli(port, &["info", "replication"])
+                        .await
+                        .unwrap_or_default();
+                    if replication.contains("role:slave")
+                        && replication.contains("master_link_status:up")
+                    {
+                        in_sync += 1;
+                    }
+                }
+                in_sync == 3
             }
-            false
         })
         .await;
     }
@@ -579,21 +601,26 @@ impl PrivateCluster {
         let port = self.ports[index];
         let witness = self.ports[(index + 1) % self.ports.len()];
         let victim_id = cli(port, &["cluster", "myid"]).await.unwrap();
+        let replica = self.replica_of(witness, &victim_id).await;
         let killed = Instant::now();
         node.kill().await.unwrap();
+        // Promoted means the replica itself is a master and the cluster gives it the slots. The
+        // victim merely flagged `fail?` (suspected) is not enough: a restart then would come back
+        // as the slots' master, empty, and its replica would resync from it and drop every key.
         let promoted = || async move {
+            let role = cli(replica, &["info", "replication"])
+                .await
+                .unwrap_or_default();
             let nodes = cli(witness, &["cluster", "nodes"])
                 .await
                 .unwrap_or_default();
             let info = cli(witness, &["cluster", "info"]).await.unwrap_or_default();
-            let victim_failed = nodes
-                .lines()
-                .any(|l| l.contains(&format!(":{port}@")) && l.contains("fail"));
-            victim_failed && info.contains("cluster_state:ok")
+            role.contains("role:master")
+                && serves_slots(&nodes, replica)
+                && info.contains("cluster_state:ok")
         };
         let mut how = Promotion::Elected;
         if !poll_until(ELECTION_GRACE, promoted).await {
-            let replica = self.replica_of(witness, &victim_id).await;
             let took_over = cli(replica, &["cluster", "failover", "takeover"]).await;
             assert_eq!(
                 took_over.as_deref(),
@@ -638,6 +665,36 @@ impl PrivateCluster {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
+}
+
+/// Whether the node on `port` is, in a `CLUSTER NODES` listing, a master that is not failed or
+/// suspected and serves slots (its line lists slot ranges after the 8 fixed fields).
+fn serves_slots(nodes: &str, port: u16) -> bool {
+    let address = format!(":{port}@");
+    nodes.lines().any(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let flags: Vec<&str> = fields.get(2).map_or(Vec::new(), |f| f.split(',').collect());
+        fields.get(1).is_some_and(|a| a.contains(&address))
+            && flags.contains(&"master")
+            && !flags.iter().any(|f| f.starts_with("fail"))
+            && fields.len() > 8
+    })
+}
+
+#[test]
+fn only_a_master_neither_failed_nor_suspected_serves_slots() {
+    let nodes = "\
+a1 127.0.0.1:7001@17001 master,fail? - 0 0 1 connected 0-5460
+b2 127.0.0.1:7002@17002 myself,master - 0 0 2 connected 5461-10922
+c3 127.0.0.1:7003@17003 master,fail - 0 0 3 connected 10923-16383
+d4 127.0.0.1:7004@17004 slave a1 0 0 1 connected
+e5 127.0.0.1:7005@17005 master - 0 0 7 connected";
+    assert!(!serves_slots(nodes, 7001), "suspected (fail?)");
+    assert!(serves_slots(nodes, 7002));
+    assert!(!serves_slots(nodes, 7003), "failed");
+    assert!(!serves_slots(nodes, 7004), "a replica");
+    assert!(!serves_slots(nodes, 7005), "a master without slots");
+    assert!(!serves_slots(nodes, 7006), "not listed");
 }
 
 /// How long a soak waits for Redis to elect a killed master's replica before promoting it by hand.
