@@ -129,8 +129,10 @@ enum What {
         /// trips), `pg-ours` / `pg-tower` / `pg-floor` (PostgreSQL round trips, one at a time),
         /// `redis-ours` / `redis-tower` (Redis round trips, one at a time),
         /// `http-ours` / `http-tower` / `http-bare` (in-process requests through the axum routers
-        /// over memory stores), `http-ours-redis` / `http-redis-floor` (in-process requests
-        /// through our layer over our Redis store, and through the Redis floor's route).
+        /// over memory stores), `http-ours-redis` / `http-tower-redis` / `http-redis-floor`
+        /// (in-process requests through our layer over our Redis store, tower-sessions' over
+        /// theirs, and the Redis floor's route); `serve-ROUTE` (`serve-ours-redis`, ...) serves
+        /// the `http-ROUTE` router on a loopback port for `--iterations` seconds, for wrk.
         op: String,
         /// Session size: "100 B", "2 KB" or "32 KB".
         #[arg(long, default_value = "2 KB")]
