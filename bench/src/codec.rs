@@ -1,7 +1,8 @@
 //! Encode and decode throughput: our `SessionCodec` (Django's `signing.dumps(..., compress=True)`
 //! with the JSON serializer), Django itself in CPython, the bare HMAC-SHA256 + zlib floor, that
-//! floor plus a JSON parse with the fastest Rust parser (for decoding), and tower-sessions'
-//! record encoding for information. Allocations per operation are counted too.
+//! floor plus the JSON work with the fastest Rust library (writing the same bytes to encode,
+//! parsing them to decode), and tower-sessions' record encoding for information. Allocations per
+//! operation are counted too.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use crate::BoxError;
 use crate::allocs;
 use crate::payload::Payload;
 use crate::stats::{Better, Runs, Unit};
-use crate::table::{ParseFloor, Peer, Row};
+use crate::table::{JsonFloor, Peer, Row};
 
 /// The secret both sides sign with (a typical 50-character Django `SECRET_KEY`).
 pub const SECRET: &str = "django-insecure-4v+3x$k2!q9z7m@p1w8r#t5y6u0i_o-benchmark";
@@ -184,7 +185,7 @@ impl Floor {
     }
 }
 
-/// The JSON parsers the parse floor may use, each into its own document type.
+/// The JSON parsers the decode floor+JSON may use, each into its own document type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Parser {
     /// `sonic_rs::Value` (SIMD parser, arena-backed document).
@@ -219,7 +220,69 @@ impl Parser {
     }
 }
 
-/// The parser the floor+parse column uses for `token`'s payload: the fastest here.
+/// The JSON writers the encode floor+JSON may use, each writing the payload as the document a
+/// Rust program would hold (a `serde_json` map, in the session's order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// `sonic_rs::to_vec` (SIMD string escaping).
+    Sonic,
+    /// `serde_json::to_vec`.
+    SerdeJson,
+}
+
+/// A session as a Rust program would hold it for the writers.
+type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+impl Writer {
+    const ALL: [Writer; 2] = [Writer::Sonic, Writer::SerdeJson];
+
+    fn name(self) -> &'static str {
+        match self {
+            Writer::Sonic => "sonic-rs",
+            Writer::SerdeJson => "serde_json",
+        }
+    }
+
+    /// The JSON text of `map`; empty if the writer failed (a map of JSON values always writes).
+    fn write(self, map: &JsonMap) -> Vec<u8> {
+        match self {
+            Writer::Sonic => sonic_rs::to_vec(map).unwrap_or_default(),
+            Writer::SerdeJson => serde_json::to_vec(map).unwrap_or_default(),
+        }
+    }
+}
+
+/// The writer the encode floor+JSON uses for a payload: the fastest here of those that write
+/// Django's bytes (`raw`), so that the floor deflates and signs exactly what ours does.
+fn fastest_writer(
+    floor: &Floor,
+    map: &JsonMap,
+    raw: &[u8],
+    label: &str,
+) -> Result<Writer, BoxError> {
+    let mut best: Option<(Writer, f64)> = None;
+    let mut report = Vec::new();
+    for writer in Writer::ALL {
+        if writer.write(map) != raw {
+            return Err(format!("{label}: {} does not write Django's bytes", writer.name()).into());
+        }
+        let per_second = rate(Duration::from_millis(300), || {
+            black_box(floor.encode(&writer.write(black_box(map))));
+        });
+        report.push(format!("{} {per_second:.0}/s", writer.name()));
+        if best.is_none_or(|(_, rate)| per_second > rate) {
+            best = Some((writer, per_second));
+        }
+    }
+    eprintln!(
+        "codec {label}: write + deflate + HMAC with {}",
+        report.join(", ")
+    );
+    best.map(|(writer, _)| writer)
+        .ok_or_else(|| "no JSON writer to measure".into())
+}
+
+/// The parser the floor+JSON column uses for `token`'s payload: the fastest here.
 fn fastest_parser(
     floor: &Floor,
     stored: &(bool, Vec<u8>, Vec<u8>),
@@ -252,13 +315,14 @@ fn fastest_parser(
         .ok_or_else(|| "no JSON parser to measure".into())
 }
 
-/// Figures for one payload: ours, the floor, tower-sessions (and for decoding, floor+parse).
+/// Figures for one payload: ours, the floor, tower-sessions and floor+JSON.
 struct Measured {
-    encode: [Runs; 3],
+    encode: [Runs; 4],
     decode: [Runs; 4],
     /// Allocations per call, in the same order.
-    encode_allocs: [f64; 3],
+    encode_allocs: [f64; 4],
     decode_allocs: [f64; 4],
+    writer: Writer,
     parser: Parser,
 }
 
@@ -336,17 +400,17 @@ fn tower_record(payload: &Payload) -> Result<tower_sessions::session::Record, Bo
     })
 }
 
-/// What the codec comparison produced: its rows, the floor+parse figures of the decode rows,
-/// and notes for the table's header (Django's version, the parsers used).
+/// What the codec comparison produced: its rows, their floor+JSON figures, and notes for the
+/// table's header (Django's version, the JSON libraries used).
 pub struct Report {
     /// Throughput and allocation rows.
     pub rows: Vec<Row>,
-    /// The floor+parse column.
-    pub parse_floors: Vec<ParseFloor>,
+    /// The floor+JSON column.
+    pub json_floors: Vec<JsonFloor>,
     /// Django's and CPython's versions.
     pub django: String,
-    /// Which parser the floor+parse column used for each payload.
-    pub parsers: String,
+    /// Which writer and parser the floor+JSON column used for each payload.
+    pub json_libraries: String,
 }
 
 /// Measures every payload.
@@ -381,9 +445,11 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
             },
             packed.len(),
         );
+        let map = payload.serde_map()?;
+        let writer = fastest_writer(&floor, &map, &raw, payload.label)?;
         let parser = fastest_parser(&floor, &stored, payload.label)?;
 
-        let mut ops_encode: [Box<dyn FnMut() + '_>; 3] = [
+        let mut ops_encode: [Box<dyn FnMut() + '_>; 4] = [
             Box::new(|| {
                 black_box(codec.encode(black_box(dict)).ok());
             }),
@@ -392,6 +458,9 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
             }),
             Box::new(|| {
                 black_box(rmp_serde::to_vec(black_box(&record)).ok());
+            }),
+            Box::new(|| {
+                black_box(floor.encode(&writer.write(black_box(&map))));
             }),
         ];
         let mut ops_decode: [Box<dyn FnMut() + '_>; 4] = [
@@ -418,8 +487,9 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
         let mut m = Measured {
             encode: Default::default(),
             decode: Default::default(),
-            encode_allocs: [0.0; 3],
+            encode_allocs: [0.0; 4],
             decode_allocs: [0.0; 4],
+            writer,
             parser,
         };
         for (count, op) in m.encode_allocs.iter_mut().zip(ops_encode.iter_mut()) {
@@ -446,32 +516,37 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
     eprintln!("codec: timing Django in CPython ({runs} runs of ~{seconds} s per figure)");
     let report = django(payloads, &codec, runs, seconds)?;
     let mut rows = Vec::new();
-    let mut parse_floors = Vec::new();
-    let mut parsers = Vec::new();
+    let mut json_floors = Vec::new();
+    let mut libraries = Vec::new();
     for (payload, m) in payloads.iter().zip(measured) {
         let result = report
             .results
             .iter()
             .find(|r| r.label == payload.label)
             .ok_or_else(|| format!("django_codec.py reported nothing for {}", payload.label))?;
-        parsers.push(format!("{} {}", payload.label, m.parser.name()));
-        let [ours_enc, floor_enc, tower_enc] = m.encode;
+        libraries.push(format!(
+            "{} {} / {}",
+            payload.label,
+            m.writer.name(),
+            m.parser.name()
+        ));
+        let [ours_enc, floor_enc, tower_enc, write_enc] = m.encode;
         let [ours_dec, floor_dec, tower_dec, parse_dec] = m.decode;
-        let [ours_enc_n, floor_enc_n, tower_enc_n] = m.encode_allocs;
+        let [ours_enc_n, floor_enc_n, tower_enc_n, write_enc_n] = m.encode_allocs;
         let [ours_dec_n, floor_dec_n, tower_dec_n, parse_dec_n] = m.decode_allocs;
         let once = |v: f64| {
             let mut runs = Runs::new();
             runs.push(v);
             runs
         };
-        for (op, ours, floor, tower, django, parse) in [
+        for (op, ours, floor, tower, django, json) in [
             (
                 "encode",
                 ours_enc,
                 floor_enc,
                 tower_enc,
                 &result.encode,
-                None,
+                write_enc,
             ),
             (
                 "decode",
@@ -479,7 +554,7 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
                 floor_dec,
                 tower_dec,
                 &result.decode,
-                Some(parse_dec),
+                parse_dec,
             ),
         ] {
             let mut django_runs = Runs::new();
@@ -487,14 +562,12 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
                 django_runs.push(*v);
             }
             let case = format!("{op} {}", payload.label);
-            if let Some(runs) = parse {
-                parse_floors.push(ParseFloor {
-                    section: "codec",
-                    case: case.clone(),
-                    unit: "ops/s",
-                    runs,
-                });
-            }
+            json_floors.push(JsonFloor {
+                section: "codec",
+                case: case.clone(),
+                unit: "ops/s",
+                runs: json,
+            });
             rows.push(Row {
                 section: "codec",
                 case,
@@ -509,25 +582,17 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
                 floor: Some(floor),
             });
         }
-        for (op, ours, floor, tower, parse) in [
-            ("encode", ours_enc_n, floor_enc_n, tower_enc_n, None),
-            (
-                "decode",
-                ours_dec_n,
-                floor_dec_n,
-                tower_dec_n,
-                Some(parse_dec_n),
-            ),
+        for (op, ours, floor, tower, json) in [
+            ("encode", ours_enc_n, floor_enc_n, tower_enc_n, write_enc_n),
+            ("decode", ours_dec_n, floor_dec_n, tower_dec_n, parse_dec_n),
         ] {
             let case = format!("{op} {}", payload.label);
-            if let Some(n) = parse {
-                parse_floors.push(ParseFloor {
-                    section: "codec",
-                    case: case.clone(),
-                    unit: "allocs",
-                    runs: once(n),
-                });
-            }
+            json_floors.push(JsonFloor {
+                section: "codec",
+                case: case.clone(),
+                unit: "allocs",
+                runs: once(json),
+            });
             rows.push(Row {
                 section: "codec",
                 case,
@@ -546,14 +611,15 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
     }
     Ok(Report {
         rows,
-        parse_floors,
+        json_floors,
         django: format!("Django {} on CPython {}", report.django, report.python),
-        parsers: parsers.join(", "),
+        json_libraries: libraries.join(", "),
     })
 }
 
-/// The floors of `profile encode-floor`, `decode-floor` and `decode-parse-floor` (which parses
-/// with the fastest parser for the payload).
+/// The floors of `profile encode-floor`, `encode-write-floor` (which writes the JSON with the
+/// fastest writer for the payload), `decode-floor` and `decode-parse-floor` (which parses with the
+/// fastest parser for the payload).
 pub fn profile_floor(op: &str, payload: &Payload, iterations: u64) -> Result<(), BoxError> {
     let floor = Floor::new()?;
     let raw = payload.json();
@@ -563,11 +629,22 @@ pub fn profile_floor(op: &str, payload: &Payload, iterations: u64) -> Result<(),
     } else {
         None
     };
+    let map = payload.serde_map()?;
+    let writer = if op == "encode-write-floor" {
+        Some(fastest_writer(&floor, &map, &raw, payload.label)?)
+    } else {
+        None
+    };
     let (is_compressed, body, tag) = &stored;
     for _ in 0..iterations {
         match (op, parser) {
             ("encode-floor", _) => {
                 black_box(floor.encode(black_box(&raw)));
+            }
+            ("encode-write-floor", _) => {
+                if let Some(writer) = writer {
+                    black_box(floor.encode(&writer.write(black_box(&map))));
+                }
             }
             (_, Some(parser)) => {
                 black_box(

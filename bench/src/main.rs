@@ -124,8 +124,9 @@ enum What {
     Merge,
     /// Run one operation in a loop and nothing else, for a profiler such as callgrind.
     Profile {
-        /// `encode`, `decode` (our codec), `encode-floor`, `decode-floor`, `decode-parse-floor`
-        /// (the codec floors), `store-ours` / `store-tower` (memory store round
+        /// `encode`, `decode` (our codec), `encode-floor`, `encode-write-floor`,
+        /// `decode-floor`, `decode-parse-floor` (the codec floors, bare and with the JSON),
+        /// `store-ours` / `store-tower` (memory store round
         /// trips), `pg-ours` / `pg-tower` / `pg-floor` (PostgreSQL round trips, one at a time),
         /// `redis-ours` / `redis-tower` (Redis round trips, one at a time),
         /// `http-ours` / `http-tower` / `http-bare` (in-process requests through the axum routers
@@ -275,22 +276,23 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
     let load_start = machine::load_average();
     let machine = machine::Machine::detect();
     let mut rows = Vec::new();
-    let mut parse_floors = Vec::new();
+    let mut json_floors = Vec::new();
     let mut notes = Vec::new();
 
     if wants(What::Codec) {
         let report = codec::run(&payload::all(), cli.runs, cli.codec_seconds)?;
         rows.extend(report.rows);
-        parse_floors.extend(report.parse_floors);
+        json_floors.extend(report.json_floors);
         notes.push(format!(
             "codec: {}; one figure = calls in ~{} s; floor = C zlib level 6 (raw deflate \
              with zlib-rs's SIMD Adler-32 around it, as ours; kept when shorter) + HMAC-SHA256 \
              of the serialized bytes to encode, HMAC check + zlib-rs \
-             inflate to decode, no JSON/base64/timestamp; floor+parse = that decode floor plus \
-             parsing the JSON into the fastest Rust parser's own document (here: {}); \
+             inflate to decode, no JSON/base64/timestamp; floor+JSON = that floor plus the \
+             JSON with the fastest Rust library: writing Django's bytes from a serde_json map to \
+             encode, parsing them into the parser's own document to decode (here: {}); \
              tower-sessions = rmp-serde of its Record, unsigned (for information); allocs = \
              allocation calls per operation (CPython's are not counted)",
-            report.django, cli.codec_seconds, report.parsers
+            report.django, cli.codec_seconds, report.json_libraries
         ));
     }
     if wants(What::Store) {
@@ -415,7 +417,7 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
         println!("- {note}");
     }
     println!();
-    print!("{}", table::render(&rows, &parse_floors));
+    print!("{}", table::render(&rows, &json_floors));
     Ok(())
 }
 

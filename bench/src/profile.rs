@@ -50,7 +50,7 @@ pub async fn run(op: &str, payload: &Payload, iterations: u64) -> Result<(), Box
     }
     match op {
         "encode" | "decode" => codec(op, payload, iterations),
-        "encode-floor" | "decode-floor" | "decode-parse-floor" => {
+        "encode-floor" | "encode-write-floor" | "decode-floor" | "decode-parse-floor" => {
             crate::codec::profile_floor(op, payload, iterations)
         }
         "store-ours" => {

@@ -71,9 +71,10 @@ fn cell(runs: Option<&Runs>, format: Unit) -> String {
 }
 
 /// A second floor for some rows: the bare floor plus the work a complete implementation cannot
-/// skip either (for decoding: parsing the JSON with the fastest Rust parser).
+/// skip either (the JSON, with the fastest Rust library: writing it to encode, parsing it to
+/// decode).
 #[derive(Debug, Clone)]
-pub struct ParseFloor {
+pub struct JsonFloor {
     /// The row it belongs to: its `section`, `case` and `unit`.
     pub section: &'static str,
     /// As [`Row::case`].
@@ -84,9 +85,9 @@ pub struct ParseFloor {
     pub runs: Runs,
 }
 
-/// The table as Markdown (it reads as plain text in a terminal too). `parse_floors` fills the
-/// `floor+parse` column of the rows they name; other rows show a dash there.
-pub fn render(rows: &[Row], parse_floors: &[ParseFloor]) -> String {
+/// The table as Markdown (it reads as plain text in a terminal too). `json_floors` fills the
+/// `floor+JSON` column of the rows they name; other rows show a dash there.
+pub fn render(rows: &[Row], json_floors: &[JsonFloor]) -> String {
     let header = [
         "what",
         "case",
@@ -96,10 +97,10 @@ pub fn render(rows: &[Row], parse_floors: &[ParseFloor]) -> String {
         "Django 5.2",
         "last_write_wins",
         "floor",
-        "floor+parse",
+        "floor+JSON",
         "us vs peer",
         "% of floor",
-        "% of floor+parse",
+        "% of floor+JSON",
     ];
     let mut lines = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
     for row in rows {
@@ -121,11 +122,11 @@ pub fn render(rows: &[Row], parse_floors: &[ParseFloor]) -> String {
             .as_ref()
             .and_then(|floor| advantage(&row.ours, floor, row.better))
             .map_or("–".to_owned(), |a| format!("{:.0}%", a * 100.0));
-        let parse_floor = parse_floors
+        let json_floor = json_floors
             .iter()
             .find(|p| p.section == row.section && p.case == row.case && p.unit == row.unit)
             .map(|p| &p.runs);
-        let of_parse_floor = parse_floor
+        let of_json_floor = json_floor
             .and_then(|floor| advantage(&row.ours, floor, row.better))
             .map_or("–".to_owned(), |a| format!("{:.0}%", a * 100.0));
         lines.push(vec![
@@ -137,10 +138,10 @@ pub fn render(rows: &[Row], parse_floors: &[ParseFloor]) -> String {
             cell(row.django.as_ref(), row.format),
             cell(row.last_write_wins.as_ref(), row.format),
             cell(row.floor.as_ref(), row.format),
-            cell(parse_floor, row.format),
+            cell(json_floor, row.format),
             vs_peer,
             of_floor,
-            of_parse_floor,
+            of_json_floor,
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
@@ -215,13 +216,13 @@ mod tests {
     }
 
     #[test]
-    fn a_parse_floor_fills_its_own_row_only() {
+    fn a_json_floor_fills_its_own_row_only() {
         let rows = [row(&[2000.0], &[1000.0]), {
             let mut other = row(&[3000.0], &[1000.0]);
             other.case = "memory c=16".into();
             other
         }];
-        let floors = [ParseFloor {
+        let floors = [JsonFloor {
             section: "store",
             case: "memory c=16".into(),
             unit: "rt/s",
@@ -229,7 +230,7 @@ mod tests {
         }];
         let table = render(&rows, &floors);
         let lines: Vec<&str> = table.lines().collect();
-        assert!(lines[0].contains("floor+parse"), "{table}");
+        assert!(lines[0].contains("floor+JSON"), "{table}");
         let last_cell = |line: &str| {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             cells[cells.len() - 2].to_owned()
