@@ -252,6 +252,30 @@ impl Writer {
     }
 }
 
+/// The fastest of `candidates` at `op`, timed for a short trial each once `works` has accepted
+/// it (its error names the first that does not); the trial's rates go to stderr after `heading`.
+fn fastest<T: Copy>(
+    candidates: &[T],
+    name: fn(T) -> &'static str,
+    heading: &str,
+    works: impl Fn(T) -> Result<(), String>,
+    mut op: impl FnMut(T),
+) -> Result<T, BoxError> {
+    let mut best: Option<(T, f64)> = None;
+    let mut report = Vec::new();
+    for &candidate in candidates {
+        works(candidate)?;
+        let per_second = rate(Duration::from_millis(300), || op(candidate));
+        report.push(format!("{} {per_second:.0}/s", name(candidate)));
+        if best.is_none_or(|(_, rate)| per_second > rate) {
+            best = Some((candidate, per_second));
+        }
+    }
+    eprintln!("{heading} {}", report.join(", "));
+    best.map(|(candidate, _)| candidate)
+        .ok_or_else(|| format!("{heading}: nothing to measure").into())
+}
+
 /// The writer the encode floor+JSON uses for a payload: the fastest here of those that write
 /// Django's bytes (`raw`), so that the floor deflates and signs exactly what ours does.
 fn fastest_writer(
@@ -260,26 +284,24 @@ fn fastest_writer(
     raw: &[u8],
     label: &str,
 ) -> Result<Writer, BoxError> {
-    let mut best: Option<(Writer, f64)> = None;
-    let mut report = Vec::new();
-    for writer in Writer::ALL {
-        if writer.write(map) != raw {
-            return Err(format!("{label}: {} does not write Django's bytes", writer.name()).into());
-        }
-        let per_second = rate(Duration::from_millis(300), || {
+    fastest(
+        &Writer::ALL,
+        Writer::name,
+        &format!("codec {label}: write + deflate + HMAC with"),
+        |writer| {
+            if writer.write(map) == raw {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{label}: {} does not write Django's bytes",
+                    writer.name()
+                ))
+            }
+        },
+        |writer| {
             black_box(floor.encode(&writer.write(black_box(map))));
-        });
-        report.push(format!("{} {per_second:.0}/s", writer.name()));
-        if best.is_none_or(|(_, rate)| per_second > rate) {
-            best = Some((writer, per_second));
-        }
-    }
-    eprintln!(
-        "codec {label}: write + deflate + HMAC with {}",
-        report.join(", ")
-    );
-    best.map(|(writer, _)| writer)
-        .ok_or_else(|| "no JSON writer to measure".into())
+        },
+    )
 }
 
 /// The parser the floor+JSON column uses for `token`'s payload: the fastest here.
@@ -289,30 +311,21 @@ fn fastest_parser(
     label: &str,
 ) -> Result<Parser, BoxError> {
     let (is_compressed, body, tag) = stored;
-    let mut best: Option<(Parser, f64)> = None;
-    let mut report = Vec::new();
-    for parser in Parser::ALL {
-        if floor.decode_with(*is_compressed, body, tag, |bytes| parser.parse(bytes)) != Some(true) {
-            return Err(format!("{label}: {} does not parse the payload", parser.name()).into());
-        }
-        let per_second = rate(Duration::from_millis(300), || {
-            black_box(
-                floor.decode_with(*is_compressed, black_box(body), tag, |bytes| {
-                    parser.parse(bytes)
-                }),
-            );
-        });
-        report.push(format!("{} {per_second:.0}/s", parser.name()));
-        if best.is_none_or(|(_, rate)| per_second > rate) {
-            best = Some((parser, per_second));
-        }
-    }
-    eprintln!(
-        "codec {label}: inflate + HMAC + parse with {}",
-        report.join(", ")
-    );
-    best.map(|(parser, _)| parser)
-        .ok_or_else(|| "no JSON parser to measure".into())
+    fastest(
+        &Parser::ALL,
+        Parser::name,
+        &format!("codec {label}: inflate + HMAC + parse with"),
+        |parser| match floor.decode_with(*is_compressed, body, tag, |b| parser.parse(b)) {
+            Some(true) => Ok(()),
+            _ => Err(format!(
+                "{label}: {} does not parse the payload",
+                parser.name()
+            )),
+        },
+        |parser| {
+            black_box(floor.decode_with(*is_compressed, black_box(body), tag, |b| parser.parse(b)));
+        },
+    )
 }
 
 /// Figures for one payload: ours, the floor, tower-sessions and floor+JSON.
