@@ -3,7 +3,9 @@
 //! Everything Django 3.1+ signs (session data in the database, file and cache backends, the
 //! signed-cookie session backend, `signing.dumps`) can be verified here, and everything signed
 //! here verifies in Django, given the same secret, salt and serializer bytes. The output is
-//! byte-identical to Django's, compressed payloads included (the C zlib is used for that).
+//! byte-identical to Django's, compressed payloads included (the C zlib is used for that),
+//! unless a signer is told to deflate faster ([`Deflate::Fast`], zlib level 1: a somewhat larger
+//! value that Django reads all the same).
 //!
 //! This crate deals in **bytes**: [`TimestampSigner::sign_object`] takes what Django's
 //! serializer would produce (for sessions, compact ASCII JSON) and
@@ -115,6 +117,7 @@ mod secret;
 mod signer;
 
 pub use algorithm::{Algorithm, base64_hmac, salted_hmac};
+pub use compress::Deflate;
 pub use encoding::{
     BASE62_ALPHABET, b62_decode, b62_encode, b64_decode, b64_encode, constant_time_eq,
 };
