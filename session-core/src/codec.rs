@@ -121,7 +121,8 @@ impl SessionCodec {
             .with_salt(salt)
             .with_algorithm(config.hashing_algorithm)
             .with_fallback_keys(config.secret_key_fallbacks.iter().cloned())
-            .with_legacy_sha1(accept_legacy);
+            .with_legacy_sha1(accept_legacy)
+            .with_deflate(config.deflate);
         let legacy = (accept_legacy && session_data).then(|| LegacyKeys {
             secret: config.secret_key.clone(),
             fallbacks: config.secret_key_fallbacks.clone(),
@@ -390,6 +391,28 @@ mod tests {
             codec.encode_at(&data, 1_700_000_000).unwrap(),
             ".eJyrVkrLz1eyUkpKLKIRUtJRylOyMqwFAIwBKH4:1r31eq:XGHLKeQh_xerYK4-VxfOBd5IubtedzTiPAnjwD_BpaQ"
         );
+    }
+
+    /// `deflate = "fast"`: CPython's `zlib.compress(data, 1)` in the payload (same body as level
+    /// 6 for data this small, another header), read back by a codec on Django's default.
+    #[test]
+    fn the_fast_deflate_setting_writes_level_1_and_the_default_reads_it() {
+        let fast = SessionCodec::new(&SessionConfig {
+            deflate: session_signing::Deflate::Fast,
+            ..config()
+        })
+        .unwrap();
+        let data = dict(&[
+            ("foo", Value::from("bar".repeat(30))),
+            ("n", Value::from(1i64)),
+        ]);
+        let token = fast.encode_at(&data, 1_700_000_000).unwrap();
+        assert!(
+            token.starts_with(".eAGrVkrLz1eyUkpKLKIRUtJRylOyMqwFAIwBKH4:1r31eq:"),
+            "{token}"
+        );
+        let django = SessionCodec::new(&config()).unwrap();
+        assert_eq!(django.try_decode(&token, None).unwrap(), data);
     }
 
     #[test]

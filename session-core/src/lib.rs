@@ -71,5 +71,5 @@ pub use store::{
 };
 pub use value::{Dict, Int, Str, Value};
 
-/// Re-exported so users name one crate for secrets and algorithms.
-pub use session_signing::{Algorithm, SecretKey};
+/// Re-exported so users name one crate for secrets, algorithms and the deflate setting.
+pub use session_signing::{Algorithm, Deflate, SecretKey};

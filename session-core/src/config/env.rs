@@ -44,7 +44,7 @@ impl From<ConfigError> for crate::Error {
 }
 
 /// The variables [`SessionConfig::from_env`] reads, in Django's names.
-pub const ENV_VARIABLES: [&str; 15] = [
+pub const ENV_VARIABLES: [&str; 16] = [
     "SECRET_KEY",
     "SECRET_KEY_FALLBACKS",
     "SESSION_COOKIE_AGE",
@@ -60,6 +60,7 @@ pub const ENV_VARIABLES: [&str; 15] = [
     "SESSION_CONCURRENCY",
     "SESSION_MERGE_ATTEMPTS",
     "SESSION_REFRESH_FRACTION",
+    "SESSION_DEFLATE",
 ];
 
 impl SessionConfig {
@@ -79,6 +80,7 @@ impl SessionConfig {
     /// | `SESSION_CONCURRENCY` | `last_write_wins`, `merge` or `reject` ([`ConcurrencyPolicy`](super::ConcurrencyPolicy); ours, not Django's) |
     /// | `SESSION_MERGE_ATTEMPTS` | a positive integer (ours, not Django's) |
     /// | `SESSION_REFRESH_FRACTION` | a number from 0.0 to 1.0 ([`SessionConfig::refresh_fraction`]; ours, not Django's) |
+    /// | `SESSION_DEFLATE` | `django` or `fast` ([`SessionConfig::deflate`]; ours, not Django's) |
     ///
     /// The result is [validated](SessionConfig::validate).
     ///
@@ -249,6 +251,12 @@ impl SessionConfig {
                     reason: format!("{fraction:?} is not a number from 0.0 to 1.0"),
                 })?;
         }
+        if let Some(deflate) = var("SESSION_DEFLATE")? {
+            config.deflate = deflate.parse().map_err(|reason| ConfigError::Invalid {
+                variable: "SESSION_DEFLATE",
+                reason,
+            })?;
+        }
         config.validate().map_err(|error| ConfigError::Invalid {
             variable: "SESSION_*",
             reason: error.to_string(),
@@ -349,9 +357,11 @@ mod tests {
             ("SESSION_CONCURRENCY", "merge"),
             ("SESSION_MERGE_ATTEMPTS", "3"),
             ("SESSION_REFRESH_FRACTION", "0.25"),
+            ("SESSION_DEFLATE", "fast"),
         ])
         .unwrap();
         assert_eq!(config.refresh_fraction, 0.25);
+        assert_eq!(config.deflate, session_signing::Deflate::Fast);
         assert_eq!(config.concurrency, super::super::ConcurrencyPolicy::Merge);
         assert_eq!(config.merge_attempts, 3);
         assert_eq!(config.secret_key, SecretKey::from("new"));
@@ -496,6 +506,16 @@ mod tests {
                 "{err:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_unknown_deflate_setting_names_its_variable_and_the_choices() {
+        let err = from(&[("SECRET_KEY", "k"), ("SESSION_DEFLATE", "level9")]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { variable: "SESSION_DEFLATE", reason }
+                if reason.contains("django or fast")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Django's session settings, with Django's defaults.
 
 use serde::{Deserialize, Serialize};
-use session_signing::{Algorithm, SecretKey};
+use session_signing::{Algorithm, Deflate, SecretKey};
 
 use crate::Error;
 use crate::serializer::SerializerName;
@@ -179,6 +179,11 @@ pub struct SessionConfig {
     /// The largest decompressed session accepted, in bytes (default 4 MiB). Django has no such bound;
     /// without one a tiny compressed value could expand into gigabytes.
     pub max_decompressed_size: usize,
+    /// How session data is deflated when compressing it shortens it: `django` (the default, zlib
+    /// level 6) writes Django's exact bytes; `fast` (level 1) deflates several times faster into
+    /// a somewhat larger value that Django reads all the same ([`Deflate`]). Reading accepts
+    /// both. Not a Django setting.
+    pub deflate: Deflate,
     /// What a save does when a concurrent request changed the session meanwhile (default
     /// [`ConcurrencyPolicy::LastWriteWins`], Django's behaviour). Not a Django setting.
     pub concurrency: ConcurrencyPolicy,
@@ -214,6 +219,7 @@ impl Default for SessionConfig {
             hashing_algorithm: Algorithm::Sha256,
             accept_legacy_formats: false,
             max_decompressed_size: session_signing::DEFAULT_MAX_DECOMPRESSED_SIZE,
+            deflate: Deflate::Django,
             concurrency: ConcurrencyPolicy::LastWriteWins,
             merge_attempts: DEFAULT_MERGE_ATTEMPTS,
             refresh_fraction: 0.0,
@@ -316,6 +322,18 @@ mod tests {
         }
         assert!(
             serde_json::from_str::<SessionConfig>(r#"{"secret_key": "k", "concurrency": "yolo"}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn deflate_reads_from_a_file_by_name_and_defaults_to_djangos() {
+        let config: SessionConfig =
+            serde_json::from_str(r#"{"secret_key": "k", "deflate": "fast"}"#).unwrap();
+        assert_eq!(config.deflate, Deflate::Fast);
+        assert_eq!(SessionConfig::new("k").deflate, Deflate::Django);
+        assert!(
+            serde_json::from_str::<SessionConfig>(r#"{"secret_key": "k", "deflate": "best"}"#)
                 .is_err()
         );
     }
