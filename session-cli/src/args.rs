@@ -15,7 +15,7 @@ use session_core::config::SESSION_KEY_SALT;
 use session_core::serializer::SerializerName;
 use std::ffi::OsString;
 
-use session_core::{ConfigError, SecretKey, SessionCodec, SessionConfig};
+use session_core::{ConfigError, Deflate, SecretKey, SessionCodec, SessionConfig};
 
 use crate::Error;
 
@@ -192,6 +192,12 @@ pub struct EncodeArgs {
     /// Never compress (by default the value is compressed when that makes it shorter).
     #[arg(long)]
     pub no_compress: bool,
+
+    /// How to deflate when compressing: django (zlib level 6, Django's exact bytes) or fast
+    /// (level 1: quicker, somewhat larger, still read by Django) [default: the SESSION_DEFLATE
+    /// environment variable, else django].
+    #[arg(long, value_enum, value_name = "HOW", conflicts_with = "no_compress")]
+    pub deflate: Option<DeflateArg>,
 
     /// Sign as if at this time (seconds since 1970-01-01 UTC) instead of now, for reproducible
     /// output.
@@ -540,6 +546,24 @@ impl Backend {
     }
 }
 
+/// How `sessions encode` deflates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeflateArg {
+    /// zlib level 6, as Django: byte-identical output.
+    Django,
+    /// zlib level 1: faster, somewhat larger; Django reads it.
+    Fast,
+}
+
+impl From<DeflateArg> for Deflate {
+    fn from(arg: DeflateArg) -> Self {
+        match arg {
+            DeflateArg::Django => Deflate::Django,
+            DeflateArg::Fast => Deflate::Fast,
+        }
+    }
+}
+
 /// The serializers a Django site can be configured with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SerializerArg {
@@ -574,7 +598,23 @@ impl CodecArgs {
     /// # Errors
     /// [`Error::MissingSecret`] without a secret key, [`Error::Config`] for an unusable one.
     pub fn codec(&self, keys: &KeyArgs) -> Result<SessionCodec, Error> {
-        let config = keys.config(self.serializer)?;
+        self.codec_deflating(keys, None)
+    }
+
+    /// [`codec`](Self::codec), deflating as `deflate` says when it is given (else as
+    /// `SESSION_DEFLATE` does).
+    ///
+    /// # Errors
+    /// As [`codec`](Self::codec).
+    pub fn codec_deflating(
+        &self,
+        keys: &KeyArgs,
+        deflate: Option<Deflate>,
+    ) -> Result<SessionCodec, Error> {
+        let mut config = keys.config(self.serializer)?;
+        if let Some(deflate) = deflate {
+            config.deflate = deflate;
+        }
         let codec = match (&self.salt, self.backend) {
             (None, Backend::Db | Backend::Cache | Backend::CachedDb | Backend::File) => {
                 SessionCodec::new(&config)

@@ -17,7 +17,9 @@ use session_core::serializer::SerializerName;
 /// when the session cannot be encoded ([`Error::Encode`], [`Error::MsgPackIntOutOfRange`]).
 pub fn encode(args: &EncodeArgs, input: impl Read) -> Result<String, Error> {
     // Options first: a missing secret is reported before waiting on stdin.
-    let codec = args.codec.codec(&args.keys)?;
+    let codec = args
+        .codec
+        .codec_deflating(&args.keys, args.deflate.map(Into::into))?;
     let session = read_session(input)?;
     if codec.serializer().name() == SerializerName::MsgPack.as_str() {
         check_msgpack_ints(&session)?;

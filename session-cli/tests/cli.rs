@@ -216,6 +216,41 @@ fn encode_compresses_when_shorter_unless_told_not_to() {
 }
 
 #[test]
+fn encode_deflates_fast_when_asked_and_decode_reads_it() {
+    let compressible = case("session-encode-json-compressible-bar30");
+    let data = field(&compressible, "data_json");
+    let django = success(&encode(&[], &data));
+    let fast = success(&encode(&["--deflate", "fast"], &data));
+    // zlib's header for level 1 is 78 01 (".eA..."), for level 6 78 9c (".eJ...").
+    assert!(fast.starts_with(".eA"), "{fast}");
+    assert!(django.starts_with(".eJ"), "{django}");
+    assert_eq!(success(&decode(&[], &fast)), success(&decode(&[], &django)));
+    assert_eq!(success(&encode(&["--deflate", "django"], &data)), django);
+
+    // SESSION_DEFLATE is the default; the option wins over it.
+    let mut args = vec!["encode", "--secret-key", KEY, "--timestamp", T0];
+    let from_env = sessions_with_env(&args, data.as_bytes(), &[("SESSION_DEFLATE", "fast")]);
+    assert_eq!(success(&from_env), fast);
+    args.extend(["--deflate", "django"]);
+    let overridden = sessions_with_env(&args, data.as_bytes(), &[("SESSION_DEFLATE", "fast")]);
+    assert_eq!(success(&overridden), django);
+
+    // Usage errors: clap's message and exit status 2, as for the other options.
+    for extra in [
+        &["--deflate", "best"][..],
+        &["--deflate", "fast", "--no-compress"],
+    ] {
+        let out = encode(extra, &data);
+        assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{extra:?}");
+        assert!(
+            out.stderr.contains("--deflate"),
+            "{extra:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
 fn encode_signs_at_the_current_time_without_timestamp() {
     let out = sessions(&["encode", "--secret-key", KEY], A_TEST_KEY_JSON.as_bytes());
     let token = success(&out);
