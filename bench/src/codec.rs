@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use flate2::{Compress, Compression, FlushCompress, Status};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
-use session_core::{SessionCodec, SessionConfig};
+use session_core::{Deflate, SessionCodec, SessionConfig};
 use sha2::Sha256;
 
 use crate::BoxError;
@@ -94,17 +94,28 @@ pub fn interleaved_rates(duration: Duration, ops: &mut [Box<dyn FnMut() + '_>]) 
 struct Floor {
     mac: Hmac<Sha256>,
     deflate: RefCell<Compress>,
+    /// The zlib header of the deflate level.
+    header: [u8; 2],
     inflate: RefCell<zlib_rs::Inflate>,
     scratch: RefCell<Vec<u8>>,
 }
 
 impl Floor {
     fn new() -> Result<Self, BoxError> {
+        Self::deflating(Deflate::Django)
+    }
+
+    /// The floor at the zlib level of a deflate setting.
+    fn deflating(setting: Deflate) -> Result<Self, BoxError> {
         let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes())
             .map_err(|e| format!("HMAC key: {e}"))?;
         Ok(Floor {
             mac,
-            deflate: RefCell::new(Compress::new(Compression::new(6), false)),
+            deflate: RefCell::new(Compress::new(Compression::new(setting.level()), false)),
+            header: match setting {
+                Deflate::Django => [0x78, 0x9c],
+                Deflate::Fast => [0x78, 0x01],
+            },
             inflate: RefCell::new(zlib_rs::Inflate::new(true, 15)),
             scratch: RefCell::new(Vec::new()),
         })
@@ -119,7 +130,7 @@ impl Floor {
         let mut deflate = self.deflate.borrow_mut();
         deflate.reset();
         let mut compressed = Vec::with_capacity(raw.len() + 8);
-        compressed.extend_from_slice(&[0x78, 0x9c]);
+        compressed.extend_from_slice(&self.header);
         let finished = deflate.compress_vec(raw, &mut compressed, FlushCompress::Finish);
         if let Ok(Status::StreamEnd) = finished {
             compressed.extend_from_slice(&zlib_rs::adler32::adler32(1, raw).to_be_bytes());
@@ -328,12 +339,13 @@ fn fastest_parser(
     )
 }
 
-/// Figures for one payload: ours, the floor, tower-sessions and floor+JSON.
+/// Figures for one payload: ours, the floor, tower-sessions and floor+JSON (and to encode, ours
+/// and the floor with the fast deflate).
 struct Measured {
-    encode: [Runs; 4],
+    encode: [Runs; 6],
     decode: [Runs; 4],
     /// Allocations per call, in the same order.
-    encode_allocs: [f64; 4],
+    encode_allocs: [f64; 6],
     decode_allocs: [f64; 4],
     writer: Writer,
     parser: Parser,
@@ -429,7 +441,12 @@ pub struct Report {
 /// Measures every payload.
 pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, BoxError> {
     let codec = SessionCodec::new(&SessionConfig::new(SECRET))?;
+    let fast_codec = SessionCodec::new(&SessionConfig {
+        deflate: Deflate::Fast,
+        ..SessionConfig::new(SECRET)
+    })?;
     let floor = Floor::new()?;
+    let fast_floor = Floor::deflating(Deflate::Fast)?;
     let duration = Duration::from_secs_f64(seconds);
     let mut measured = Vec::new();
     for payload in payloads {
@@ -437,6 +454,10 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
         let token = codec.encode(dict)?;
         if codec.decode(&token) != *dict {
             return Err(format!("{}: our codec does not round-trip", payload.label).into());
+        }
+        let fast_token = fast_codec.encode(dict)?;
+        if codec.decode(&fast_token) != *dict {
+            return Err(format!("{}: the fast deflate does not round-trip", payload.label).into());
         }
         let raw = payload.json();
         let stored = floor.encode(&raw);
@@ -447,7 +468,8 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
         let record = tower_record(payload)?;
         let packed = rmp_serde::to_vec(&record)?;
         eprintln!(
-            "codec {}: JSON {} B, our stored value {} B ({}), tower-sessions record {} B (MessagePack)",
+            "codec {}: JSON {} B, our stored value {} B ({}; {} B with deflate fast), \
+             tower-sessions record {} B (MessagePack)",
             payload.label,
             raw.len(),
             token.len(),
@@ -456,13 +478,14 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
             } else {
                 "not compressed: zlib would not shrink it"
             },
+            fast_token.len(),
             packed.len(),
         );
         let map = payload.serde_map()?;
         let writer = fastest_writer(&floor, &map, &raw, payload.label)?;
         let parser = fastest_parser(&floor, &stored, payload.label)?;
 
-        let mut ops_encode: [Box<dyn FnMut() + '_>; 4] = [
+        let mut ops_encode: [Box<dyn FnMut() + '_>; 6] = [
             Box::new(|| {
                 black_box(codec.encode(black_box(dict)).ok());
             }),
@@ -474,6 +497,12 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
             }),
             Box::new(|| {
                 black_box(floor.encode(&writer.write(black_box(&map))));
+            }),
+            Box::new(|| {
+                black_box(fast_codec.encode(black_box(dict)).ok());
+            }),
+            Box::new(|| {
+                black_box(fast_floor.encode(black_box(&raw)));
             }),
         ];
         let mut ops_decode: [Box<dyn FnMut() + '_>; 4] = [
@@ -500,7 +529,7 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
         let mut m = Measured {
             encode: Default::default(),
             decode: Default::default(),
-            encode_allocs: [0.0; 4],
+            encode_allocs: [0.0; 6],
             decode_allocs: [0.0; 4],
             writer,
             parser,
@@ -543,9 +572,16 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
             m.writer.name(),
             m.parser.name()
         ));
-        let [ours_enc, floor_enc, tower_enc, write_enc] = m.encode;
+        let [
+            ours_enc,
+            floor_enc,
+            tower_enc,
+            write_enc,
+            fast_enc,
+            fast_floor_enc,
+        ] = m.encode;
         let [ours_dec, floor_dec, tower_dec, parse_dec] = m.decode;
-        let [ours_enc_n, floor_enc_n, tower_enc_n, write_enc_n] = m.encode_allocs;
+        let [ours_enc_n, floor_enc_n, tower_enc_n, write_enc_n, _, _] = m.encode_allocs;
         let [ours_dec_n, floor_dec_n, tower_dec_n, parse_dec_n] = m.decode_allocs;
         let once = |v: f64| {
             let mut runs = Runs::new();
@@ -595,6 +631,25 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
                 floor: Some(floor),
             });
         }
+        // The opt-in fast deflate (zlib level 1), against Django's own (level 6) dumps and a
+        // floor at level 1: not Django's bytes, but read by Django (fixtures/django/check_ours.py).
+        let mut django_runs = Runs::new();
+        for v in &result.encode {
+            django_runs.push(*v);
+        }
+        rows.push(Row {
+            section: "codec",
+            case: format!("encode {} fast", payload.label),
+            unit: "ops/s",
+            format: Unit::PerSecond,
+            better: Better::Higher,
+            peer: Peer::Django,
+            ours: fast_enc,
+            tower: None,
+            django: Some(django_runs),
+            last_write_wins: None,
+            floor: Some(fast_floor_enc),
+        });
         for (op, ours, floor, tower, json) in [
             ("encode", ours_enc_n, floor_enc_n, tower_enc_n, write_enc_n),
             ("decode", ours_dec_n, floor_dec_n, tower_dec_n, parse_dec_n),
