@@ -180,9 +180,9 @@ pub struct SessionConfig {
     /// without one a tiny compressed value could expand into gigabytes.
     pub max_decompressed_size: usize,
     /// How session data is deflated when compressing it shortens it: `django` (the default, zlib
-    /// level 6) writes Django's exact bytes; `fast` (level 1) deflates several times faster into
-    /// a somewhat larger value that Django reads all the same ([`Deflate`]). Reading accepts
-    /// both. Not a Django setting.
+    /// level 6) writes Django's exact bytes; `fast` (level 1) deflates two to three times faster
+    /// into a somewhat larger value that Django reads all the same ([`Deflate`]). Reading
+    /// accepts both. Not a Django setting.
     pub deflate: Deflate,
     /// What a save does when a concurrent request changed the session meanwhile (default
     /// [`ConcurrencyPolicy::LastWriteWins`], Django's behaviour). Not a Django setting.
