@@ -94,8 +94,7 @@ pub fn interleaved_rates(duration: Duration, ops: &mut [Box<dyn FnMut() + '_>]) 
 struct Floor {
     mac: Hmac<Sha256>,
     deflate: RefCell<Compress>,
-    /// The zlib header of the deflate level.
-    header: [u8; 2],
+    setting: Deflate,
     inflate: RefCell<zlib_rs::Inflate>,
     scratch: RefCell<Vec<u8>>,
 }
@@ -112,10 +111,7 @@ impl Floor {
         Ok(Floor {
             mac,
             deflate: RefCell::new(Compress::new(Compression::new(setting.level()), false)),
-            header: match setting {
-                Deflate::Django => [0x78, 0x9c],
-                Deflate::Fast => [0x78, 0x01],
-            },
+            setting,
             inflate: RefCell::new(zlib_rs::Inflate::new(true, 15)),
             scratch: RefCell::new(Vec::new()),
         })
@@ -130,7 +126,7 @@ impl Floor {
         let mut deflate = self.deflate.borrow_mut();
         deflate.reset();
         let mut compressed = Vec::with_capacity(raw.len() + 8);
-        compressed.extend_from_slice(&self.header);
+        compressed.extend_from_slice(&self.setting.zlib_header());
         let finished = deflate.compress_vec(raw, &mut compressed, FlushCompress::Finish);
         if let Ok(Status::StreamEnd) = finished {
             compressed.extend_from_slice(&zlib_rs::adler32::adler32(1, raw).to_be_bytes());

@@ -73,7 +73,7 @@ impl Deflate {
     /// (deflate, window 2^15), then FLG with the level's FLEVEL (2 "default" for 6, 0 "fastest"
     /// for 1) and the check bits that make the pair a multiple of 31. CPython's
     /// `zlib.compress(data, level)` starts with these.
-    fn zlib_header(self) -> [u8; 2] {
+    pub fn zlib_header(self) -> [u8; 2] {
         match self {
             Deflate::Django => [0x78, 0x9C],
             Deflate::Fast => [0x78, 0x01],
