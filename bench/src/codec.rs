@@ -577,13 +577,16 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
             fast_floor_enc,
         ] = m.encode;
         let [ours_dec, floor_dec, tower_dec, parse_dec] = m.decode;
-        let [ours_enc_n, floor_enc_n, tower_enc_n, write_enc_n, _, _] = m.encode_allocs;
+        let [
+            ours_enc_n,
+            floor_enc_n,
+            tower_enc_n,
+            write_enc_n,
+            fast_enc_n,
+            fast_floor_enc_n,
+        ] = m.encode_allocs;
         let [ours_dec_n, floor_dec_n, tower_dec_n, parse_dec_n] = m.decode_allocs;
-        let once = |v: f64| {
-            let mut runs = Runs::new();
-            runs.push(v);
-            runs
-        };
+        let once = |v: f64| Runs::from_iter([v]);
         for (op, ours, floor, tower, django, json) in [
             (
                 "encode",
@@ -602,10 +605,6 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
                 parse_dec,
             ),
         ] {
-            let mut django_runs = Runs::new();
-            for v in django {
-                django_runs.push(*v);
-            }
             let case = format!("{op} {}", payload.label);
             json_floors.push(JsonFloor {
                 section: "codec",
@@ -622,29 +621,39 @@ pub fn run(payloads: &[Payload], runs: usize, seconds: f64) -> Result<Report, Bo
                 peer: Peer::Django,
                 ours,
                 tower: Some(tower),
-                django: Some(django_runs),
+                django: Some(django.iter().copied().collect()),
                 last_write_wins: None,
                 floor: Some(floor),
             });
         }
         // The opt-in fast deflate (zlib level 1), against Django's own (level 6) dumps and a
         // floor at level 1: not Django's bytes, but read by Django (fixtures/django/check_ours.py).
-        let mut django_runs = Runs::new();
-        for v in &result.encode {
-            django_runs.push(*v);
-        }
+        let fast_case = format!("encode {} fast", payload.label);
         rows.push(Row {
             section: "codec",
-            case: format!("encode {} fast", payload.label),
+            case: fast_case.clone(),
             unit: "ops/s",
             format: Unit::PerSecond,
             better: Better::Higher,
             peer: Peer::Django,
             ours: fast_enc,
             tower: None,
-            django: Some(django_runs),
+            django: Some(result.encode.iter().copied().collect()),
             last_write_wins: None,
             floor: Some(fast_floor_enc),
+        });
+        rows.push(Row {
+            section: "codec",
+            case: fast_case,
+            unit: "allocs",
+            format: Unit::Count,
+            better: Better::Lower,
+            peer: Peer::Django,
+            ours: once(fast_enc_n),
+            tower: None,
+            django: None,
+            last_write_wins: None,
+            floor: Some(once(fast_floor_enc_n)),
         });
         for (op, ours, floor, tower, json) in [
             ("encode", ours_enc_n, floor_enc_n, tower_enc_n, write_enc_n),

@@ -290,7 +290,7 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
              inflate to decode, no JSON/base64/timestamp; floor+JSON = that floor plus the \
              JSON with the fastest Rust library: writing Django's bytes from a serde_json map to \
              encode, parsing them into the parser's own document to decode (here: {}); \
-             \"encode .. fast\" = our codec with the opt-in deflate fast (zlib level 1, not \
+             \"encode <size> fast\" = our codec with the opt-in deflate fast (zlib level 1, not \
              Django's bytes but read by Django) against Django's dumps and a level-1 floor; \
              tower-sessions = rmp-serde of its Record, unsigned (for information); allocs = \
              allocation calls per operation (CPython's are not counted)",

@@ -17,6 +17,14 @@ pub struct Runs {
     values: Vec<f64>,
 }
 
+impl FromIterator<f64> for Runs {
+    fn from_iter<I: IntoIterator<Item = f64>>(figures: I) -> Self {
+        Runs {
+            values: figures.into_iter().collect(),
+        }
+    }
+}
+
 impl Runs {
     /// No runs yet.
     pub fn new() -> Self {
@@ -179,11 +187,19 @@ mod tests {
     use super::*;
 
     fn runs(values: &[f64]) -> Runs {
-        let mut runs = Runs::new();
-        for v in values {
-            runs.push(*v);
+        values.iter().copied().collect()
+    }
+
+    #[test]
+    fn collected_figures_are_the_pushed_ones() {
+        let mut pushed = Runs::new();
+        for v in [3.0, 1.0, 2.0] {
+            pushed.push(v);
         }
-        runs
+        let collected: Runs = [3.0, 1.0, 2.0].into_iter().collect();
+        assert_eq!(collected.len(), 3);
+        assert_eq!(collected.median(), pushed.median());
+        assert_eq!(collected.range(), pushed.range());
     }
 
     #[test]

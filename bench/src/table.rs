@@ -174,11 +174,7 @@ mod tests {
     use super::*;
 
     fn runs(values: &[f64]) -> Runs {
-        let mut runs = Runs::new();
-        for v in values {
-            runs.push(*v);
-        }
-        runs
+        values.iter().copied().collect()
     }
 
     fn row(ours: &[f64], tower: &[f64]) -> Row {
