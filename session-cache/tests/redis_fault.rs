@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use session_cache::{Cache, CacheStore, RedisCache};
+use session_cache::{Cache, CacheBackend, CacheStore, RedisCache, Ttl};
 use session_conformance::services;
 use session_core::{
     Dict, Error, SaveMode, Session, SessionKey, SessionRecord, SessionStore, Value,
@@ -29,8 +29,14 @@ struct RedisServer {
 impl RedisServer {
     /// Starts `redis-server` on `port`, or `None` when it is not installed.
     fn start(port: u16) -> Option<Self> {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts `redis-server` on `port` with extra settings (`--requirepass …`).
+    fn start_with(port: u16, settings: &[&str]) -> Option<Self> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(settings)
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(std::env::temp_dir())
             .stdout(Stdio::null())
@@ -214,4 +220,68 @@ async fn redis_outage_fails_calls_promptly_and_the_same_store_recovers() {
 
 fn data_user(n: i64) -> Dict {
     [("user".to_owned(), Value::from(n))].into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_and_database_in_the_url_hold_for_every_connection() {
+    let port = free_port();
+    let Some(_server) = RedisServer::start_with(port, &["--requirepass", "s3cret"]) else {
+        assert!(
+            !services::required(),
+            "redis-server is not installed but {} = 1",
+            services::REQUIRE_SERVICES
+        );
+        println!(
+            "skipped a_password_and_database_in_the_url_hold_for_every_connection: redis-server is not installed"
+        );
+        return;
+    };
+    let url = format!("redis://:s3cret@127.0.0.1:{port}/5");
+    let redis = RedisCache::connect(&url).await.unwrap();
+    let ttl = Ttl::from_age(60).unwrap();
+    // One caller at a time takes a direct connection, a crowd the multiplexed one: both must
+    // authenticate and write to database 5.
+    redis.set("alone", "1".into(), ttl).await.unwrap();
+    let crowd: Vec<_> = (0..32)
+        .map(|n| {
+            let redis = redis.clone();
+            tokio::spawn(async move { redis.set(&format!("crowd{n}"), "2".into(), ttl).await })
+        })
+        .collect();
+    for task in crowd {
+        task.await.unwrap().unwrap();
+    }
+    let mut admin = redis::Client::open(format!("redis://:s3cret@127.0.0.1:{port}/5"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: usize = redis::cmd("DBSIZE").query_async(&mut admin).await.unwrap();
+    assert_eq!(keys, 33, "every write landed in database 5");
+    // The direct connection is open beside the multiplexed one (a failed handshake would have
+    // sent every call through the multiplexed connection, unseen by the checks above).
+    let admin_id: i64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let ours = clients
+        .lines()
+        .filter(|line| !line.starts_with(&format!("id={admin_id} ")))
+        .filter(|line| line.split(' ').any(|field| field == "db=5"))
+        .count();
+    assert!(ours >= 2, "{clients}");
+    assert_eq!(
+        redis.get("alone").await.unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+
+    let wrong = RedisCache::connect(&format!("redis://:wrong@127.0.0.1:{port}/5")).await;
+    let error = wrong.unwrap_err().to_string();
+    assert!(error.contains("127.0.0.1"), "{error}");
 }
