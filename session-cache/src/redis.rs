@@ -529,7 +529,8 @@ impl RedisCache {
         is_write: bool,
     ) -> Result<T, CacheError> {
         let call = |command: &str, script: &str| {
-            let mut cmd = redis::cmd(command);
+            let data = args.iter().map(|arg| arg.len()).sum::<usize>() + key.len() + 64;
+            let mut cmd = command_with_room(command, args.len() + 4, data);
             cmd.arg(script).arg(1).arg(key);
             for arg in args {
                 cmd.arg(*arg);
@@ -557,7 +558,7 @@ impl RedisCache {
         ttl: Ttl,
         condition: Option<&str>,
     ) -> Result<bool, CacheError> {
-        let mut cmd = redis::cmd("SET");
+        let mut cmd = command_with_room("SET", 6, key.len() + value.len() + 32);
         cmd.arg(key).arg(value).arg("EX").arg(ttl.seconds());
         if let Some(condition) = condition {
             cmd.arg(condition);
@@ -571,7 +572,9 @@ impl RedisCache {
 #[async_trait]
 impl CacheBackend for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(key)).await?;
+        let value: Option<Vec<u8>> = self
+            .query(command_with_room("GET", 2, key.len() + 3).arg(key))
+            .await?;
         Ok(value.map(Bytes::from))
     }
 
@@ -588,14 +591,16 @@ impl CacheBackend for RedisCache {
     }
 
     async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        let mut del = redis::cmd("DEL");
+        let mut del = command_with_room("DEL", 2, key.len() + 3);
         del.arg(key);
         let removed: u64 = self.write(del).await?;
         Ok(removed > 0)
     }
 
     async fn exists(&self, key: &str) -> Result<bool, CacheError> {
-        let found: u64 = self.query(redis::cmd("EXISTS").arg(key)).await?;
+        let found: u64 = self
+            .query(command_with_room("EXISTS", 2, key.len() + 6).arg(key))
+            .await?;
         Ok(found > 0)
     }
 
@@ -667,6 +672,14 @@ impl CacheBackend for RedisCache {
             )))),
         }
     }
+}
+
+/// The command `name`, with room for `args` arguments (the name included) of `data` bytes in all:
+/// `redis::cmd` grows its buffers one argument at a time, a few reallocations per command.
+fn command_with_room(name: &str, args: usize, data: usize) -> Cmd {
+    let mut command = Cmd::with_capacity(args, data);
+    command.arg(name);
+    command
 }
 
 /// Where a call to a single server goes (`None`: it has no direct connections).

@@ -35,6 +35,10 @@ pub(crate) const MAX_DEPTH: usize = 16;
 /// multiplexed connection meanwhile, which has its own reconnection and backoff.
 const REST_AFTER_FAILED_OPEN: Duration = Duration::from_secs(1);
 
+/// How long another runtime's connection must have been idle before a runtime that has none
+/// may close it to open its own (see [`DirectConnections::checkout`]).
+const IDLE_BEFORE_RECLAIMED: Duration = Duration::from_secs(1);
+
 /// Where and how to open direct connections, and how many may be open.
 #[derive(Debug)]
 pub(crate) struct DirectConnections {
@@ -120,9 +124,23 @@ impl DirectConnections {
     }
 
     /// A direct connection, or `None` when all are in use (or resting after a failed open).
+    ///
+    /// A socket belongs to the tokio runtime that opened it (that runtime's driver wakes its
+    /// readers), and one program may run several, actix-web one per worker thread: a
+    /// connection is only reused by calls on the runtime that opened it. When all `max` are open
+    /// and none is free for this runtime, an idle one that is not in use elsewhere is closed to
+    /// make room: one the server closed, or one idle for [`IDLE_BEFORE_RECLAIMED`] (its runtime
+    /// may have shut down, which cannot be seen from here). Runtimes busy with their own keep
+    /// them, so no two take connections from each other back and forth.
     async fn checkout(&self) -> Option<Checkout<'_>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?.id();
         loop {
-            let Some(connection) = self.lock_idle().pop() else {
+            let popped = {
+                let mut idle = self.lock_idle();
+                let mine = idle.iter().rposition(|c| c.runtime == runtime);
+                mine.map(|at| idle.swap_remove(at))
+            };
+            let Some(connection) = popped else {
                 break;
             };
             if connection.is_alive() {
@@ -141,10 +159,18 @@ impl DirectConnections {
             })
             .is_ok();
         if !reserved {
-            return None;
+            let unused = {
+                let mut idle = self.lock_idle();
+                let at = idle
+                    .iter()
+                    .position(|c| c.idle_since.elapsed() >= IDLE_BEFORE_RECLAIMED || !c.is_alive());
+                at.map(|at| idle.swap_remove(at))
+            };
+            // Its slot passes to the connection opened below.
+            drop(unused?);
         }
         // Boxed: opening is rare, and held inline it would size every call's future.
-        match Box::pin(self.open_connection()).await {
+        match Box::pin(self.open_connection(runtime)).await {
             Ok(connection) => Some(Checkout::new(self, connection)),
             Err(_) => {
                 self.open.fetch_sub(1, Ordering::AcqRel);
@@ -172,7 +198,7 @@ impl DirectConnections {
         }
     }
 
-    async fn open_connection(&self) -> RedisResult<DirectConnection> {
+    async fn open_connection(&self, runtime: tokio::runtime::Id) -> RedisResult<DirectConnection> {
         let (host, port) = (&self.address.0, self.address.1);
         let stream = tokio::time::timeout(
             self.connection_timeout,
@@ -184,6 +210,8 @@ impl DirectConnections {
         stream.set_nodelay(true)?;
         let mut connection = DirectConnection {
             stream,
+            runtime,
+            idle_since: Instant::now(),
             read: Vec::new(),
             write: self.handshake.clone(),
         };
@@ -220,6 +248,10 @@ impl DirectConnections {
 #[derive(Debug)]
 struct DirectConnection {
     stream: TcpStream,
+    /// The runtime whose driver the socket is registered with.
+    runtime: tokio::runtime::Id,
+    /// When it was last given back.
+    idle_since: Instant,
     /// Bytes received and not yet parsed (empty between exchanges).
     read: Vec<u8>,
     /// The request being sent (kept to reuse its allocation).
@@ -361,7 +393,10 @@ impl<'a> Checkout<'a> {
 impl Drop for Checkout<'_> {
     fn drop(&mut self) {
         match self.connection.take() {
-            Some(connection) if self.reusable => self.pool.lock_idle().push(connection),
+            Some(mut connection) if self.reusable => {
+                connection.idle_since = Instant::now();
+                self.pool.lock_idle().push(connection);
+            }
             _ => {
                 self.pool.open.fetch_sub(1, Ordering::AcqRel);
             }
@@ -798,6 +833,56 @@ mod tests {
         assert!(direct.checkout().await.is_none());
         assert!(direct.is_resting());
         assert_eq!(direct.open_count(), 0);
+    }
+
+    #[test]
+    fn a_connection_is_only_reused_on_the_runtime_that_opened_it() {
+        let test = "a_connection_is_only_reused_on_the_runtime_that_opened_it";
+        let Some(url) = services::url_or_skip(services::REDIS_URL, test) else {
+            return;
+        };
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        let direct = pool(&url, 2, Duration::from_secs(2));
+        let first = runtime();
+        let first_id =
+            first.block_on(async { client_id(&mut direct.checkout().await.unwrap()).await });
+        let second = runtime();
+        let second_id =
+            second.block_on(async { client_id(&mut direct.checkout().await.unwrap()).await });
+        assert_ne!(first_id, second_id, "the second runtime opened its own");
+        assert_eq!(direct.open_count(), 2);
+        // Each runtime gets its own back.
+        let again =
+            first.block_on(async { client_id(&mut direct.checkout().await.unwrap()).await });
+        assert_eq!(again, first_id);
+
+        // A runtime that shut down leaves a connection nobody can use: at the limit, a third
+        // runtime closes it once it has been idle a while, and never one in use.
+        drop(first);
+        let third = runtime();
+        let refused = third.block_on(async { direct.checkout().await.is_none() });
+        assert!(
+            refused,
+            "nothing is reclaimed before it has been idle a while"
+        );
+        let in_use = second.block_on(direct.checkout()).unwrap();
+        std::thread::sleep(IDLE_BEFORE_RECLAIMED + Duration::from_millis(100));
+        let third_id =
+            third.block_on(async { client_id(&mut direct.checkout().await.unwrap()).await });
+        assert!(![first_id, second_id].contains(&third_id));
+        assert_eq!(direct.open_count(), 2);
+        drop(in_use);
+        let kept =
+            second.block_on(async { client_id(&mut direct.checkout().await.unwrap()).await });
+        assert_eq!(
+            kept, second_id,
+            "the second runtime's connection was not taken"
+        );
     }
 
     #[test]
