@@ -319,7 +319,8 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
         }
         notes.push(format!(
             "store: {} session, one session per worker, {} s counted per run after {} s warm-up; \
-             PostgreSQL pools of {} connections each; Redis one multiplexed connection each \
+             PostgreSQL pools of {} connections each; Redis one multiplexed connection each, \
+             ours also up to 2 direct ones used while at most 2 calls are in flight \
              (redis-benchmark: c connections)",
             options.payload.label, cli.store_seconds, cli.store_warm_up, cli.pg_pool
         ));

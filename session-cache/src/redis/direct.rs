@@ -635,6 +635,72 @@ mod tests {
         assert_eq!(used, REPLIES[15].len());
     }
 
+    /// A small deterministic generator, so a failure replays.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    /// A random RESP2 reply, nesting arrays up to `depth` more levels.
+    fn random_reply(rng: &mut Lcg, depth: u32, out: &mut Vec<u8>) {
+        let kinds = if depth == 0 { 6 } else { 8 };
+        match rng.below(kinds) {
+            0 => out.extend_from_slice(b"+OK\r\n"),
+            1 => out.extend_from_slice(b"-NOSCRIPT No matching script.\r\n"),
+            2 => out.extend_from_slice(
+                format!(":{}\r\n", rng.below(1 << 40) as i64 - (1 << 39)).as_bytes(),
+            ),
+            3 => out.extend_from_slice(b"$-1\r\n"),
+            4 | 5 => {
+                let body: Vec<u8> = (0..rng.below(40)).map(|_| rng.below(256) as u8).collect();
+                out.extend_from_slice(format!("${}\r\n", body.len()).as_bytes());
+                out.extend_from_slice(&body);
+                out.extend_from_slice(b"\r\n");
+            }
+            6 => out.extend_from_slice(b"*-1\r\n"),
+            _ => {
+                let count = rng.below(4);
+                out.extend_from_slice(format!("*{count}\r\n").as_bytes());
+                for _ in 0..count {
+                    random_reply(rng, depth - 1, out);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_replies_parse_as_redis_rs_parses_them_whole_cut_or_damaged() {
+        let mut rng = Lcg(0x5e55_1011);
+        for _ in 0..3_000 {
+            let mut reply = Vec::new();
+            random_reply(&mut rng, 3, &mut reply);
+            let theirs = redis::parse_redis_value(&reply).unwrap();
+            assert_eq!(parse_whole(&reply).unwrap(), Some((theirs, reply.len())));
+            let cut = rng.below(reply.len() as u64) as usize;
+            assert_eq!(
+                parse_whole(&reply[..cut]).unwrap(),
+                None,
+                "{reply:?} cut at {cut}"
+            );
+
+            // One byte changed: an error, a request for more, or a reply redis-rs reads alike.
+            let mut damaged = reply.clone();
+            let at = rng.below(damaged.len() as u64) as usize;
+            damaged[at] = rng.below(256) as u8;
+            if let Ok(Some((ours, used))) = parse_whole(&damaged) {
+                let theirs = redis::parse_redis_value(&damaged[..used]);
+                assert_eq!(theirs.ok(), Some(ours), "{damaged:?}");
+            }
+        }
+    }
+
     #[test]
     fn malformed_or_oversized_replies_are_errors() {
         let nested = "*1\r\n".repeat(MAX_DEPTH + 1) + ":1\r\n";
