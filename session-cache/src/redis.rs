@@ -217,21 +217,40 @@ impl RedisCacheBuilder {
         self
     }
 
-    /// How many direct connections a single server may have besides the multiplexed one (0: none,
-    /// every call goes through the multiplexed connection).
+    /// How many direct connections a single server may have besides the multiplexed one, and
+    /// how many calls may be in flight for them to be used (default
+    /// [`DEFAULT_DIRECT_CONNECTIONS`](Self::DEFAULT_DIRECT_CONNECTIONS); 0: every call goes
+    /// through the multiplexed connection).
     ///
-    /// A call in flight while a direct connection is free takes it for its whole exchange and
-    /// gives it back after a complete reply; other calls go through the multiplexed connection.
-    /// The direct path saves each round trip the two hand-overs to and from the multiplexer's
-    /// task (with one caller at a time on a two-core machine, about a quarter of the round trip:
-    /// bench/README.md), while the multiplexed one sends many callers' commands in one write,
-    /// which is cheaper for both sides under load; a few direct connections get the first and
-    /// keep the second. A direct connection that failed or timed out is closed, not reused; one
-    /// the server closed while it was idle is noticed before use and replaced; if one cannot be
-    /// opened, calls use the multiplexed connection for a second before trying again.
+    /// While at most `connections` calls are in flight, a call takes a direct connection for its
+    /// whole exchange, writing its command and reading the reply itself, and gives it back after
+    /// a complete reply. With more in flight, every call goes through the multiplexed connection.
+    /// The direct path saves each round trip the hand-overs to and from the multiplexer's task
+    /// (with one caller at a time on a two-core machine, about 15 % of its client CPU:
+    /// bench/README.md); the multiplexed connection sends many callers' commands in one write,
+    /// which is cheaper for both sides under load.
+    ///
+    /// A direct connection that failed or timed out, or whose call was dropped mid-exchange, is
+    /// closed, not reused; one the server closed while idle is noticed before use and replaced;
+    /// if one cannot be opened, calls use the multiplexed connection for a second before trying
+    /// again. A connection serves only calls on the tokio runtime that opened it (actix-web runs
+    /// one per worker thread); another runtime may close it to open its own once it has been idle
+    /// for a second.
     ///
     /// Only plain TCP in RESP2 (`redis://`) uses direct connections; TLS, Unix sockets and RESP3
     /// go through the multiplexed connection alone. Clusters and Sentinel are not affected.
+    ///
+    /// ```no_run
+    /// use session_cache::RedisCache;
+    ///
+    /// # async fn demo() -> Result<(), session_cache::CacheError> {
+    /// // A service whose requests rarely overlap: up to four of them skip the hand-over.
+    /// let redis = RedisCache::builder("redis://127.0.0.1:6379")
+    ///     .direct_connections(4)
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = redis; Ok(()) }
+    /// ```
     pub fn direct_connections(mut self, connections: usize) -> Self {
         self.direct_connections = connections;
         self
