@@ -169,11 +169,17 @@ impl DirectConnections {
             // Its slot passes to the connection opened below.
             drop(unused?);
         }
+        let mut slot = OpeningSlot {
+            pool: self,
+            opened: false,
+        };
         // Boxed: opening is rare, and held inline it would size every call's future.
         match Box::pin(self.open_connection(runtime)).await {
-            Ok(connection) => Some(Checkout::new(self, connection)),
+            Ok(connection) => {
+                slot.opened = true;
+                Some(Checkout::new(self, connection))
+            }
             Err(_) => {
-                self.open.fetch_sub(1, Ordering::AcqRel);
                 *self.lock_resting() = Some(Instant::now() + REST_AFTER_FAILED_OPEN);
                 None
             }
@@ -240,6 +246,22 @@ impl DirectConnections {
         self.resting_until
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A place among the `max` taken for a connection being opened: given back when the opening
+/// fails, or when the call is dropped while it waits for it (a caller's own timeout), so
+/// abandoned openings never use the places up.
+struct OpeningSlot<'a> {
+    pool: &'a DirectConnections,
+    opened: bool,
+}
+
+impl Drop for OpeningSlot<'_> {
+    fn drop(&mut self) {
+        if !self.opened {
+            self.pool.open.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -882,6 +904,31 @@ mod tests {
         assert_eq!(pong, "PONG");
         drop(connection);
         assert_eq!(direct.open_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_call_dropped_while_its_connection_opens_gives_its_place_back() {
+        // A server that accepts connections and never answers: the handshake (AUTH) waits.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let accepting = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                held.push(socket);
+            }
+        });
+        let url = format!("redis://:secret@127.0.0.1:{port}");
+        let direct = pool(&url, 1, Duration::from_secs(5));
+        for _ in 0..3 {
+            let given_up = tokio::time::timeout(Duration::from_millis(50), direct.checkout()).await;
+            assert!(given_up.is_err(), "the opening never completes");
+            assert_eq!(direct.open_count(), 0, "the place was given back");
+        }
+        assert!(
+            !direct.is_resting(),
+            "a caller giving up is not a failed open"
+        );
+        accepting.abort();
     }
 
     #[tokio::test]
