@@ -31,6 +31,9 @@ pub(crate) const MAX_REPLY_BYTES: usize = 512 * 1024 * 1024;
 /// How deep arrays may nest in a reply (the replies we ask for nest at most twice).
 pub(crate) const MAX_DEPTH: usize = 16;
 
+/// The most room a connection's read and write buffers keep between calls, in bytes.
+const KEPT_BUFFER: usize = 64 * 1024;
+
 /// How long direct connections rest after one could not be opened: calls go through the
 /// multiplexed connection meanwhile, which has its own reconnection and backoff.
 const REST_AFTER_FAILED_OPEN: Duration = Duration::from_secs(1);
@@ -326,6 +329,13 @@ impl DirectConnection {
             ));
         }
         self.read.clear();
+        // One large reply or value must not stay in memory with every idle connection.
+        if self.read.capacity() > KEPT_BUFFER {
+            self.read = Vec::new();
+        }
+        if self.write.capacity() > KEPT_BUFFER {
+            self.write = Vec::new();
+        }
         Ok(values)
     }
 }
@@ -804,6 +814,40 @@ mod tests {
         assert_eq!(direct.open_count(), 2, "both went back to the idle list");
         let mut again = direct.checkout().await.unwrap();
         let _: i64 = client_id(&mut again).await;
+    }
+
+    #[tokio::test]
+    async fn a_large_value_passes_whole_and_its_buffers_are_not_kept() {
+        let test = "a_large_value_passes_whole_and_its_buffers_are_not_kept";
+        let Some(url) = services::url_or_skip(services::REDIS_URL, test) else {
+            return;
+        };
+        let direct = pool(&url, 1, Duration::from_secs(5));
+        let key = services::unique_name("direct-large");
+        let value: Vec<u8> = (0..3 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
+        let mut connection = direct.checkout().await.unwrap();
+        let () = redis::cmd("SET")
+            .arg(&key)
+            .arg(&value)
+            .arg("EX")
+            .arg(60)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let read: Vec<u8> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(read == value, "3 MiB came back changed");
+        let held = connection.connection.as_ref().unwrap();
+        assert!(held.read.capacity() <= KEPT_BUFFER && held.write.capacity() <= KEPT_BUFFER);
+        let () = redis::cmd("DEL")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .map(|_: i64| ())
+            .unwrap();
     }
 
     #[tokio::test]
