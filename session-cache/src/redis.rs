@@ -41,9 +41,9 @@ use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
 /// A single server is reached through one multiplexed connection that reconnects by itself after
 /// a failure ([`ConnectionManager`]), and through a few direct connections
 /// ([`RedisCacheBuilder::direct_connections`]) that a call uses by itself, writing its command
-/// and reading the reply without handing them to the multiplexer's task: the first calls in
-/// flight take a direct connection, the rest share the multiplexed one, where commands from many
-/// callers go out together. A Cluster is reached through the cluster client, which follows slot
+/// and reading the reply without handing them to the multiplexer's task: while only a few
+/// calls are in flight each takes a direct connection, and with more in flight all share the
+/// multiplexed one, where commands from many callers go out together. A Cluster is reached through the cluster client, which follows slot
 /// moves and reconnects to failed nodes. Calls made while the server is unreachable fail within the
 /// configured timeouts with [`CacheError::Redis`]; later calls succeed again once it is back,
 /// without rebuilding anything. Cloning is cheap and clones share the connection.
