@@ -489,10 +489,13 @@ impl RedisCache {
     // its own part.
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
         let result = match &self.connection {
-            Connection::Single { manager, direct } => match route(direct.as_deref()).await {
-                Some(Route::Direct(mut direct)) => cmd.query_async(&mut direct).await,
-                _shared => cmd.query_async(&mut manager.clone()).await,
-            },
+            Connection::Single { manager, direct } => {
+                let mut route = route(direct.as_deref()).await;
+                match route.as_mut().and_then(Route::direct) {
+                    Some(direct) => cmd.query_async(direct).await,
+                    None => cmd.query_async(&mut manager.clone()).await,
+                }
+            }
             Connection::Cluster(cluster) => {
                 Box::pin(async move { cmd.query_async(&mut cluster.clone()).await }).await
             }
@@ -503,10 +506,13 @@ impl RedisCache {
 
     async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, CacheError> {
         let result = match &self.connection {
-            Connection::Single { manager, direct } => match route(direct.as_deref()).await {
-                Some(Route::Direct(mut direct)) => pipe.query_async(&mut direct).await,
-                _shared => pipe.query_async(&mut manager.clone()).await,
-            },
+            Connection::Single { manager, direct } => {
+                let mut route = route(direct.as_deref()).await;
+                match route.as_mut().and_then(Route::direct) {
+                    Some(direct) => pipe.query_async(direct).await,
+                    None => pipe.query_async(&mut manager.clone()).await,
+                }
+            }
             Connection::Cluster(cluster) => {
                 Box::pin(async move { pipe.query_async(&mut cluster.clone()).await }).await
             }

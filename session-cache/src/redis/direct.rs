@@ -26,10 +26,10 @@ use tokio::net::TcpStream;
 
 /// The most bytes one reply may hold: Redis's own default limit on a bulk string
 /// (`proto-max-bulk-len`, 512 MiB).
-pub(crate) const MAX_REPLY_BYTES: usize = 512 * 1024 * 1024;
+const MAX_REPLY_BYTES: usize = 512 * 1024 * 1024;
 
 /// How deep arrays may nest in a reply (the replies we ask for nest at most twice).
-pub(crate) const MAX_DEPTH: usize = 16;
+const MAX_DEPTH: usize = 16;
 
 /// The most room a connection's read and write buffers keep between calls, in bytes.
 const KEPT_BUFFER: usize = 64 * 1024;
@@ -113,16 +113,16 @@ impl DirectConnections {
     /// is free (or can be opened), the multiplexed connection otherwise. The call counts as in
     /// flight until the route is dropped.
     pub(crate) async fn route(&self) -> Route<'_> {
-        let call = InFlight::new(self);
-        if call.calls > self.max {
-            return Route::Shared { _call: call };
-        }
-        match self.checkout().await {
-            Some(mut connection) => {
-                connection._call = call;
-                Route::Direct(connection)
-            }
-            None => Route::Shared { _call: call },
+        let calls = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        let call = InFlight { pool: self };
+        let direct = if calls <= self.max {
+            self.checkout().await
+        } else {
+            None
+        };
+        Route {
+            direct,
+            _call: call,
         }
     }
 
@@ -340,45 +340,30 @@ impl DirectConnection {
     }
 }
 
-/// Where a call goes: see [`DirectConnections::route`].
-pub(crate) enum Route<'a> {
-    Direct(Checkout<'a>),
-    /// Through the multiplexed connection; held until the call ends, so it counts as in flight.
-    Shared {
-        _call: InFlight<'a>,
-    },
+/// One call to the server, held until it ends: see [`DirectConnections::route`].
+pub(crate) struct Route<'a> {
+    /// The direct connection it goes through, if it got one (else the multiplexed one).
+    direct: Option<Checkout<'a>>,
+    // Dropped after `direct`: the connection is back in the idle list before the call stops
+    // counting as in flight.
+    _call: InFlight<'a>,
+}
+
+impl<'a> Route<'a> {
+    /// The direct connection, when the call got one.
+    pub(crate) fn direct(&mut self) -> Option<&mut Checkout<'a>> {
+        self.direct.as_mut()
+    }
 }
 
 /// One call counted as in flight until dropped.
-pub(crate) struct InFlight<'a> {
-    pool: Option<&'a DirectConnections>,
-    /// The calls in flight when this one started, itself included.
-    calls: usize,
-}
-
-impl<'a> InFlight<'a> {
-    fn new(pool: &'a DirectConnections) -> Self {
-        let calls = pool.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
-        InFlight {
-            pool: Some(pool),
-            calls,
-        }
-    }
-
-    /// A call not counted anywhere (a checkout made outside [`DirectConnections::route`]).
-    fn uncounted() -> Self {
-        InFlight {
-            pool: None,
-            calls: 0,
-        }
-    }
+struct InFlight<'a> {
+    pool: &'a DirectConnections,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if let Some(pool) = self.pool {
-            pool.in_flight.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.pool.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -388,7 +373,6 @@ pub(crate) struct Checkout<'a> {
     pool: &'a DirectConnections,
     connection: Option<DirectConnection>,
     reusable: bool,
-    _call: InFlight<'a>,
 }
 
 impl<'a> Checkout<'a> {
@@ -397,7 +381,6 @@ impl<'a> Checkout<'a> {
             pool,
             connection: Some(connection),
             reusable: true,
-            _call: InFlight::uncounted(),
         }
     }
 
@@ -753,10 +736,7 @@ mod tests {
         ];
         for (what, input) in cases {
             let error = parse_whole(&input).expect_err(what);
-            assert!(
-                matches!(error.kind(), ErrorKind::Parse | ErrorKind::Server(_)),
-                "{what}: {error:?}"
-            );
+            assert_eq!(error.kind(), ErrorKind::Parse, "{what}: {error:?}");
         }
     }
 
@@ -848,6 +828,33 @@ mod tests {
             .await
             .map(|_: i64| ())
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn direct_connections_are_used_only_while_at_most_max_calls_are_in_flight() {
+        let test = "direct_connections_are_used_only_while_at_most_max_calls_are_in_flight";
+        let Some(url) = services::url_or_skip(services::REDIS_URL, test) else {
+            return;
+        };
+        let direct = pool(&url, 2, Duration::from_secs(2));
+        let mut first = direct.route().await;
+        let mut second = direct.route().await;
+        let mut third = direct.route().await;
+        assert!(first.direct().is_some() && second.direct().is_some());
+        assert!(
+            third.direct().is_none(),
+            "a third call shares the multiplexed connection"
+        );
+        drop(first);
+        // An idle connection is free now, but three calls are still one too many.
+        let mut fourth = direct.route().await;
+        assert_eq!(direct.lock_idle().len(), 1);
+        assert!(fourth.direct().is_none());
+        drop((second, third, fourth));
+        assert_eq!(direct.in_flight.load(Ordering::Acquire), 0);
+        let mut alone = direct.route().await;
+        assert!(client_id(alone.direct().unwrap()).await > 0);
+        assert_eq!(direct.open_count(), 2, "both connections were kept");
     }
 
     #[tokio::test]
