@@ -127,7 +127,6 @@ const ZLIB_WRAPPER_LEN: usize = 2 + 4;
 struct Deflater {
     /// A raw deflate state (no zlib wrapper): [`deflate_within`] writes the wrapper itself.
     state: Compress,
-    setting: Deflate,
     out: Vec<u8>,
 }
 
@@ -135,7 +134,6 @@ impl Deflater {
     fn new(setting: Deflate) -> Self {
         Deflater {
             state: Compress::new(Compression::new(setting.level()), false),
-            setting,
             out: Vec::new(),
         }
     }
@@ -253,11 +251,7 @@ pub(crate) fn compressed_if_smaller<R>(
         Deflate::Fast => (&DEFLATE_FAST, Deflater::fast),
     };
     with_reused(key, fresh, |deflater| {
-        let Deflater {
-            state,
-            setting,
-            out,
-        } = deflater;
+        let Deflater { state, out } = deflater;
         let result = deflate_within(state, setting.zlib_header(), out, data, max_len)
             .and_then(|len| out.get(..len))
             .map(&mut f);
