@@ -39,22 +39,6 @@ async fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Whether `check` holds within `limit`, polled every 100 ms.
-async fn within<F, Fut>(limit: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
 /// Polls `check` every 100 ms for up to `within`.
 async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
 where
@@ -201,8 +185,20 @@ impl Group {
     }
 
     async fn master_port_per_sentinel(&self) -> Option<u16> {
+        Self::master_port_known_to(self.sentinel_ports[0]).await
+    }
+
+    async fn master_port_per_every_sentinel(&self) -> Vec<Option<u16>> {
+        let mut ports = Vec::new();
+        for &sentinel in &self.sentinel_ports {
+            ports.push(Self::master_port_known_to(sentinel).await);
+        }
+        ports
+    }
+
+    async fn master_port_known_to(sentinel: u16) -> Option<u16> {
         let reply = redis_cli(
-            self.sentinel_ports[0],
+            sentinel,
             &["sentinel", "get-master-addr-by-name", MASTER_NAME],
         )
         .await?;
@@ -292,8 +288,8 @@ fn load(
 enum FailOver {
     /// `SENTINEL FAILOVER`: the master is demoted to a replica of the promoted one.
     Command,
-    /// The master is killed (SIGKILL); once the replica is promoted it comes back empty and the
-    /// sentinels make it the new master's replica, so `WAIT 1` can be satisfied again.
+    /// The master is killed (SIGKILL); once every sentinel knows the replica was promoted it
+    /// comes back, empty, as the new master's replica, so `WAIT 1` can be satisfied again.
     Kill,
 }
 
@@ -321,12 +317,29 @@ async fn survives_a_failover(group: &mut Group, how: FailOver) {
         group.master_port_per_sentinel().await == Some(group.replica_port)
     })
     .await;
-    if how == FailOver::Kill {
-        group.master = Some(Group::server(&group.dir, old_master, &[]));
-    }
     // The group is whole again once the new master has its replica online; the window closes
     // at the first save acknowledged after that.
     let new_master = group.replica_port;
+    if how == FailOver::Kill {
+        // The old master comes back as the new one's replica, as an operator restarts it. Back
+        // as an empty master (no persistence here), a sentinel that has not yet heard of the
+        // failover sees a sane master and a "rogue" one, and after 8 s makes the new master
+        // replicate the empty one: every session is wiped, acknowledged or not. Redis documents
+        // this (no persistence plus a restarted master loses data); on a loaded CI machine a
+        // sentinel once took that long and an acknowledged session was lost.
+        eventually(
+            Duration::from_secs(30),
+            "every sentinel seeing the promotion",
+            || async { group.master_port_per_every_sentinel().await == vec![Some(new_master); 3] },
+        )
+        .await;
+        let port = new_master.to_string();
+        group.master = Some(Group::server(
+            &group.dir,
+            old_master,
+            &["--replicaof", "127.0.0.1", &port],
+        ));
+    }
     let replica_online = || async move {
         redis_cli(new_master, &["info", "replication"])
             .await
@@ -334,14 +347,6 @@ async fn survives_a_failover(group: &mut Group, how: FailOver) {
                 info.contains("connected_slaves:1") && info.contains("state=online")
             })
     };
-    if how == FailOver::Kill && !within(Duration::from_secs(30), replica_online).await {
-        // The sentinels turn a returning old master into a replica when they see it again; on
-        // a loaded machine that has taken over a minute. What this test checks is the store, not
-        // Redis's reconfiguration, so do it by hand then.
-        eprintln!("the sentinels had not re-attached the old master after 30 s; REPLICAOF by hand");
-        let port = new_master.to_string();
-        redis_cli(old_master, &["replicaof", "127.0.0.1", &port]).await;
-    }
     eventually(
         Duration::from_secs(60),
         "the new master's replica",
@@ -409,13 +414,30 @@ async fn survives_a_failover(group: &mut Group, how: FailOver) {
         window_closed - started
     );
 
-    for (key, value, _) in &outcomes.acknowledged {
+    let mut lost = Vec::new();
+    for (key, value, at) in &outcomes.acknowledged {
         let loaded = store.load(key).await.unwrap();
         let expected: Dict = [("n".to_owned(), Value::from(*value))]
             .into_iter()
             .collect();
-        assert_eq!(loaded, Some(expected), "an acknowledged session was lost");
+        if loaded != Some(expected) {
+            let when = match at.checked_duration_since(started) {
+                Some(after) => format!("{after:?} after the failure began"),
+                None => format!("{:?} before the failure", started - *at),
+            };
+            lost.push(format!("{value}, acknowledged {when}"));
+        }
     }
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged sessions were lost; the failure began at {started:?} and the window \
+         closed {:?} later; the servers: {:?} / {:?}; lost: {lost:?}",
+        lost.len(),
+        outcomes.acknowledged.len(),
+        window_closed - started,
+        redis_cli(old_master, &["role"]).await,
+        redis_cli(new_master, &["role"]).await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
