@@ -319,9 +319,9 @@ async fn main_async(cli: Cli, runtime_note: String) -> Result<(), BoxError> {
         }
         notes.push(format!(
             "store: {} session, one session per worker, {} s counted per run after {} s warm-up; \
-             PostgreSQL pools of {} connections each; Redis one multiplexed connection each, \
-             ours also up to 2 direct ones used while at most 2 calls are in flight \
-             (redis-benchmark: c connections)",
+             PostgreSQL pools of {} connections each; Redis: tower-sessions one multiplexed \
+             connection (fred), ours up to 2 direct ones while at most 2 calls are in flight and \
+             one shared pipelined one beyond (redis-benchmark: c connections)",
             options.payload.label, cli.store_seconds, cli.store_warm_up, cli.pg_pool
         ));
     }

@@ -1,7 +1,8 @@
-//! Redis: a single server through a few direct connections and a reconnecting
+//! Redis: a single server through direct connections, a shared pipelined one and a reconnecting
 //! `ConnectionManager`, a Redis Cluster, or a master found through Sentinel.
 
 mod direct;
+mod shared;
 
 use std::fmt;
 use std::sync::Arc;
@@ -38,12 +39,15 @@ use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
 /// stored bytes and their absolute expiry (`PEXPIRETIME`, Redis 7.0 or later), which every
 /// `SET … EX` changes.
 ///
-/// A single server is reached through one multiplexed connection that reconnects by itself after
-/// a failure ([`ConnectionManager`]), and through a few direct connections
-/// ([`RedisCacheBuilder::direct_connections`]) that a call uses by itself, writing its command
-/// and reading the reply without handing them to the multiplexer's task: while only a few
-/// calls are in flight each takes a direct connection, and with more in flight all share the
-/// multiplexed one, where commands from many callers go out together. A Cluster is reached through the cluster client, which follows slot
+/// A single server (plain TCP, RESP2) is reached through connections of our own, which calls use
+/// without handing their commands to another task: while only a few calls are in flight, each
+/// takes a direct connection of its own ([`RedisCacheBuilder::direct_connections`]); with more,
+/// they share one pipelined connection per tokio runtime, on which whichever call is free writes
+/// every queued command in one go and reads every reply that has arrived, handing each to its
+/// caller. A connection that fails is replaced by the next call. redis-rs's multiplexed
+/// connection, which reconnects by itself ([`ConnectionManager`]), serves TLS, Unix sockets and
+/// RESP3, and any call made while one of ours cannot be opened. A Cluster is reached through the
+/// cluster client, which follows slot
 /// moves and reconnects to failed nodes. Calls made while the server is unreachable fail within the
 /// configured timeouts with [`CacheError::Redis`]; later calls succeed again once it is back,
 /// without rebuilding anything. Cloning is cheap and clones share the connection.
@@ -217,28 +221,31 @@ impl RedisCacheBuilder {
         self
     }
 
-    /// How many direct connections a single server may have besides the multiplexed one, and
-    /// how many calls may be in flight for them to be used (default
-    /// [`DEFAULT_DIRECT_CONNECTIONS`](Self::DEFAULT_DIRECT_CONNECTIONS); 0: every call goes
-    /// through the multiplexed connection).
+    /// How many direct connections a single server may have, and how many calls may be in
+    /// flight for them to be used (default
+    /// [`DEFAULT_DIRECT_CONNECTIONS`](Self::DEFAULT_DIRECT_CONNECTIONS); 0: none).
     ///
     /// While at most `connections` calls are in flight, a call takes a direct connection for its
     /// whole exchange, writing its command and reading the reply itself, and gives it back after
-    /// a complete reply. With more in flight, every call goes through the multiplexed connection.
-    /// The direct path saves each round trip the hand-overs to and from the multiplexer's task
-    /// (with one caller at a time on a two-core machine, about 15 % of its client CPU:
-    /// bench/README.md); the multiplexed connection sends many callers' commands in one write,
-    /// which is cheaper for both sides under load.
+    /// a complete reply. With more in flight, calls share one pipelined connection per tokio
+    /// runtime: a call queues its command, and whichever call is free writes all that is queued
+    /// in one write (having let the others queue theirs first) or reads all the replies that have
+    /// arrived, each going to the call that waits for it. Neither path hands commands or replies
+    /// to another task, as redis-rs's multiplexed connection does; under load that hand-over
+    /// cost more client CPU than the commands (bench/README.md).
     ///
     /// A direct connection that failed or timed out, or whose call was dropped mid-exchange, is
-    /// closed, not reused; one the server closed while idle is noticed before use and replaced;
-    /// if one cannot be opened, calls use the multiplexed connection for a second before trying
-    /// again. A connection serves only calls on the tokio runtime that opened it (actix-web runs
-    /// one per worker thread); another runtime may close it to open its own once it has been idle
-    /// for a second.
+    /// closed, not reused; one the server closed while idle is noticed before use and replaced.
+    /// A call dropped part-way through on the shared connection leaves it whole (what it had
+    /// queued is sent, its reply read and discarded); a failure of the connection itself, or no
+    /// reply within the response timeout, fails the calls on it, and the next call opens
+    /// another. If a connection cannot be opened, calls use redis-rs's multiplexed connection for
+    /// a second before trying again. A connection serves only calls on the tokio runtime that
+    /// opened it (actix-web runs one per worker thread); another runtime may close a direct one
+    /// to open its own once it has been idle for a second.
     ///
-    /// Only plain TCP in RESP2 (`redis://`) uses direct connections; TLS, Unix sockets and RESP3
-    /// go through the multiplexed connection alone. Clusters and Sentinel are not affected.
+    /// Only plain TCP in RESP2 (`redis://`) uses our connections; TLS, Unix sockets and RESP3 go
+    /// through redis-rs's multiplexed connection alone. Clusters and Sentinel are not affected.
     ///
     /// ```no_run
     /// use session_cache::RedisCache;
@@ -491,8 +498,8 @@ impl RedisCache {
         let result = match &self.connection {
             Connection::Single { manager, direct } => {
                 let mut route = route(direct.as_deref()).await;
-                match route.as_mut().and_then(Route::direct) {
-                    Some(direct) => cmd.query_async(direct).await,
+                match route.as_mut().and_then(Route::lane) {
+                    Some(lane) => cmd.query_async(lane).await,
                     None => cmd.query_async(&mut manager.clone()).await,
                 }
             }
@@ -508,8 +515,8 @@ impl RedisCache {
         let result = match &self.connection {
             Connection::Single { manager, direct } => {
                 let mut route = route(direct.as_deref()).await;
-                match route.as_mut().and_then(Route::direct) {
-                    Some(direct) => pipe.query_async(direct).await,
+                match route.as_mut().and_then(Route::lane) {
+                    Some(lane) => pipe.query_async(lane).await,
                     None => pipe.query_async(&mut manager.clone()).await,
                 }
             }
@@ -707,7 +714,8 @@ fn command_with_room(name: &str, args: usize, data: usize) -> Cmd {
     command
 }
 
-/// Where a call to a single server goes (`None`: it has no direct connections).
+/// Where a call to a single server goes (`None`: it has none of our connections, only the
+/// `ConnectionManager`).
 async fn route(direct: Option<&DirectConnections>) -> Option<Route<'_>> {
     match direct {
         Some(direct) => Some(direct.route().await),

@@ -2,12 +2,12 @@
 //! its command and reads the reply itself.
 //!
 //! redis-rs's multiplexed connection hands every command to a task of its own and the reply back
-//! through a channel. Under load that task batches many callers' commands into one write, which
-//! is what makes it fast at high concurrency; with one caller at a time it only adds two
-//! cross-thread hand-overs to each round trip (about a quarter of a round trip's time, measured
-//! in bench/README.md). So a single server keeps a few direct connections for when few calls are
-//! in flight, and sends every call through the multiplexed connection when more are: a lone
-//! request never waits for a hand-over, and a crowd is batched as before.
+//! through a channel; with one caller at a time that only adds two cross-thread hand-overs to
+//! each round trip (about a quarter of a round trip's time, measured in bench/README.md). So a
+//! single server keeps a few direct connections for when few calls are in flight, and sends the
+//! calls beyond them through a connection they share ([`super::shared`]), which batches their
+//! commands without a task of its own. This module also routes each call ([`Route`]) and
+//! reads replies for both.
 //!
 //! Replies are read with bounds: a reply may hold at most [`MAX_REPLY_BYTES`] and nest at most
 //! [`MAX_DEPTH`] arrays deep, and anything that is not RESP2 (we never ask for RESP3) fails the
@@ -15,32 +15,38 @@
 //! (`NOSCRIPT`, …) are exactly the multiplexed connection's.
 
 use std::io;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionLike;
+
+use super::shared::SharedConnection;
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The most bytes one reply may hold: Redis's own default limit on a bulk string
 /// (`proto-max-bulk-len`, 512 MiB).
-const MAX_REPLY_BYTES: usize = 512 * 1024 * 1024;
+pub(super) const MAX_REPLY_BYTES: usize = 512 * 1024 * 1024;
 
 /// How deep arrays may nest in a reply (the replies we ask for nest at most twice).
 const MAX_DEPTH: usize = 16;
 
 /// The most room a connection's read and write buffers keep between calls, in bytes.
-const KEPT_BUFFER: usize = 64 * 1024;
+pub(super) const KEPT_BUFFER: usize = 64 * 1024;
 
-/// How long direct connections rest after one could not be opened: calls go through the
+/// How long our connections rest after one could not be opened: calls go through redis-rs's
 /// multiplexed connection meanwhile, which has its own reconnection and backoff.
 const REST_AFTER_FAILED_OPEN: Duration = Duration::from_secs(1);
 
 /// How long another runtime's connection must have been idle before a runtime that has none
 /// may close it to open its own (see [`DirectConnections::checkout`]).
 const IDLE_BEFORE_RECLAIMED: Duration = Duration::from_secs(1);
+
+/// How many runtimes may have a shared connection at once; a new one closes the oldest's (a
+/// runtime that has shut down cannot be told from one that has not).
+const MAX_SHARED: usize = 16;
 
 /// Where and how to open direct connections, and how many may be open.
 #[derive(Debug)]
@@ -59,12 +65,31 @@ pub(crate) struct DirectConnections {
     /// Connections open, idle or in use.
     open: AtomicUsize,
     idle: Mutex<Vec<DirectConnection>>,
+    /// One shared, pipelined connection per runtime, for calls beyond `max` in flight.
+    shared: Mutex<Vec<Shared>>,
     resting_until: Mutex<Option<Instant>>,
 }
 
+/// A runtime's shared connection, or the call opening it.
+#[derive(Debug)]
+pub(super) enum Shared {
+    Open(Arc<SharedConnection>),
+    Opening(tokio::runtime::Id),
+}
+
+impl Shared {
+    fn runtime(&self) -> tokio::runtime::Id {
+        match self {
+            Shared::Open(connection) => connection.runtime,
+            Shared::Opening(runtime) => *runtime,
+        }
+    }
+}
+
 impl DirectConnections {
-    /// Direct connections to the server of `info`, or `None` when it is not one they can reach:
-    /// TLS, a Unix socket, or RESP3 (which the multiplexed connection handles).
+    /// Our connections to the server of `info` (`max` direct ones, and shared ones), or `None`
+    /// when it is not one they can reach: TLS, a Unix socket, or RESP3 (which redis-rs's
+    /// multiplexed connection handles).
     pub(crate) fn new(
         info: &redis::ConnectionInfo,
         max: usize,
@@ -75,7 +100,7 @@ impl DirectConnections {
             return None;
         };
         let settings = info.redis_settings();
-        if max == 0 || settings.protocol() != redis::ProtocolVersion::RESP2 {
+        if settings.protocol() != redis::ProtocolVersion::RESP2 {
             return None;
         }
         let mut handshake = Vec::new();
@@ -105,24 +130,73 @@ impl DirectConnections {
             in_flight: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
             idle: Mutex::new(Vec::new()),
+            shared: Mutex::new(Vec::new()),
             resting_until: Mutex::new(None),
         })
     }
 
     /// Where one call goes: a direct connection while at most `max` calls are in flight and one
-    /// is free (or can be opened), the multiplexed connection otherwise. The call counts as in
-    /// flight until the route is dropped.
+    /// is free (or can be opened), else its runtime's shared connection, else (while either
+    /// cannot be opened) redis-rs's multiplexed connection. The call counts as in flight until
+    /// the route is dropped.
     pub(crate) async fn route(&self) -> Route<'_> {
         let calls = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
         let call = InFlight { pool: self };
-        let direct = if calls <= self.max {
-            self.checkout().await
-        } else {
-            None
+        let mut lane = None;
+        if calls <= self.max {
+            lane = self.checkout().await.map(Lane::Direct);
+        }
+        if lane.is_none() {
+            lane = self.shared_connection().await.map(Lane::Shared);
+        }
+        Route { lane, _call: call }
+    }
+
+    /// This runtime's shared connection, opened if it has none usable; `None` while another call
+    /// opens it or after one could not be opened (see [`REST_AFTER_FAILED_OPEN`]).
+    async fn shared_connection(&self) -> Option<Arc<SharedConnection>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?.id();
+        {
+            let mut shared = self.lock_shared();
+            if let Some(at) = shared.iter().position(|s| s.runtime() == runtime) {
+                match &shared[at] {
+                    Shared::Open(connection) if connection.is_usable() => {
+                        return Some(connection.clone());
+                    }
+                    Shared::Opening(_) => return None,
+                    // Failed, or closed by the server: replaced below.
+                    Shared::Open(_) => drop(shared.swap_remove(at)),
+                }
+            }
+            if self.is_resting() {
+                return None;
+            }
+            if shared.len() >= MAX_SHARED {
+                shared.remove(0);
+            }
+            shared.push(Shared::Opening(runtime));
+        }
+        let mut opening = OpeningShared {
+            pool: self,
+            runtime,
+            opened: None,
         };
-        Route {
-            direct,
-            _call: call,
+        // Boxed: opening is rare, and held inline it would size every call's future.
+        match Box::pin(self.open_connection(runtime)).await {
+            Ok(connection) => {
+                let connection = Arc::new(SharedConnection::new(
+                    connection.stream,
+                    runtime,
+                    self.db,
+                    self.response_timeout,
+                ));
+                opening.opened = Some(connection.clone());
+                Some(connection)
+            }
+            Err(_) => {
+                *self.lock_resting() = Some(Instant::now() + REST_AFTER_FAILED_OPEN);
+                None
+            }
         }
     }
 
@@ -245,6 +319,12 @@ impl DirectConnections {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    pub(super) fn lock_shared(&self) -> std::sync::MutexGuard<'_, Vec<Shared>> {
+        self.shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn lock_resting(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
         self.resting_until
             .lock()
@@ -264,6 +344,29 @@ impl Drop for OpeningSlot<'_> {
     fn drop(&mut self) {
         if !self.opened {
             self.pool.open.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A runtime's shared connection being opened: its entry becomes the connection once open, and
+/// goes when the opening fails or the call opening it is dropped.
+struct OpeningShared<'a> {
+    pool: &'a DirectConnections,
+    runtime: tokio::runtime::Id,
+    opened: Option<Arc<SharedConnection>>,
+}
+
+impl Drop for OpeningShared<'_> {
+    fn drop(&mut self) {
+        let mut shared = self.pool.lock_shared();
+        let at = shared
+            .iter()
+            .position(|s| matches!(s, Shared::Opening(r) if *r == self.runtime));
+        match (at, self.opened.take()) {
+            (Some(at), Some(connection)) => shared[at] = Shared::Open(connection),
+            (Some(at), None) => drop(shared.swap_remove(at)),
+            // Pushed out by other runtimes meanwhile: the connection serves this call alone.
+            (None, _) => {}
         }
     }
 }
@@ -342,17 +445,64 @@ impl DirectConnection {
 
 /// One call to the server, held until it ends: see [`DirectConnections::route`].
 pub(crate) struct Route<'a> {
-    /// The direct connection it goes through, if it got one (else the multiplexed one).
-    direct: Option<Checkout<'a>>,
-    // Dropped after `direct`: the connection is back in the idle list before the call stops
+    /// The connection it goes through, if it got one of ours (else redis-rs's multiplexed one).
+    lane: Option<Lane<'a>>,
+    // Dropped after `lane`: a direct connection is back in the idle list before the call stops
     // counting as in flight.
     _call: InFlight<'a>,
 }
 
 impl<'a> Route<'a> {
-    /// The direct connection, when the call got one.
-    pub(crate) fn direct(&mut self) -> Option<&mut Checkout<'a>> {
-        self.direct.as_mut()
+    /// The connection of ours the call goes through, if it got one.
+    pub(crate) fn lane(&mut self) -> Option<&mut Lane<'a>> {
+        self.lane.as_mut()
+    }
+}
+
+/// A connection of ours for one call: a direct one of its own, or its runtime's shared one.
+pub(crate) enum Lane<'a> {
+    Direct(Checkout<'a>),
+    Shared(Arc<SharedConnection>),
+}
+
+impl ConnectionLike for Lane<'_> {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Lane::Direct(direct) => direct.req_packed_command(cmd),
+            Lane::Shared(shared) => Box::pin(async move {
+                let mut values = shared
+                    .request(|buffer| cmd.write_packed_command(buffer), 1)
+                    .await?;
+                values
+                    .pop()
+                    .ok_or_else(|| protocol_error("no reply".to_owned()))
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Lane::Direct(direct) => direct.req_packed_commands(pipeline, offset, count),
+            Lane::Shared(shared) => Box::pin(async move {
+                let packed = pipeline.get_packed_pipeline();
+                let mut values = shared
+                    .request(|buffer| buffer.extend_from_slice(&packed), offset + count)
+                    .await?;
+                Ok(values.split_off(offset))
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Lane::Direct(direct) => direct.get_db(),
+            Lane::Shared(shared) => shared.db,
+        }
     }
 }
 
@@ -451,7 +601,7 @@ impl ConnectionLike for Checkout<'_> {
     }
 }
 
-fn timed_out(what: &str, after: Duration) -> RedisError {
+pub(super) fn timed_out(what: &str, after: Duration) -> RedisError {
     io::Error::new(
         io::ErrorKind::TimedOut,
         format!("no answer to {what} within {after:?}"),
@@ -459,20 +609,24 @@ fn timed_out(what: &str, after: Duration) -> RedisError {
     .into()
 }
 
-fn protocol_error(detail: String) -> RedisError {
+pub(super) fn protocol_error(detail: String) -> RedisError {
     RedisError::from((ErrorKind::Parse, "invalid reply from Redis", detail))
 }
 
 /// Whether [`parse_reply`] builds the value or only finds where the reply ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Build {
+pub(super) enum Build {
     Yes,
     No,
 }
 
 /// Parses one RESP2 reply at the start of `input`: the value (`Nil` everywhere when not built)
 /// and the bytes it took, or `None` when more bytes are needed.
-fn parse_reply(input: &[u8], depth: usize, build: Build) -> RedisResult<Option<(Value, usize)>> {
+pub(super) fn parse_reply(
+    input: &[u8],
+    depth: usize,
+    build: Build,
+) -> RedisResult<Option<(Value, usize)>> {
     let Some(newline) = input.iter().position(|&byte| byte == b'\n') else {
         if input.len() > MAX_LINE {
             return Err(protocol_error("a reply line is too long".to_owned()));
@@ -837,24 +991,38 @@ mod tests {
             return;
         };
         let direct = pool(&url, 2, Duration::from_secs(2));
-        let mut first = direct.route().await;
-        let mut second = direct.route().await;
-        let mut third = direct.route().await;
-        assert!(first.direct().is_some() && second.direct().is_some());
+        let first = direct.route().await;
+        let second = direct.route().await;
+        let third = direct.route().await;
+        assert!(is_direct(&first) && is_direct(&second));
         assert!(
-            third.direct().is_none(),
-            "a third call shares the multiplexed connection"
+            is_shared(&third),
+            "a third call goes through the shared connection"
         );
         drop(first);
         // An idle connection is free now, but three calls are still one too many.
-        let mut fourth = direct.route().await;
+        let fourth = direct.route().await;
         assert_eq!(direct.lock_idle().len(), 1);
-        assert!(fourth.direct().is_none());
+        assert!(is_shared(&fourth));
         drop((second, third, fourth));
         assert_eq!(direct.in_flight.load(Ordering::Acquire), 0);
         let mut alone = direct.route().await;
-        assert!(client_id(alone.direct().unwrap()).await > 0);
+        assert!(is_direct(&alone));
+        let id: i64 = redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async(alone.lane().unwrap())
+            .await
+            .unwrap();
+        assert!(id > 0);
         assert_eq!(direct.open_count(), 2, "both connections were kept");
+    }
+
+    fn is_direct(route: &Route<'_>) -> bool {
+        matches!(route.lane, Some(Lane::Direct(_)))
+    }
+
+    fn is_shared(route: &Route<'_>) -> bool {
+        matches!(route.lane, Some(Lane::Shared(_)))
     }
 
     #[tokio::test]
@@ -997,6 +1165,11 @@ mod tests {
         assert!(direct.checkout().await.is_none());
         assert!(direct.is_resting());
         assert_eq!(direct.open_count(), 0);
+        assert!(
+            direct.route().await.lane.is_none(),
+            "no shared connection is tried while resting either"
+        );
+        assert!(direct.lock_shared().is_empty());
     }
 
     #[test]
@@ -1050,7 +1223,7 @@ mod tests {
     }
 
     #[test]
-    fn tls_unix_sockets_and_resp3_get_no_direct_connections() {
+    fn tls_unix_sockets_and_resp3_get_none_of_our_connections() {
         let make = |url: &str| {
             DirectConnections::new(
                 &url.into_connection_info().unwrap(),
@@ -1069,8 +1242,8 @@ mod tests {
                 Duration::from_secs(1),
                 Duration::from_secs(1),
             )
-            .is_none(),
-            "none asked for"
+            .is_some(),
+            "with no direct connections, calls still share a pipelined one"
         );
     }
 
