@@ -44,9 +44,11 @@ const REST_AFTER_FAILED_OPEN: Duration = Duration::from_secs(1);
 /// may close it to open its own (see [`DirectConnections::checkout`]).
 const IDLE_BEFORE_RECLAIMED: Duration = Duration::from_secs(1);
 
-/// How many runtimes may have a shared connection at once; a new one closes the oldest's (a
-/// runtime that has shut down cannot be told from one that has not).
-const MAX_SHARED: usize = 16;
+/// How many runtimes may have a shared connection at once (actix-web runs one per worker, a
+/// worker per core by default). A runtime that has shut down cannot be told from one that has
+/// not, so past this a new runtime's connection replaces one with no call in flight (else the
+/// oldest): runtimes that come and go cannot pile up connections.
+pub(super) const MAX_SHARED: usize = 128;
 
 /// Where and how to open direct connections, and how many may be open.
 #[derive(Debug)]
@@ -172,7 +174,10 @@ impl DirectConnections {
                 return None;
             }
             if shared.len() >= MAX_SHARED {
-                shared.remove(0);
+                let unused = shared
+                    .iter()
+                    .position(|s| matches!(s, Shared::Open(c) if c.is_idle()));
+                drop(shared.remove(unused.unwrap_or(0)));
             }
             shared.push(Shared::Opening(runtime));
         }

@@ -160,6 +160,11 @@ impl SharedConnection {
         alive
     }
 
+    /// Whether no call is in flight on it.
+    pub(super) fn is_idle(&self) -> bool {
+        self.lock().waiting.is_empty()
+    }
+
     /// Queues what `pack` writes, which asks for `replies` replies, and returns them once they
     /// have all arrived, within the response timeout (after which the connection is closed: its
     /// server is not answering).
@@ -941,5 +946,29 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(third.await.unwrap().unwrap(), "third");
+    }
+
+    #[test]
+    fn runtimes_that_come_and_go_cannot_pile_up_connections() {
+        let test = "runtimes_that_come_and_go_cannot_pile_up_connections";
+        let Some(url) = services::url_or_skip(services::REDIS_URL, test) else {
+            return;
+        };
+        let pool = shared_only(&url, Duration::from_secs(5));
+        let runtimes = crate::redis::direct::MAX_SHARED + 5;
+        let mut ids = std::collections::HashSet::new();
+        for _ in 0..runtimes {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            ids.insert(runtime.block_on(async { client_id(&shared(&pool).await).await }));
+        }
+        assert_eq!(
+            ids.len(),
+            runtimes,
+            "each runtime had a connection of its own"
+        );
+        assert_eq!(pool.lock_shared().len(), crate::redis::direct::MAX_SHARED);
     }
 }
