@@ -470,19 +470,30 @@ pub(crate) enum Lane<'a> {
     Shared(Arc<SharedConnection>),
 }
 
+impl Lane<'_> {
+    /// Sends what `pack` writes and reads `replies` replies, within the response timeout.
+    async fn request(
+        &mut self,
+        pack: impl FnOnce(&mut Vec<u8>),
+        replies: usize,
+    ) -> RedisResult<Vec<Value>> {
+        match self {
+            Lane::Direct(direct) => direct.request(pack, replies).await,
+            Lane::Shared(shared) => shared.request(pack, replies).await,
+        }
+    }
+}
+
 impl ConnectionLike for Lane<'_> {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Lane::Direct(direct) => direct.req_packed_command(cmd),
-            Lane::Shared(shared) => Box::pin(async move {
-                let mut values = shared
-                    .request(|buffer| cmd.write_packed_command(buffer), 1)
-                    .await?;
-                values
-                    .pop()
-                    .ok_or_else(|| protocol_error("no reply".to_owned()))
-            }),
-        }
+        Box::pin(async move {
+            let mut values = self
+                .request(|buffer| cmd.write_packed_command(buffer), 1)
+                .await?;
+            values
+                .pop()
+                .ok_or_else(|| protocol_error("no reply".to_owned()))
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -491,21 +502,18 @@ impl ConnectionLike for Lane<'_> {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Lane::Direct(direct) => direct.req_packed_commands(pipeline, offset, count),
-            Lane::Shared(shared) => Box::pin(async move {
-                let packed = pipeline.get_packed_pipeline();
-                let mut values = shared
-                    .request(|buffer| buffer.extend_from_slice(&packed), offset + count)
-                    .await?;
-                Ok(values.split_off(offset))
-            }),
-        }
+        Box::pin(async move {
+            let packed = pipeline.get_packed_pipeline();
+            let mut values = self
+                .request(|buffer| buffer.extend_from_slice(&packed), offset + count)
+                .await?;
+            Ok(values.split_off(offset))
+        })
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Lane::Direct(direct) => direct.get_db(),
+            Lane::Direct(direct) => direct.pool.db,
             Lane::Shared(shared) => shared.db,
         }
     }
@@ -571,38 +579,6 @@ impl Drop for Checkout<'_> {
                 self.pool.open.fetch_sub(1, Ordering::AcqRel);
             }
         }
-    }
-}
-
-impl ConnectionLike for Checkout<'_> {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let mut values = self
-                .request(|buffer| cmd.write_packed_command(buffer), 1)
-                .await?;
-            values
-                .pop()
-                .ok_or_else(|| protocol_error("no reply".to_owned()))
-        })
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let packed = pipeline.get_packed_pipeline();
-            let mut values = self
-                .request(|buffer| buffer.extend_from_slice(&packed), offset + count)
-                .await?;
-            Ok(values.split_off(offset))
-        })
-    }
-
-    fn get_db(&self) -> i64 {
-        self.pool.db
     }
 }
 
@@ -904,7 +880,7 @@ mod tests {
         DirectConnections::new(&info, max, Duration::from_secs(2), response_timeout).unwrap()
     }
 
-    async fn client_id(connection: &mut Checkout<'_>) -> i64 {
+    async fn client_id(connection: &mut Lane<'_>) -> i64 {
         redis::cmd("CLIENT")
             .arg("ID")
             .query_async(connection)
@@ -922,7 +898,7 @@ mod tests {
         let key = services::unique_name("direct-reuse");
         let mut ids = Vec::new();
         for round in 0..5 {
-            let mut connection = direct.checkout().await.unwrap();
+            let mut connection = Lane::Direct(direct.checkout().await.unwrap());
             let () = redis::cmd("SET")
                 .arg(&key)
                 .arg(round)
@@ -943,15 +919,15 @@ mod tests {
         assert_eq!(ids.len(), 1, "one connection served every call");
         assert_eq!(direct.open_count(), 1);
 
-        let first = direct.checkout().await.unwrap();
-        let second = direct.checkout().await.unwrap();
+        let first = Lane::Direct(direct.checkout().await.unwrap());
+        let second = Lane::Direct(direct.checkout().await.unwrap());
         assert!(
             direct.checkout().await.is_none(),
             "a third caller is refused"
         );
         drop((first, second));
         assert_eq!(direct.open_count(), 2, "both went back to the idle list");
-        let mut again = direct.checkout().await.unwrap();
+        let mut again = Lane::Direct(direct.checkout().await.unwrap());
         let _: i64 = client_id(&mut again).await;
     }
 
@@ -964,7 +940,7 @@ mod tests {
         let direct = pool(&url, 1, Duration::from_secs(5));
         let key = services::unique_name("direct-large");
         let value: Vec<u8> = (0..3 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
-        let mut connection = direct.checkout().await.unwrap();
+        let mut connection = Lane::Direct(direct.checkout().await.unwrap());
         let () = redis::cmd("SET")
             .arg(&key)
             .arg(&value)
@@ -979,7 +955,10 @@ mod tests {
             .await
             .unwrap();
         assert!(read == value, "3 MiB came back changed");
-        let held = connection.connection.as_ref().unwrap();
+        let Lane::Direct(checkout) = &connection else {
+            unreachable!("a direct connection was checked out")
+        };
+        let held = checkout.connection.as_ref().unwrap();
         assert!(held.read.capacity() <= KEPT_BUFFER && held.write.capacity() <= KEPT_BUFFER);
         let () = redis::cmd("DEL")
             .arg(&key)
@@ -1037,7 +1016,7 @@ mod tests {
             return;
         };
         let direct = pool(&url, 1, Duration::from_secs(2));
-        let killed = client_id(&mut direct.checkout().await.unwrap()).await;
+        let killed = client_id(&mut Lane::Direct(direct.checkout().await.unwrap())).await;
         let mut admin = redis::Client::open(url.as_str())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -1053,7 +1032,7 @@ mod tests {
             .unwrap();
         // The close reaches this side's socket (and tokio's readiness) almost at once.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let replacement = client_id(&mut direct.checkout().await.unwrap()).await;
+        let replacement = client_id(&mut Lane::Direct(direct.checkout().await.unwrap())).await;
         assert_ne!(replacement, killed);
         assert_eq!(direct.open_count(), 1);
     }
@@ -1067,7 +1046,7 @@ mod tests {
         let direct = pool(&url, 1, Duration::from_millis(100));
         let empty = services::unique_name("direct-timeout");
         // BLPOP on an empty list answers after its own 1 s timeout: past the response timeout.
-        let mut connection = direct.checkout().await.unwrap();
+        let mut connection = Lane::Direct(direct.checkout().await.unwrap());
         let error = redis::cmd("BLPOP")
             .arg(&empty)
             .arg(1)
@@ -1085,7 +1064,7 @@ mod tests {
 
         // A caller that gives up first (its future dropped mid-exchange) closes it too: the late
         // reply must never be read as the next call's.
-        let mut connection = direct.checkout().await.unwrap();
+        let mut connection = Lane::Direct(direct.checkout().await.unwrap());
         let given_up = tokio::time::timeout(
             Duration::from_millis(20),
             redis::cmd("BLPOP")
@@ -1097,7 +1076,7 @@ mod tests {
         assert!(given_up.is_err());
         drop(connection);
         assert_eq!(direct.open_count(), 0);
-        let mut fresh = direct.checkout().await.unwrap();
+        let mut fresh = Lane::Direct(direct.checkout().await.unwrap());
         let pong: String = redis::cmd("PING").query_async(&mut fresh).await.unwrap();
         assert_eq!(pong, "PONG");
     }
@@ -1109,7 +1088,7 @@ mod tests {
             return;
         };
         let direct = pool(&url, 1, Duration::from_secs(2));
-        let mut connection = direct.checkout().await.unwrap();
+        let mut connection = Lane::Direct(direct.checkout().await.unwrap());
         let error = redis::cmd("EVALSHA")
             .arg("0000000000000000000000000000000000000000")
             .arg(0)
@@ -1191,16 +1170,19 @@ mod tests {
         };
         let direct = pool(&url, 2, Duration::from_secs(2));
         let first = runtime();
-        let first_id =
-            first.block_on(async { client_id(&mut direct.checkout().await.unwrap()).await });
+        let first_id = first.block_on(async {
+            client_id(&mut Lane::Direct(direct.checkout().await.unwrap())).await
+        });
         let second = runtime();
-        let second_id =
-            second.block_on(async { client_id(&mut direct.checkout().await.unwrap()).await });
+        let second_id = second.block_on(async {
+            client_id(&mut Lane::Direct(direct.checkout().await.unwrap())).await
+        });
         assert_ne!(first_id, second_id, "the second runtime opened its own");
         assert_eq!(direct.open_count(), 2);
         // Each runtime gets its own back.
-        let again =
-            first.block_on(async { client_id(&mut direct.checkout().await.unwrap()).await });
+        let again = first.block_on(async {
+            client_id(&mut Lane::Direct(direct.checkout().await.unwrap())).await
+        });
         assert_eq!(again, first_id);
 
         // A runtime that shut down leaves a connection nobody can use: at the limit, a third
@@ -1212,15 +1194,17 @@ mod tests {
             refused,
             "nothing is reclaimed before it has been idle a while"
         );
-        let in_use = second.block_on(direct.checkout()).unwrap();
+        let in_use = Lane::Direct(second.block_on(direct.checkout()).unwrap());
         std::thread::sleep(IDLE_BEFORE_RECLAIMED + Duration::from_millis(100));
-        let third_id =
-            third.block_on(async { client_id(&mut direct.checkout().await.unwrap()).await });
+        let third_id = third.block_on(async {
+            client_id(&mut Lane::Direct(direct.checkout().await.unwrap())).await
+        });
         assert!(![first_id, second_id].contains(&third_id));
         assert_eq!(direct.open_count(), 2);
         drop(in_use);
-        let kept =
-            second.block_on(async { client_id(&mut direct.checkout().await.unwrap()).await });
+        let kept = second.block_on(async {
+            client_id(&mut Lane::Direct(direct.checkout().await.unwrap())).await
+        });
         assert_eq!(
             kept, second_id,
             "the second runtime's connection was not taken"

@@ -231,6 +231,19 @@ impl SharedConnection {
         }
     }
 
+    /// Gives back a half a call held when it stopped part-way (unless the connection failed
+    /// meanwhile), waking a call for any work that leaves undone.
+    fn give_back(&self, give: impl FnOnce(&mut State)) {
+        let mut state = self.lock();
+        if state.broken.is_some() {
+            return;
+        }
+        give(&mut state);
+        if Self::has_free_work(&state) {
+            Self::wake_one(&mut state);
+        }
+    }
+
     /// Wakes one call to take a part of the work that has been freed: a waiting call, or else
     /// the call reading, which may be waiting for the reply to a command no one else would send.
     fn wake_one(state: &mut State) {
@@ -392,16 +405,8 @@ impl Writing<'_> {
 
 impl Drop for Writing<'_> {
     fn drop(&mut self) {
-        let Some(side) = self.side.take() else {
-            return;
-        };
-        let mut state = self.connection.lock();
-        if state.broken.is_some() {
-            return;
-        }
-        state.writer = Some(side);
-        if SharedConnection::has_free_work(&state) {
-            SharedConnection::wake_one(&mut state);
+        if let Some(side) = self.side.take() {
+            self.connection.give_back(|state| state.writer = Some(side));
         }
     }
 }
@@ -543,17 +548,11 @@ impl Reading<'_> {
 
 impl Drop for Reading<'_> {
     fn drop(&mut self) {
-        let Some(side) = self.side.take() else {
-            return;
-        };
-        let mut state = self.connection.lock();
-        if state.broken.is_some() {
-            return;
-        }
-        state.reader = Some(side);
-        state.reader_waker = None;
-        if SharedConnection::has_free_work(&state) {
-            SharedConnection::wake_one(&mut state);
+        if let Some(side) = self.side.take() {
+            self.connection.give_back(|state| {
+                state.reader = Some(side);
+                state.reader_waker = None;
+            });
         }
     }
 }
