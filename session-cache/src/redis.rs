@@ -251,7 +251,7 @@ impl RedisCacheBuilder {
     /// use session_cache::RedisCache;
     ///
     /// # async fn demo() -> Result<(), session_cache::CacheError> {
-    /// // A service whose requests rarely overlap: up to four of them skip the hand-over.
+    /// // A service whose requests rarely overlap: up to four at a time get a connection each.
     /// let redis = RedisCache::builder("redis://127.0.0.1:6379")
     ///     .direct_connections(4)
     ///     .connect()
