@@ -20,11 +20,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionLike;
-
-use super::shared::SharedConnection;
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use super::shared::SharedConnection;
 
 /// The most bytes one reply may hold: Redis's own default limit on a bulk string
 /// (`proto-max-bulk-len`, 512 MiB).
@@ -50,7 +50,8 @@ const IDLE_BEFORE_RECLAIMED: Duration = Duration::from_secs(1);
 /// oldest): runtimes that come and go cannot pile up connections.
 pub(super) const MAX_SHARED: usize = 128;
 
-/// Where and how to open direct connections, and how many may be open.
+/// Our connections to a single server, and how to open them: up to `max` direct ones, and a
+/// shared one per runtime for the calls beyond them (see [`route`](Self::route)).
 #[derive(Debug)]
 pub(crate) struct DirectConnections {
     address: (String, u16),
@@ -1131,6 +1132,16 @@ mod tests {
             !direct.is_resting(),
             "a caller giving up is not a failed open"
         );
+        // The same for the shared connection: a call that gives up while it opens leaves no
+        // "opening" mark behind, so the next call opens it instead of waiting on nobody.
+        let crowd = pool(&url, 0, Duration::from_secs(5));
+        for _ in 0..3 {
+            let given_up =
+                tokio::time::timeout(Duration::from_millis(50), crowd.shared_connection()).await;
+            assert!(given_up.is_err(), "the opening never completes");
+            assert!(crowd.lock_shared().is_empty(), "the mark was taken back");
+        }
+        assert!(!crowd.is_resting());
         accepting.abort();
     }
 
