@@ -18,7 +18,7 @@ use redis::{
 };
 
 use crate::sentinel::SentinelConnection;
-use direct::{DirectConnections, Route};
+use direct::{Route, ServerConnections};
 
 use crate::backend::{stamped, unstamp};
 use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
@@ -47,10 +47,10 @@ use crate::{CacheBackend, CacheError, Swap, Ttl, VersionedValue};
 /// caller. A connection that fails is replaced by the next call. redis-rs's multiplexed
 /// connection, which reconnects by itself ([`ConnectionManager`]), serves TLS, Unix sockets and
 /// RESP3, and any call made while one of ours cannot be opened. A Cluster is reached through the
-/// cluster client, which follows slot
-/// moves and reconnects to failed nodes. Calls made while the server is unreachable fail within the
-/// configured timeouts with [`CacheError::Redis`]; later calls succeed again once it is back,
-/// without rebuilding anything. Cloning is cheap and clones share the connection.
+/// cluster client, which follows slot moves and reconnects to failed nodes. Calls made while the
+/// server is unreachable fail within the configured timeouts with [`CacheError::Redis`]; later
+/// calls succeed again once it is back, without rebuilding anything. Cloning is cheap and clones
+/// share the connections.
 ///
 /// ```no_run
 /// use session_cache::{Cache, RedisCache};
@@ -81,9 +81,9 @@ pub struct RedisCache {
 enum Connection {
     Single {
         manager: ConnectionManager,
-        /// `None` when the server is reached through TLS, a Unix socket or RESP3, or none were
-        /// asked for.
-        direct: Option<Arc<DirectConnections>>,
+        /// Our own connections (direct and shared); `None` when the server is reached through
+        /// TLS, a Unix socket or RESP3, which only `manager` speaks.
+        ours: Option<Arc<ServerConnections>>,
     },
     Cluster(ClusterConnection),
     Sentinel(std::sync::Arc<SentinelConnection>),
@@ -325,7 +325,7 @@ impl RedisCacheBuilder {
         let connection = match &self.topology {
             Topology::Single(url) => {
                 let client = redis::Client::open(url.as_str()).map_err(error)?;
-                let direct = DirectConnections::new(
+                let ours = ServerConnections::new(
                     client.get_connection_info(),
                     self.direct_connections,
                     self.connection_timeout,
@@ -342,7 +342,7 @@ impl RedisCacheBuilder {
                     manager: ConnectionManager::new_with_config(client, config)
                         .await
                         .map_err(error)?,
-                    direct,
+                    ours,
                 }
             }
             Topology::Cluster(urls) => {
@@ -496,8 +496,8 @@ impl RedisCache {
     // its own part.
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
         let result = match &self.connection {
-            Connection::Single { manager, direct } => {
-                let mut route = route(direct.as_deref()).await;
+            Connection::Single { manager, ours } => {
+                let mut route = route(ours.as_deref()).await;
                 match route.as_mut().and_then(Route::lane) {
                     Some(lane) => cmd.query_async(lane).await,
                     None => cmd.query_async(&mut manager.clone()).await,
@@ -513,8 +513,8 @@ impl RedisCache {
 
     async fn query_pipeline<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, CacheError> {
         let result = match &self.connection {
-            Connection::Single { manager, direct } => {
-                let mut route = route(direct.as_deref()).await;
+            Connection::Single { manager, ours } => {
+                let mut route = route(ours.as_deref()).await;
                 match route.as_mut().and_then(Route::lane) {
                     Some(lane) => pipe.query_async(lane).await,
                     None => pipe.query_async(&mut manager.clone()).await,
@@ -716,9 +716,9 @@ fn command_with_room(name: &str, args: usize, data: usize) -> Cmd {
 
 /// Where a call to a single server goes (`None`: it has none of our connections, only the
 /// `ConnectionManager`).
-async fn route(direct: Option<&DirectConnections>) -> Option<Route<'_>> {
-    match direct {
-        Some(direct) => Some(direct.route().await),
+async fn route(ours: Option<&ServerConnections>) -> Option<Route<'_>> {
+    match ours {
+        Some(ours) => Some(ours.route().await),
         None => None,
     }
 }

@@ -41,7 +41,7 @@ pub(super) const KEPT_BUFFER: usize = 64 * 1024;
 const REST_AFTER_FAILED_OPEN: Duration = Duration::from_secs(1);
 
 /// How long another runtime's connection must have been idle before a runtime that has none
-/// may close it to open its own (see [`DirectConnections::checkout`]).
+/// may close it to open its own (see [`ServerConnections::checkout`]).
 const IDLE_BEFORE_RECLAIMED: Duration = Duration::from_secs(1);
 
 /// How many runtimes may have a shared connection at once (actix-web runs one per worker, a
@@ -53,7 +53,7 @@ pub(super) const MAX_SHARED: usize = 128;
 /// Our connections to a single server, and how to open them: up to `max` direct ones, and a
 /// shared one per runtime for the calls beyond them (see [`route`](Self::route)).
 #[derive(Debug)]
-pub(crate) struct DirectConnections {
+pub(crate) struct ServerConnections {
     address: (String, u16),
     /// `AUTH` and `SELECT` as the URL asks, packed, sent when a connection opens.
     handshake: Vec<u8>,
@@ -89,7 +89,7 @@ impl Shared {
     }
 }
 
-impl DirectConnections {
+impl ServerConnections {
     /// Our connections to the server of `info` (`max` direct ones, and shared ones), or `None`
     /// when it is not one they can reach: TLS, a Unix socket, or RESP3 (which redis-rs's
     /// multiplexed connection handles).
@@ -122,7 +122,7 @@ impl DirectConnections {
                 .write_packed_command(&mut handshake);
             handshake_replies += 1;
         }
-        Some(DirectConnections {
+        Some(ServerConnections {
             address: (host.clone(), *port),
             handshake,
             handshake_replies,
@@ -168,7 +168,7 @@ impl DirectConnections {
                     }
                     Shared::Opening(_) => return None,
                     // Failed, or closed by the server: replaced below.
-                    Shared::Open(_) => drop(shared.swap_remove(at)),
+                    Shared::Open(_) => drop(shared.remove(at)),
                 }
             }
             if self.is_resting() {
@@ -200,7 +200,7 @@ impl DirectConnections {
                 Some(connection)
             }
             Err(_) => {
-                *self.lock_resting() = Some(Instant::now() + REST_AFTER_FAILED_OPEN);
+                self.rest();
                 None
             }
         }
@@ -263,7 +263,7 @@ impl DirectConnections {
                 Some(Checkout::new(self, connection))
             }
             Err(_) => {
-                *self.lock_resting() = Some(Instant::now() + REST_AFTER_FAILED_OPEN);
+                self.rest();
                 None
             }
         }
@@ -273,6 +273,11 @@ impl DirectConnections {
     #[cfg(test)]
     fn open_count(&self) -> usize {
         self.open.load(Ordering::Acquire)
+    }
+
+    /// After a failed open: no connection of ours is tried for [`REST_AFTER_FAILED_OPEN`].
+    fn rest(&self) {
+        *self.lock_resting() = Some(Instant::now() + REST_AFTER_FAILED_OPEN);
     }
 
     fn is_resting(&self) -> bool {
@@ -342,7 +347,7 @@ impl DirectConnections {
 /// fails, or when the call is dropped while it waits for it (a caller's own timeout), so
 /// abandoned openings never use the places up.
 struct OpeningSlot<'a> {
-    pool: &'a DirectConnections,
+    pool: &'a ServerConnections,
     opened: bool,
 }
 
@@ -357,7 +362,7 @@ impl Drop for OpeningSlot<'_> {
 /// A runtime's shared connection being opened: its entry becomes the connection once open, and
 /// goes when the opening fails or the call opening it is dropped.
 struct OpeningShared<'a> {
-    pool: &'a DirectConnections,
+    pool: &'a ServerConnections,
     runtime: tokio::runtime::Id,
     opened: Option<Arc<SharedConnection>>,
 }
@@ -370,7 +375,7 @@ impl Drop for OpeningShared<'_> {
             .position(|s| matches!(s, Shared::Opening(r) if *r == self.runtime));
         match (at, self.opened.take()) {
             (Some(at), Some(connection)) => shared[at] = Shared::Open(connection),
-            (Some(at), None) => drop(shared.swap_remove(at)),
+            (Some(at), None) => drop(shared.remove(at)),
             // Pushed out by other runtimes meanwhile: the connection serves this call alone.
             (None, _) => {}
         }
@@ -406,14 +411,8 @@ impl DirectConnection {
         let mut values = Vec::with_capacity(replies);
         let mut parsed = 0;
         while values.len() < replies {
-            // Framed first, without building anything, so a reply that arrives in many pieces
-            // is only built once.
-            match parse_reply(&self.read[parsed..], 0, Build::No)? {
-                Some((_, used)) => {
-                    let built = parse_reply(&self.read[parsed..parsed + used], 0, Build::Yes)?;
-                    let (value, _) = built.ok_or_else(|| {
-                        protocol_error("a reply framed whole parsed short".to_owned())
-                    })?;
+            match next_reply(&self.read[parsed..])? {
+                Some((value, used)) => {
                     values.push(value);
                     parsed += used;
                 }
@@ -449,7 +448,7 @@ impl DirectConnection {
     }
 }
 
-/// One call to the server, held until it ends: see [`DirectConnections::route`].
+/// One call to the server, held until it ends: see [`ServerConnections::route`].
 pub(crate) struct Route<'a> {
     /// The connection it goes through, if it got one of ours (else redis-rs's multiplexed one).
     lane: Option<Lane<'a>>,
@@ -522,7 +521,7 @@ impl ConnectionLike for Lane<'_> {
 
 /// One call counted as in flight until dropped.
 struct InFlight<'a> {
-    pool: &'a DirectConnections,
+    pool: &'a ServerConnections,
 }
 
 impl Drop for InFlight<'_> {
@@ -534,13 +533,13 @@ impl Drop for InFlight<'_> {
 /// A direct connection checked out for one call; it goes back to the idle list only when the
 /// call's exchange completed, and is closed otherwise (an error, a timeout, a dropped future).
 pub(crate) struct Checkout<'a> {
-    pool: &'a DirectConnections,
+    pool: &'a ServerConnections,
     connection: Option<DirectConnection>,
     reusable: bool,
 }
 
 impl<'a> Checkout<'a> {
-    fn new(pool: &'a DirectConnections, connection: DirectConnection) -> Self {
+    fn new(pool: &'a ServerConnections, connection: DirectConnection) -> Self {
         Checkout {
             pool,
             connection: Some(connection),
@@ -595,20 +594,32 @@ pub(super) fn protocol_error(detail: String) -> RedisError {
     RedisError::from((ErrorKind::Parse, "invalid reply from Redis", detail))
 }
 
+/// The first whole reply in `input` and the bytes it took, or `None` when more bytes are needed.
+///
+/// Framed first, without building anything, so a reply that arrives in many pieces is built
+/// once, when it is whole.
+pub(super) fn next_reply(input: &[u8]) -> RedisResult<Option<(Value, usize)>> {
+    let Some((_, used)) = parse_reply(input, 0, Build::No)? else {
+        return Ok(None);
+    };
+    match parse_reply(&input[..used], 0, Build::Yes)? {
+        Some((value, _)) => Ok(Some((value, used))),
+        None => Err(protocol_error(
+            "a reply framed whole parsed short".to_owned(),
+        )),
+    }
+}
+
 /// Whether [`parse_reply`] builds the value or only finds where the reply ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Build {
+enum Build {
     Yes,
     No,
 }
 
 /// Parses one RESP2 reply at the start of `input`: the value (`Nil` everywhere when not built)
 /// and the bytes it took, or `None` when more bytes are needed.
-pub(super) fn parse_reply(
-    input: &[u8],
-    depth: usize,
-    build: Build,
-) -> RedisResult<Option<(Value, usize)>> {
+fn parse_reply(input: &[u8], depth: usize, build: Build) -> RedisResult<Option<(Value, usize)>> {
     let Some(newline) = input.iter().position(|&byte| byte == b'\n') else {
         if input.len() > MAX_LINE {
             return Err(protocol_error("a reply line is too long".to_owned()));
@@ -876,9 +887,9 @@ mod tests {
         }
     }
 
-    fn pool(url: &str, max: usize, response_timeout: Duration) -> DirectConnections {
+    fn pool(url: &str, max: usize, response_timeout: Duration) -> ServerConnections {
         let info = url.into_connection_info().unwrap();
-        DirectConnections::new(&info, max, Duration::from_secs(2), response_timeout).unwrap()
+        ServerConnections::new(&info, max, Duration::from_secs(2), response_timeout).unwrap()
     }
 
     async fn client_id(connection: &mut Lane<'_>) -> i64 {
@@ -1225,7 +1236,7 @@ mod tests {
     #[test]
     fn tls_unix_sockets_and_resp3_get_none_of_our_connections() {
         let make = |url: &str| {
-            DirectConnections::new(
+            ServerConnections::new(
                 &url.into_connection_info().unwrap(),
                 2,
                 Duration::from_secs(1),
@@ -1236,7 +1247,7 @@ mod tests {
         assert!(make("redis+unix:///tmp/redis.sock").is_none());
         assert!(make("redis://127.0.0.1:6379/?protocol=resp3").is_none());
         assert!(
-            DirectConnections::new(
+            ServerConnections::new(
                 &"redis://127.0.0.1:6379".into_connection_info().unwrap(),
                 0,
                 Duration::from_secs(1),

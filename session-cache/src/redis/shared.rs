@@ -27,7 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::direct::{Build, KEPT_BUFFER, MAX_REPLY_BYTES, parse_reply, protocol_error, timed_out};
+use super::direct::{KEPT_BUFFER, MAX_REPLY_BYTES, next_reply, protocol_error, timed_out};
 
 /// A connection shared by many calls at once (see the module's docs).
 #[derive(Debug)]
@@ -43,7 +43,7 @@ pub(crate) struct SharedConnection {
 #[derive(Debug)]
 struct State {
     /// Why the connection failed, once it has: every call on it fails with this.
-    broken: Option<(io::ErrorKind, String)>,
+    broken: Option<RedisError>,
     /// Commands queued and not yet taken by a writer, in order.
     queued: Vec<u8>,
     /// The writing half, when no call is writing.
@@ -151,11 +151,8 @@ impl SharedConnection {
         let alive = matches!(reader.half.try_read(&mut probe),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock);
         if !alive {
-            Self::fail(
-                &mut state,
-                io::ErrorKind::ConnectionReset,
-                "closed by the server",
-            );
+            let closed = io::Error::new(io::ErrorKind::ConnectionReset, "closed by the server");
+            Self::fail(&mut state, closed.into());
         }
         alive
     }
@@ -181,7 +178,7 @@ impl SharedConnection {
         {
             let mut state = self.lock();
             if let Some(broken) = &state.broken {
-                return Err(broken_error(broken));
+                return Err(broken.clone());
             }
             pack(&mut state.queued);
             state.waiting.push_back(slot.clone());
@@ -196,11 +193,7 @@ impl SharedConnection {
             Ok(result) => result,
             Err(_) => {
                 let error = timed_out("a reply", timeout);
-                Self::fail(
-                    &mut self.lock(),
-                    io::ErrorKind::TimedOut,
-                    &error.to_string(),
-                );
+                Self::fail(&mut self.lock(), error.clone());
                 Err(error)
             }
         }
@@ -214,9 +207,9 @@ impl SharedConnection {
 
     /// Marks the connection failed: its halves are closed when the calls holding them let go,
     /// and every waiting call is woken to return the error.
-    fn fail(state: &mut State, kind: io::ErrorKind, message: &str) {
+    fn fail(state: &mut State, error: RedisError) {
         if state.broken.is_none() {
-            state.broken = Some((kind, message.to_owned()));
+            state.broken = Some(error);
         }
         state.writer = None;
         state.reader = None;
@@ -323,7 +316,7 @@ impl Call<'_> {
                 return Poll::Ready(Step::Finished(Ok(std::mem::take(&mut slot.replies))));
             }
             if let Some(broken) = &state.broken {
-                return Poll::Ready(Step::Finished(Err(broken_error(broken))));
+                return Poll::Ready(Step::Finished(Err(broken.clone())));
             }
             if SharedConnection::has_unsent(&state)
                 && let Some(side) = state.writer.take()
@@ -390,16 +383,16 @@ impl Writing<'_> {
             }
             // One system call at a time: dropped between them, nothing is half-sent.
             match side.half.write(&side.sending[side.sent..]).await {
-                Ok(0) => return self.fail(io::ErrorKind::WriteZero, "the server stopped reading"),
+                Ok(0) => return self.fail(io::Error::from(io::ErrorKind::WriteZero).into()),
                 Ok(written) => side.sent += written,
-                Err(error) => return self.fail(error.kind(), &error.to_string()),
+                Err(error) => return self.fail(error.into()),
             }
         }
     }
 
-    fn fail(&mut self, kind: io::ErrorKind, message: &str) {
+    fn fail(&mut self, error: RedisError) {
         self.side = None;
-        SharedConnection::fail(&mut self.connection.lock(), kind, message);
+        SharedConnection::fail(&mut self.connection.lock(), error);
     }
 }
 
@@ -428,21 +421,13 @@ impl Reading<'_> {
             let mut replies = Vec::new();
             let mut parsed = 0;
             loop {
-                match parse_reply(&side.buffer[parsed..], 0, Build::No) {
-                    Ok(Some((_, used))) => {
-                        match parse_reply(&side.buffer[parsed..parsed + used], 0, Build::Yes) {
-                            Ok(Some((value, _))) => replies.push(value),
-                            Ok(None) => {
-                                let error =
-                                    protocol_error("a reply framed whole parsed short".into());
-                                return self.fail(&error);
-                            }
-                            Err(error) => return self.fail(&error),
-                        }
+                match next_reply(&side.buffer[parsed..]) {
+                    Ok(Some((value, used))) => {
+                        replies.push(value);
                         parsed += used;
                     }
                     Ok(None) => break,
-                    Err(error) => return self.fail(&error),
+                    Err(error) => return self.fail(error),
                 }
             }
             side.buffer.drain(..parsed);
@@ -453,8 +438,9 @@ impl Reading<'_> {
                 return;
             };
             if side.buffer.len() >= MAX_REPLY_BYTES {
-                let error = protocol_error(format!("a reply is over {MAX_REPLY_BYTES} bytes"));
-                return self.fail(&error);
+                return self.fail(protocol_error(format!(
+                    "a reply is over {MAX_REPLY_BYTES} bytes"
+                )));
             }
             if side.buffer.is_empty() && side.buffer.capacity() > KEPT_BUFFER {
                 side.buffer = Vec::new();
@@ -482,11 +468,10 @@ impl Reading<'_> {
             .await;
             match received {
                 Ok(Ok(0)) => {
-                    let error: RedisError = io::Error::from(io::ErrorKind::UnexpectedEof).into();
-                    return self.fail(&error);
+                    return self.fail(io::Error::from(io::ErrorKind::UnexpectedEof).into());
                 }
                 Ok(Ok(_)) => {}
-                Ok(Err(error)) => return self.fail(&error.into()),
+                Ok(Err(error)) => return self.fail(error.into()),
                 Err(writer) => {
                     Writing {
                         connection,
@@ -505,8 +490,9 @@ impl Reading<'_> {
         for reply in replies {
             let Some(front) = state.waiting.front() else {
                 drop(state);
-                let error = protocol_error("the server sent a reply nothing asked for".into());
-                self.fail(&error);
+                self.fail(protocol_error(
+                    "the server sent a reply nothing asked for".into(),
+                ));
                 return false;
             };
             let mut slot = lock_slot(front);
@@ -531,18 +517,9 @@ impl Reading<'_> {
         true
     }
 
-    fn fail(&mut self, error: &RedisError) {
+    fn fail(&mut self, error: RedisError) {
         self.side = None;
-        let io_kind = if error.is_timeout() {
-            io::ErrorKind::TimedOut
-        } else if error.is_connection_dropped() {
-            io::ErrorKind::ConnectionReset
-        } else if error.is_io_error() {
-            io::ErrorKind::Other
-        } else {
-            io::ErrorKind::InvalidData
-        };
-        SharedConnection::fail(&mut self.connection.lock(), io_kind, &error.to_string());
+        SharedConnection::fail(&mut self.connection.lock(), error);
     }
 }
 
@@ -561,24 +538,20 @@ fn lock_slot(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
     slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn broken_error((kind, message): &(io::ErrorKind, String)) -> RedisError {
-    io::Error::new(*kind, format!("the shared connection failed: {message}")).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redis::direct::{DirectConnections, Lane, Route};
+    use crate::redis::direct::{Lane, Route, ServerConnections};
     use redis::IntoConnectionInfo;
     use session_conformance::services;
 
     /// Connections to `url` where every call goes through the shared connection.
-    fn shared_only(url: &str, response_timeout: Duration) -> DirectConnections {
+    fn shared_only(url: &str, response_timeout: Duration) -> ServerConnections {
         let info = url.into_connection_info().unwrap();
-        DirectConnections::new(&info, 0, Duration::from_secs(2), response_timeout).unwrap()
+        ServerConnections::new(&info, 0, Duration::from_secs(2), response_timeout).unwrap()
     }
 
-    async fn shared(pool: &DirectConnections) -> Arc<SharedConnection> {
+    async fn shared(pool: &ServerConnections) -> Arc<SharedConnection> {
         let mut route: Route<'_> = pool.route().await;
         match route.lane() {
             Some(Lane::Shared(connection)) => connection.clone(),
