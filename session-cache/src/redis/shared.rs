@@ -763,7 +763,7 @@ mod tests {
         };
         let pool = Arc::new(shared_only(&url, Duration::from_secs(5)));
         let killer = redis::Client::open(url.as_str()).unwrap();
-        let mut killer = killer.get_multiplexed_async_connection().await.unwrap();
+        let killer = killer.get_multiplexed_async_connection().await.unwrap();
         let kill = |id: i64| {
             let mut killer = killer.clone();
             async move {
@@ -807,7 +807,6 @@ mod tests {
                 "a call on a closed connection fails"
             );
         }
-        let _ = &mut killer;
         let fresh = shared(&pool).await;
         assert_ne!(client_id(&fresh).await, replaced);
     }
