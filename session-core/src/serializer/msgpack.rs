@@ -375,7 +375,7 @@ impl<'a> Reader<'a> {
                 self.remaining()
             )));
         }
-        let mut entries = Vec::with_capacity(len);
+        let mut entries = Dict::parsed_entries_buffer(len);
         for _ in 0..len {
             let key_at = self.pos;
             let marker = self.byte()?;

@@ -1115,7 +1115,7 @@ impl<'a> Reader<'a> {
                 }
                 self.charge(1)?;
                 self.nodes[id].in_progress = true;
-                let mut entries = Vec::with_capacity(map.len());
+                let mut entries = Dict::parsed_entries_buffer(map.len());
                 for (key, item) in map {
                     let Value::Str(key) = self.materialize(key, depth, copy)? else {
                         return Err(bad_key("non-str", 0));

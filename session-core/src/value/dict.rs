@@ -6,7 +6,7 @@ use std::iter::FusedIterator;
 
 use hashbrown::HashTable;
 
-use super::{Str, Value};
+use super::{Str, Value, recycle};
 
 /// Up to this many entries a dict is searched front to back; beyond it, it keeps a hash index.
 ///
@@ -80,6 +80,32 @@ impl Dict {
         }
     }
 
+    /// An empty buffer with room for exactly `room` entries, for a reader to collect a dict's
+    /// entries in before [`from_parsed`](Self::from_parsed): a dropped dict's buffer when this
+    /// thread kept one of that room (see [`recycle`]), else a new one.
+    #[inline]
+    pub(crate) fn parsed_entries_buffer(room: usize) -> Vec<(Str, Value)> {
+        recycle::take(room)
+    }
+
+    /// `entries` in a buffer of exactly their room, for a reader that collected them in a buffer
+    /// of guessed room (see [`parsed_entries_buffer`](Self::parsed_entries_buffer)); the other
+    /// buffer is kept for the next dict when it is small.
+    #[inline]
+    pub(crate) fn fit_parsed_entries(mut entries: Vec<(Str, Value)>) -> Vec<(Str, Value)> {
+        if entries.len() == entries.capacity() {
+            return entries;
+        }
+        if !recycle::may_keep(entries.len()) {
+            entries.shrink_to_fit();
+            return entries;
+        }
+        let mut fitted = recycle::take(entries.len());
+        fitted.append(&mut entries);
+        recycle::keep(entries);
+        fitted
+    }
+
     /// A dict of parsed entries, in order, applying Python's rule for a repeated key: the last
     /// value wins, at the first occurrence's position (as `json.loads` and unpickling do).
     ///
@@ -96,9 +122,9 @@ impl Dict {
     }
 
     /// [`from_parsed`](Self::from_parsed) for a parser that has asked
-    /// [`keys_may_repeat`](Self::keys_may_repeat) already, while the entries were still on its
-    /// stack: read there, long after they were written, the keys cost no wait, where read right
-    /// after the entries were copied out they waited for the copy (6 % of a 32 KB decode).
+    /// [`keys_may_repeat`](Self::keys_may_repeat) already, before moving the entries into a
+    /// buffer of their exact room: read where they were parsed, the keys cost no wait, where read
+    /// right after a copy they waited for it (6 % of a 32 KB decode).
     #[inline(always)]
     pub(crate) fn from_checked_parsed(mut entries: Vec<(Str, Value)>, may_repeat: bool) -> Dict {
         if may_repeat {
@@ -554,8 +580,19 @@ impl IntoIterator for Dict {
     type Item = (Str, Value);
     type IntoIter = IntoIter;
 
-    fn into_iter(self) -> IntoIter {
-        IntoIter(self.entries.into_iter())
+    fn into_iter(mut self) -> IntoIter {
+        IntoIter(std::mem::take(&mut self.entries).into_iter())
+    }
+}
+
+/// A small dict's buffer goes back to its thread for the next dict a reader builds (see
+/// [`recycle`]), once its entries are dropped.
+impl Drop for Dict {
+    fn drop(&mut self) {
+        if recycle::may_keep(self.entries.capacity()) {
+            self.entries.clear();
+            recycle::keep(std::mem::take(&mut self.entries));
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 mod de;
 mod dict;
 mod int;
+pub(crate) mod recycle;
 mod ser;
 mod str;
 

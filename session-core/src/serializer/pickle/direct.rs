@@ -358,7 +358,7 @@ impl Direct<'_> {
             return None;
         };
         let mut depth = dict_slot.depth;
-        let mut entries: Vec<(Str, Value)> = Vec::with_capacity(rest.len() / 2);
+        let mut entries = Dict::parsed_entries_buffer(rest.len() / 2);
         for pair in rest.chunks_exact_mut(2) {
             let [key, value] = pair else { return None };
             let Value::Str(key) = std::mem::take(&mut key.value) else {
