@@ -33,7 +33,7 @@ const SCAN_LIMIT: usize = 12;
 /// assert_eq!(cart.get("qty"), Some(&Value::from(2)));
 /// assert_eq!(cart["sku"].as_str(), Some("SKU-000043"));
 /// ```
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Dict {
     entries: Vec<(Str, Value)>,
     /// Positions in `entries` by key hash, once the dict has more than [`SCAN_LIMIT`] entries.
@@ -585,6 +585,19 @@ impl IntoIterator for Dict {
     }
 }
 
+/// A clone's buffer is a kept one when the thread has one of its room (see [`recycle`]), so
+/// that sessions cloned out of a store and dropped after the request reuse the same buffers.
+impl Clone for Dict {
+    fn clone(&self) -> Self {
+        let mut entries = recycle::take(self.entries.len());
+        entries.extend(self.entries.iter().cloned());
+        Dict {
+            entries,
+            index: self.index.clone(),
+        }
+    }
+}
+
 /// A small dict's buffer goes back to its thread for the next dict a reader builds (see
 /// [`recycle`]), once its entries are dropped.
 impl Drop for Dict {
@@ -669,6 +682,22 @@ mod tests {
         (0..n)
             .map(|i| (format!("k{i}"), Value::from(i as i64)))
             .collect()
+    }
+
+    #[test]
+    fn a_clone_is_equal_in_order_and_exactly_sized_at_every_size() {
+        for n in sizes() {
+            let mut dict = numbered(n);
+            dict.remove("k1");
+            let clone = dict.clone();
+            assert!(super::super::dicts_identical(&dict, &clone));
+            assert_eq!(clone.capacity(), n - 1);
+            assert_eq!(
+                clone.get(&format!("k{}", n - 1)),
+                Some(&Value::from(n as i64 - 1))
+            );
+            assert_eq!(clone.get("k1"), None);
+        }
     }
 
     #[test]
