@@ -593,6 +593,9 @@ pub fn from_str(text: &str) -> Result<Value, SerializerError> {
 struct Stacks {
     scratch: Vec<u8>,
     items: Vec<Value>,
+    /// The last document's [`Parser::dict_room`]: a thread's sessions are mostly alike, so the
+    /// next session's top-level dict guesses its room from the last one's.
+    dict_room: [u8; GUESSED_DEPTHS],
 }
 
 /// Stacks larger than this (in items) are given back after a document rather than kept.
@@ -611,12 +614,13 @@ fn parse(input: &[u8], text: Option<&str>, latin1: bool) -> Result<Value, Serial
             latin1,
             scratch: std::mem::take(&mut stacks.scratch),
             items: std::mem::take(&mut stacks.items),
-            dict_room: [0; GUESSED_DEPTHS],
+            dict_room: stacks.dict_room,
         };
         let result = parser.parse_document();
         // A failed parse leaves partial containers behind; clear them before keeping the room.
         parser.items.clear();
         parser.scratch.clear();
+        stacks.dict_room = parser.dict_room;
         if parser.items.capacity() <= KEPT_STACK {
             stacks.items = parser.items;
         }
