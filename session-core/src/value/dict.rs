@@ -22,6 +22,10 @@ const SCAN_LIMIT: usize = 12;
 /// JSON output depends on it), iteration is in insertion order, and `==` ignores order (as Python's
 /// `==` does; [`dicts_identical`](super::dicts_identical) compares the order too).
 ///
+/// Dropping a dict of up to 8 entries leaves its memory with the thread (up to 256 KiB per
+/// thread), for the next dict that thread decodes or clones: decoding a session whose previous
+/// one was dropped on the same thread, as a request's is, allocates almost nothing.
+///
 /// ```
 /// use session_core::value::{Dict, Value};
 ///
