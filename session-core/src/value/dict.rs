@@ -589,8 +589,9 @@ impl IntoIterator for Dict {
     }
 }
 
-/// A clone's buffer is a kept one when the thread has one of its room (see [`recycle`]), so
-/// that sessions cloned out of a store and dropped after the request reuse the same buffers.
+/// A clone's buffer is a kept one when the thread has one of its room (see
+/// `value/recycle.rs`), so that sessions cloned out of a store and dropped after the request
+/// reuse the same buffers.
 impl Clone for Dict {
     fn clone(&self) -> Self {
         let mut entries = recycle::take(self.entries.len());
@@ -603,7 +604,7 @@ impl Clone for Dict {
 }
 
 /// A small dict's buffer goes back to its thread for the next dict a reader builds (see
-/// [`recycle`]), once its entries are dropped.
+/// `value/recycle.rs`), once its entries are dropped.
 impl Drop for Dict {
     fn drop(&mut self) {
         if recycle::may_keep(self.entries.capacity()) {
