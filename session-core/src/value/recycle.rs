@@ -160,6 +160,32 @@ mod tests {
     }
 
     #[test]
+    fn dicts_dropped_while_their_thread_exits_are_freed_quietly() {
+        use crate::value::Dict;
+
+        thread_local! {
+            static LATE: RefCell<Option<Dict>> = const { RefCell::new(None) };
+        }
+        let small = || -> Dict { (0..4).map(|i| (format!("k{i}"), Value::from(i))).collect() };
+        // Thread-local values are destroyed in an order of their own when a thread exits; one
+        // thread sets the dict's slot up before this thread's kept buffers, the other after,
+        // so a dict is dropped both before and after its thread's kept buffers are gone.
+        for kept_first in [true, false] {
+            std::thread::spawn(move || {
+                if kept_first {
+                    keep(Vec::with_capacity(4));
+                }
+                LATE.with(|late| *late.borrow_mut() = Some(small()));
+                if !kept_first {
+                    keep(Vec::with_capacity(4));
+                }
+            })
+            .join()
+            .unwrap();
+        }
+    }
+
+    #[test]
     fn a_buffer_still_holding_entries_is_not_kept() {
         let before = kept_bytes();
         keep(vec![(Str::from("a"), Value::Null)]);
