@@ -670,7 +670,8 @@ struct Parser<'a> {
     /// Items of the arrays being parsed, innermost last; each array takes its own off the end
     /// into a list of exactly the right size.
     items: Vec<Value>,
-    /// How many entries the last object at each depth had (at most [`MAX_KEPT_ENTRIES`]): an
+    /// How many entries the last object at each depth had (below the top, at most
+    /// [`MAX_KEPT_ENTRIES`]): an
     /// object's entries are parsed straight into a buffer of that room, which sibling objects (a
     /// cart's line items) fill exactly, so the dict is built where it was parsed, with no copy
     /// (moving them off a shared stack into a buffer of their own was 5 % of a 32 KB decode).
@@ -861,9 +862,16 @@ impl Parser<'_> {
                         .dict_room
                         .get_mut(depth.min(GUESSED_DEPTHS).saturating_sub(1))
                     {
-                        // A guess never reserves more than a kept buffer holds, so a hostile
-                        // document nesting many objects under a large one reserves little.
-                        *room = u8::try_from(entries.len().min(MAX_KEPT_ENTRIES)).unwrap_or(1);
+                        // Below the top, a guess never reserves more than a kept buffer holds,
+                        // so a hostile document nesting many objects under a large one reserves
+                        // little. The document's own object is one, so its guess may be larger:
+                        // a session of more keys than that is then built without growing.
+                        let most = if depth == 1 {
+                            usize::from(u8::MAX)
+                        } else {
+                            MAX_KEPT_ENTRIES
+                        };
+                        *room = u8::try_from(entries.len().min(most)).unwrap_or(u8::MAX);
                     }
                     let may_repeat = Dict::keys_may_repeat(&entries);
                     let entries = Dict::fit_parsed_entries(entries);
@@ -1350,6 +1358,25 @@ mod tests {
         assert_eq!(rooms, [(2, 2), (6, 6), (1, 1), (20, 20), (0, 0), (1, 1)]);
         assert_eq!(items[3].as_dict().unwrap()["k19"], Value::from(19));
         assert_eq!(dumps(&list), text);
+    }
+
+    #[test]
+    fn only_the_documents_own_object_guesses_more_room_than_a_kept_buffer() {
+        std::thread::spawn(|| {
+            let keys = |n: usize| -> String {
+                (0..n)
+                    .map(|i| format!(r#""k{i}":{i}"#))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let text = format!(r#"{{{},"inner":{{{}}}}}"#, keys(19), keys(30));
+            let value = from_slice(text.as_bytes()).unwrap();
+            assert_eq!(value.as_dict().unwrap().capacity(), 20);
+            let rooms = STACKS.with(|stacks| stacks.borrow().dict_room);
+            assert_eq!(&rooms[..2], &[20, MAX_KEPT_ENTRIES as u8]);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
