@@ -20,9 +20,9 @@
 
 use std::fmt::Write as _;
 
-use super::{Serializer, SerializerError, fill, push_default, with_reused};
+use super::{Serializer, SerializerError, fill, push_default, push_in_room, with_reused};
 use crate::value::recycle::MAX_KEPT_ENTRIES;
-use crate::value::{Dict, Int, MAX_DEPTH, MAX_STR_DIGITS, Str, Value};
+use crate::value::{Dict, Int, KeyPrints, MAX_DEPTH, MAX_STR_DIGITS, Str, Value};
 
 const FORMAT: &str = "json";
 
@@ -657,6 +657,38 @@ fn malformed(offset: usize, reason: impl Into<String>) -> SerializerError {
     }
 }
 
+/// Where [`Parser::parse_object_into`] puts the dict it parsed. A trait rather than a closure so
+/// that the dict goes into its slot inline: through a closure that was not inlined, it was
+/// passed in memory and copied in other widths than it was written in (a failed store forward).
+trait DictSink {
+    type Output;
+    fn finish(parser: &mut Parser<'_>, dict: Dict) -> Self::Output;
+}
+
+/// The dict is returned as a [`Value`].
+struct AsValue;
+
+impl DictSink for AsValue {
+    type Output = Value;
+
+    #[inline(always)]
+    fn finish(_: &mut Parser<'_>, dict: Dict) -> Value {
+        Value::Dict(dict)
+    }
+}
+
+/// The dict is a list item, pushed onto the parser's items stack.
+struct OntoItems;
+
+impl DictSink for OntoItems {
+    type Output = ();
+
+    #[inline(always)]
+    fn finish(parser: &mut Parser<'_>, dict: Dict) {
+        push_in_room(&mut parser.items, Value::Dict(dict));
+    }
+}
+
 struct Parser<'a> {
     input: &'a [u8],
     /// The input as text, when it is valid UTF-8 (always for [`from_str`], nearly always for
@@ -750,15 +782,32 @@ impl Parser<'_> {
     /// than they had just been written in, and wait for them (a failed store forward).
     #[inline(always)]
     fn push_item(&mut self, depth: usize) -> Result<(), SerializerError> {
-        if self.peek() == Some(b'"') {
-            let at = self.pos;
-            self.pos += 1;
-            let string = self.parse_string(at)?;
-            fill(push_default(&mut self.items), Value::Str(string));
-        } else {
-            let value = self.parse_value(depth)?;
-            fill(push_default(&mut self.items), value);
+        match self.peek() {
+            Some(b'"') => {
+                let at = self.pos;
+                self.pos += 1;
+                let string = Str::from(self.parse_str(at)?);
+                fill(push_default(&mut self.items), Value::Str(string));
+                return Ok(());
+            }
+            // A list of dicts (a cart's line items): the dict is pushed by the call that built
+            // it, from registers. Returned as a `Value` and copied into its slot here, it was
+            // read back in other widths than it had just been written in (a failed store
+            // forward, an eighth of the parser's samples).
+            Some(b'{') => {
+                self.pos += 1;
+                return self.push_object_item(depth + 1);
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                if let Some(n) = self.small_int() {
+                    fill(push_default(&mut self.items), Value::from(n));
+                    return Ok(());
+                }
+            }
+            _ => {}
         }
+        let value = self.parse_value(depth)?;
+        fill(push_default(&mut self.items), value);
         Ok(())
     }
 
@@ -774,12 +823,16 @@ impl Parser<'_> {
         depth: usize,
     ) -> Result<(), SerializerError> {
         if self.peek() == Some(b'"') {
-            let at = self.pos;
+            let start = self.pos;
             self.pos += 1;
-            let string = self.parse_string(at)?;
+            let text = self.parse_str(start)?;
             let slot = push_default(entries);
             fill(&mut slot.0, key);
-            fill(&mut slot.1, Value::Str(string));
+            fill(&mut slot.1, Value::Str(Str::from(text)));
+        } else if let Some(n) = self.small_int() {
+            // Written from a register: through `parse_value` the number came back in memory and
+            // was copied into the slot in other widths (a failed store forward).
+            push_in_room(entries, (key, Value::from(n)));
         } else {
             let value = self.parse_value(depth)?;
             let slot = push_default(entries);
@@ -817,22 +870,40 @@ impl Parser<'_> {
     }
 
     fn parse_object(&mut self, depth: usize) -> Result<Value, SerializerError> {
+        self.parse_object_into::<AsValue>(depth)
+    }
+
+    /// Parses an object that is a list item and pushes it onto the items stack (see
+    /// [`push_item`](Self::push_item)).
+    #[inline(never)]
+    fn push_object_item(&mut self, depth: usize) -> Result<(), SerializerError> {
+        self.parse_object_into::<OntoItems>(depth)
+    }
+
+    /// Parses an object's body (`self.pos` is just past its `{`) and hands the dict to `S`.
+    #[inline(always)]
+    fn parse_object_into<S: DictSink>(
+        &mut self,
+        depth: usize,
+    ) -> Result<S::Output, SerializerError> {
         if depth > MAX_DEPTH {
             return Err(too_deep());
         }
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Value::Dict(Dict::new()));
+            return Ok(S::finish(self, Dict::new()));
         }
         let guessed = self
             .dict_room
             .get(depth.min(GUESSED_DEPTHS).saturating_sub(1))
             .copied();
-        let mut entries = Dict::parsed_entries_buffer(match guessed {
+        let room = match guessed {
             Some(0) | None => FIRST_DICT_ROOM,
             Some(room) => usize::from(room),
-        });
+        };
+        let mut entries = Dict::parsed_entries_buffer(room);
+        let mut prints = KeyPrints::new();
         loop {
             let key_start = self.pos;
             if self.peek() != Some(b'"') {
@@ -842,7 +913,9 @@ impl Parser<'_> {
                 ));
             }
             self.pos += 1;
-            let key = self.parse_string(key_start)?;
+            let key = self.parse_str(key_start)?;
+            prints.add(key);
+            let key = Str::from(key);
             self.skip_ws();
             if self.peek() != Some(b':') {
                 return Err(malformed(self.pos, "Expecting ':' delimiter"));
@@ -873,42 +946,68 @@ impl Parser<'_> {
                         };
                         *room = u8::try_from(entries.len().min(most)).unwrap_or(u8::MAX);
                     }
-                    let may_repeat = Dict::keys_may_repeat(&entries);
+                    let may_repeat = prints.may_repeat();
                     let entries = Dict::fit_parsed_entries(entries);
-                    return Ok(Value::Dict(Dict::from_checked_parsed(entries, may_repeat)));
+                    if may_repeat {
+                        return Ok(self.finish_repeating::<S>(entries));
+                    }
+                    // Kept apart from the path above (in a function of its own, so that the
+                    // two are not merged again), the usual dict stays in registers on its way
+                    // into its slot; merged with it, it was assembled on the stack and copied in
+                    // other widths (a failed store forward).
+                    return Ok(S::finish(self, Dict::from_checked_parsed(entries, false)));
                 }
                 _ => return Err(malformed(self.pos, "Expecting ',' delimiter")),
             }
         }
     }
 
+    /// The end of [`parse_object_into`](Self::parse_object_into) for an object whose keys may
+    /// repeat (see [`KeyPrints`]).
+    #[inline(never)]
+    fn finish_repeating<S: DictSink>(&mut self, entries: Vec<(Str, Value)>) -> S::Output {
+        S::finish(self, Dict::from_checked_parsed(entries, true))
+    }
+
     /// Parses a string body; `self.pos` is just past the opening quote at `start`.
-    ///
-    /// Called straight from the object and array loops ([`push_entry`](Self::push_entry),
-    /// [`push_item`](Self::push_item)), so a string value skips the general dispatch; the
-    /// escaped path stays out of line to keep this small.
     #[inline]
     fn parse_string(&mut self, start: usize) -> Result<Str, SerializerError> {
-        // Fast path: plain ASCII up to the closing quote is copied straight into its `Str`
-        // (inline when short, so most keys and values allocate nothing).
+        self.parse_str(start).map(Str::from)
+    }
+
+    /// Parses a string body into its text: a slice of the input when it is one plain run (nearly
+    /// always), else the scratch buffer's unescaped text.
+    ///
+    /// The loops ([`push_entry`](Self::push_entry), [`push_item`](Self::push_item)) call this
+    /// straight, so a string value skips the general dispatch, and make its `Str` where they
+    /// write it: a `Str` made here and passed back was stored in 8-byte pieces and copied into
+    /// its slot in 16-byte ones, waiting for those stores each time (a failed store forward,
+    /// a fifth of the parser's samples). The escaped path stays out of line to keep this small.
+    #[inline(always)]
+    fn parse_str(&mut self, start: usize) -> Result<&str, SerializerError> {
+        // Fast path: plain ASCII up to the closing quote, taken from the input as it is.
         let rest = &self.input[self.pos..];
         let plain = plain_ascii_run(rest);
         if rest.get(plain) == Some(&b'"') {
             let run = self.pos..self.pos + plain;
             self.pos += plain + 1;
-            let string = match self.text {
+            let text = match self.text {
                 // The run is ASCII, so its ends are character boundaries.
-                Some(text) => text.get(run).map(Str::from),
-                None => ascii_str(&rest[..plain]),
+                Some(text) => text.get(run),
+                None => std::str::from_utf8(&rest[..plain]).ok(),
             };
-            return string.ok_or_else(|| malformed(start, "invalid string"));
+            return text.ok_or_else(|| malformed(start, "invalid string"));
         }
         self.parse_escaped_string(start, plain)
     }
 
     /// The rest of a string that is not one plain run: `plain` bytes from `self.pos` are plain.
     #[inline(never)]
-    fn parse_escaped_string(&mut self, start: usize, plain: usize) -> Result<Str, SerializerError> {
+    fn parse_escaped_string(
+        &mut self,
+        start: usize,
+        plain: usize,
+    ) -> Result<&str, SerializerError> {
         let rest = &self.input[self.pos..];
         self.scratch.clear();
         self.scratch.extend_from_slice(&rest[..plain]);
@@ -955,9 +1054,7 @@ impl Parser<'_> {
             }
         }
         // The scratch buffer stays with the parser for the next escaped string.
-        std::str::from_utf8(&self.scratch)
-            .map(Str::from)
-            .map_err(|_| malformed(start, "invalid UTF-8 in string"))
+        std::str::from_utf8(&self.scratch).map_err(|_| malformed(start, "invalid UTF-8 in string"))
     }
 
     fn parse_hex4(&mut self) -> Option<u32> {
@@ -1029,6 +1126,33 @@ impl Parser<'_> {
         };
         self.scratch.push(simple);
         Ok(())
+    }
+
+    /// Reads a plain integer of at most 18 digits at `self.pos` (counts, ids, quantities: most
+    /// of a session's numbers) in a register, advancing past it; `None`, moving nothing, for
+    /// anything else (a float, a longer integer, a malformed number), which
+    /// [`parse_number`](Self::parse_number) then reads or rejects with Python's message.
+    #[inline(always)]
+    fn small_int(&mut self) -> Option<i64> {
+        let input = self.input;
+        let negative = input.get(self.pos) == Some(&b'-');
+        let first = self.pos + usize::from(negative);
+        let mut pos = first;
+        let mut n: i64 = 0;
+        while let Some(&digit @ b'0'..=b'9') = input.get(pos) {
+            if pos - first == 18 {
+                return None;
+            }
+            n = n * 10 + i64::from(digit - b'0');
+            pos += 1;
+        }
+        let digits = pos - first;
+        let leading_zero = digits > 1 && input[first] == b'0';
+        if digits == 0 || leading_zero || matches!(input.get(pos), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        self.pos = pos;
+        Some(if negative { -n } else { n })
     }
 
     fn parse_number(&mut self) -> Result<Value, SerializerError> {
@@ -1251,11 +1375,6 @@ fn plain_ascii_run(bytes: &[u8]) -> usize {
     plain_run::<false>(bytes)
 }
 
-/// A `String` of bytes already known to be ASCII.
-fn ascii_str(bytes: &[u8]) -> Option<Str> {
-    std::str::from_utf8(bytes).ok().map(Str::from)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -1389,6 +1508,94 @@ mod tests {
         };
         assert_eq!(dumps(&value), r#"{"k":999}"#);
         assert!(dict.capacity() < 100, "capacity {}", dict.capacity());
+    }
+
+    #[test]
+    fn a_repeated_key_is_found_in_objects_of_every_size() {
+        // Around the scan limit (12 keys): below it the keys' prints are compared, above it the
+        // dict is indexed. The repeat comes last, after every other key.
+        for n in [2, 3, 12, 13, 40] {
+            let keys: Vec<String> = (0..n).map(|i| format!(r#""k{i}":{i}"#)).collect();
+            let text = format!(r#"{{{},"k0":-1}}"#, keys.join(","));
+            let value = from_slice(text.as_bytes()).unwrap();
+            let dict = value.as_dict().unwrap();
+            assert_eq!(dict.len(), n, "{n} keys");
+            assert_eq!(dict.keys().next().map(Str::as_str), Some("k0"));
+            assert_eq!(dict["k0"], Value::from(-1), "{n} keys");
+        }
+        // Keys alike in length and end bytes are still different keys.
+        let value = from_slice(br#"{"axb":1,"ayb":2,"axb":3}"#).unwrap();
+        assert_eq!(dumps(&value), r#"{"axb":3,"ayb":2}"#);
+    }
+
+    #[test]
+    fn numbers_inside_objects_and_lists_read_as_they_do_alone() {
+        // Integers in objects and lists take a shorter path than the general number reader
+        // (`small_int`); whatever it does not take must fall through to the same result.
+        let numbers = [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "123456789012345678",
+            "-123456789012345678",
+            "999999999999999999",
+            "1234567890123456789",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "12345678901234567890123",
+            "01",
+            "-01",
+            "00",
+            "1.5",
+            "-2.25",
+            "1e5",
+            "1E-5",
+            "3.",
+            "3e",
+            "3e+",
+            "-",
+            "--1",
+            "-Infinity",
+            "Infinity",
+            "NaN",
+            "12x",
+        ];
+        for number in numbers {
+            let alone = from_slice(number.as_bytes());
+            let in_list = from_slice(format!("[{number}]").as_bytes());
+            let in_object = from_slice(format!(r#"{{"n":{number}}}"#).as_bytes());
+            match alone {
+                Ok(value) => {
+                    let list = in_list.unwrap();
+                    let Value::List(items) = &list else {
+                        panic!("not a list: {list:?}")
+                    };
+                    assert!(items[0].is_identical(&value), "[{number}]: {list:?}");
+                    let object = in_object.unwrap();
+                    assert!(
+                        object.as_dict().unwrap()["n"].is_identical(&value),
+                        "{{\"n\":{number}}}: {object:?}"
+                    );
+                }
+                Err(_) => {
+                    assert!(in_list.is_err(), "[{number}]: {in_list:?}");
+                    assert!(in_object.is_err(), "{{\"n\":{number}}}: {in_object:?}");
+                }
+            }
+        }
+        // Python's messages, offsets and all (json.loads).
+        let errors = [
+            (&br#"{"n":01}"#[..], "at byte 6: Expecting ',' delimiter"),
+            (b"[01]", "at byte 2: Expecting ',' delimiter"),
+            (b"[-]", "at byte 1: Expecting value"),
+            (br#"{"n":3e}"#, "at byte 6: Expecting ',' delimiter"),
+        ];
+        for (text, error) in errors {
+            let message = from_slice(text).unwrap_err().to_string();
+            assert!(message.ends_with(error), "{message}");
+        }
     }
 
     #[test]

@@ -213,10 +213,33 @@ pub(crate) fn fill<T>(slot: &mut T, value: T) {
 /// passes it through the stack to `Vec::push`, which is not inlined here and copies it in
 /// 16-byte pieces that straddle the narrower stores it was just assembled with: each such copy
 /// waits for those stores to complete (a failed store forward; writing in place took 6 % off a
-/// 32 KB JSON decode). The JSON and pickle readers build their values this way.
+/// 32 KB JSON decode). The JSON and pickle readers build their values this way. The default
+/// itself goes in through [`push_in_room`], as constants written into the slot.
 #[inline(always)]
 pub(crate) fn push_default<T: Default>(stack: &mut Vec<T>) -> &mut T {
     let at = stack.len();
-    stack.push(T::default());
+    push_in_room(stack, T::default());
     &mut stack[at]
+}
+
+/// Pushes `value` onto `stack`, written straight from registers when the stack has room.
+///
+/// `Vec::push` may grow the buffer, a call, so a value assembled in registers is first stored on
+/// the stack to survive it and then copied into its slot in wider pieces than it was stored in:
+/// the copy waits for those stores to complete (a failed store forward). Where the room is
+/// checked here first, the compiler sees that the push cannot grow and writes the fields into
+/// the slot directly; only a push that must grow goes through memory.
+#[inline(always)]
+pub(crate) fn push_in_room<T>(stack: &mut Vec<T>, value: T) {
+    if stack.len() < stack.capacity() {
+        stack.push(value);
+    } else {
+        push_grown(stack, value);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn push_grown<T>(stack: &mut Vec<T>, value: T) {
+    stack.push(value);
 }

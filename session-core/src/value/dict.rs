@@ -143,21 +143,16 @@ impl Dict {
         }
     }
 
-    /// Whether two of these keys may be the same: `false` means they all differ. Each key's
-    /// length and end bytes are read once and the pairs compared as integers, so only an object
-    /// with two keys alike in all three (rare) is scanned key by key. More entries than a scan
-    /// serves always answer `true` (they are indexed instead).
+    /// Whether two of these keys may be the same: `false` means they all differ (see
+    /// [`KeyPrints`]). More entries than a scan serves always answer `true` (they are indexed
+    /// instead).
     #[inline]
     pub(crate) fn keys_may_repeat(entries: &[(Str, Value)]) -> bool {
-        if entries.len() > SCAN_LIMIT {
-            return true;
+        let mut prints = KeyPrints::new();
+        for (key, _) in entries.iter().take(SCAN_LIMIT + 1) {
+            prints.add(key);
         }
-        let mut prints = [0u64; SCAN_LIMIT];
-        for (print, (key, _)) in prints.iter_mut().zip(entries) {
-            *print = key_print(key);
-        }
-        let prints = &prints[..entries.len()];
-        (1..prints.len()).any(|i| prints[..i].contains(&prints[i]))
+        prints.may_repeat()
     }
 
     /// [`from_parsed`](Self::from_parsed) for more entries than a scan serves.
@@ -656,6 +651,47 @@ impl<'de> serde::Deserialize<'de> for Dict {
 #[inline]
 fn same_key(a: &str, b: &str) -> bool {
     key_print(a) == key_print(b) && a == b
+}
+
+/// The prints ([`key_print`]) of a parsed object's keys, which tell whether two of them may be the
+/// same: each key's length and end bytes, compared as integers, so only an object with two keys
+/// alike in all three (rare) is scanned key by key.
+///
+/// The JSON reader adds each key as it reads it, from the input's bytes: reading the keys back
+/// from the entries just written waited for those writes to complete (a failed store forward,
+/// a tenth of a 32 KB decode).
+pub(crate) struct KeyPrints {
+    prints: [u64; SCAN_LIMIT],
+    count: usize,
+}
+
+impl KeyPrints {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        KeyPrints {
+            prints: [0; SCAN_LIMIT],
+            count: 0,
+        }
+    }
+
+    /// Counts the next entry's key (every entry's, in order, repeated keys too).
+    #[inline(always)]
+    pub(crate) fn add(&mut self, key: &str) {
+        if let Some(print) = self.prints.get_mut(self.count) {
+            *print = key_print(key);
+        }
+        self.count += 1;
+    }
+
+    /// Whether two of the keys may be the same: `false` means they all differ. More keys than a
+    /// scan serves always answer `true` (their dict is indexed instead).
+    #[inline]
+    pub(crate) fn may_repeat(&self) -> bool {
+        let Some(prints) = self.prints.get(..self.count) else {
+            return true;
+        };
+        (1..prints.len()).any(|i| prints[..i].contains(&prints[i]))
+    }
 }
 
 /// What [`same_key`] compares first, as one integer: keys with different prints differ.

@@ -14,6 +14,7 @@ mod str;
 use std::fmt;
 
 pub use de::{from_value, from_value_ref};
+pub(crate) use dict::KeyPrints;
 pub use dict::{Dict, IntoIter, Iter, IterMut, Keys, Values, ValuesMut};
 pub use int::{Int, MAX_STR_DIGITS, ParseIntError};
 pub use ser::to_value;
