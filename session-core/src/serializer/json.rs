@@ -982,7 +982,8 @@ impl Parser<'_> {
     /// straight, so a string value skips the general dispatch, and make its `Str` where they
     /// write it: a `Str` made here and passed back was stored in 8-byte pieces and copied into
     /// its slot in 16-byte ones, waiting for those stores each time (a failed store forward,
-    /// a fifth of the parser's samples). The escaped path stays out of line to keep this small.
+    /// over a quarter of its caller's samples). The escaped path stays out of line to keep this
+    /// small.
     #[inline(always)]
     fn parse_str(&mut self, start: usize) -> Result<&str, SerializerError> {
         // Fast path: plain ASCII up to the closing quote, taken from the input as it is.
