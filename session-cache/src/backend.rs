@@ -53,7 +53,10 @@ pub struct VersionedValue {
     /// [`CompressedCache`](crate::CompressedCache)) followed by a stamp the cache changes on
     /// every write even when the bytes are the same: Redis's absolute expiry time in
     /// milliseconds (`PEXPIRETIME`), memcached's `cas unique`, a write counter in the
-    /// in-process cache.
+    /// in-process cache. Redis's stamp changes only from one millisecond to the next: a write
+    /// of the same bytes with the same lifetime within the millisecond of the one before keeps
+    /// the version, and leaves the entry exactly as it was, so a compare against that version
+    /// still describes what is stored.
     pub version: Bytes,
 }
 
