@@ -776,10 +776,10 @@ impl Parser<'_> {
     }
 
     /// Parses an array item and pushes it: [`parse_value`](Self::parse_value), except that a
-    /// string, the most common item, skips the general dispatch (see
-    /// [`parse_string`](Self::parse_string)) and goes straight into its slot. Passing it back
-    /// as a `Result<Value, _>` first made the CPU re-read the string's bytes in other widths
-    /// than they had just been written in, and wait for them (a failed store forward).
+    /// string, a dict or a small integer skips the general dispatch (see
+    /// [`parse_str`](Self::parse_str)) and goes straight into its slot. Passing it back as a
+    /// `Result<Value, _>` first made the CPU re-read its bytes in other widths than they had just
+    /// been written in, and wait for them (a failed store forward).
     #[inline(always)]
     fn push_item(&mut self, depth: usize) -> Result<(), SerializerError> {
         match self.peek() {
