@@ -703,10 +703,10 @@ struct Parser<'a> {
     /// into a list of exactly the right size.
     items: Vec<Value>,
     /// How many entries the last object at each depth had (below the top, at most
-    /// [`MAX_KEPT_ENTRIES`]): an
-    /// object's entries are parsed straight into a buffer of that room, which sibling objects (a
-    /// cart's line items) fill exactly, so the dict is built where it was parsed, with no copy
-    /// (moving them off a shared stack into a buffer of their own was 5 % of a 32 KB decode).
+    /// [`MAX_KEPT_ENTRIES`]): an object's entries are parsed straight into a buffer of that room,
+    /// which sibling objects (a cart's line items) fill exactly, so the dict is built where it
+    /// was parsed, with no copy (moving them off a shared stack into a buffer of their own was
+    /// 5 % of a 32 KB decode).
     dict_room: [u8; GUESSED_DEPTHS],
 }
 
@@ -1132,7 +1132,8 @@ impl Parser<'_> {
     /// Reads a plain integer of at most 18 digits at `self.pos` (counts, ids, quantities: most
     /// of a session's numbers) in a register, advancing past it; `None`, moving nothing, for
     /// anything else (a float, a longer integer, a malformed number), which
-    /// [`parse_number`](Self::parse_number) then reads or rejects with Python's message.
+    /// [`parse_number`](Self::parse_number) then reads or rejects with Python's message. The
+    /// object and list loops call it before the general dispatch; `parse_number` starts with it.
     #[inline(always)]
     fn small_int(&mut self) -> Option<i64> {
         let input = self.input;
@@ -1157,6 +1158,11 @@ impl Parser<'_> {
     }
 
     fn parse_number(&mut self) -> Result<Value, SerializerError> {
+        if let Some(n) = self.small_int() {
+            return Ok(Value::from(n));
+        }
+        // Floats, longer integers, and the integers `small_int` leaves because of what follows
+        // them (`0` of `01`, `1` of `1.` or `1e`: Python reads them and then fails on the rest).
         let start = self.pos;
         let input = self.input;
         let mut pos = start;
@@ -1206,16 +1212,6 @@ impl Parser<'_> {
             return Ok(Value::Float(f));
         }
         let digits = int_end - start - usize::from(input[start] == b'-');
-        if digits <= 18 {
-            let mut n: i64 = 0;
-            for &d in &input[start + usize::from(input[start] == b'-')..int_end] {
-                n = n * 10 + i64::from(d - b'0');
-            }
-            if input[start] == b'-' {
-                n = -n;
-            }
-            return Ok(Value::from(n));
-        }
         if digits > MAX_STR_DIGITS {
             return Err(malformed(
                 start,
@@ -1530,45 +1526,49 @@ mod tests {
     }
 
     #[test]
-    fn numbers_inside_objects_and_lists_read_as_they_do_alone() {
-        // Integers in objects and lists take a shorter path than the general number reader
-        // (`small_int`); whatever it does not take must fall through to the same result.
+    fn numbers_read_like_python_alone_and_inside_objects_and_lists() {
+        // Integers take a shorter path (`small_int`) before the general number reader, in
+        // objects and lists before the general dispatch too; whatever it does not take must fall
+        // through to Python's result (json.loads; `None`: an error), in every position.
+        let int = |text: &str| Some(Value::Int(text.parse().unwrap()));
+        let float = |f: f64| Some(Value::Float(f));
         let numbers = [
-            "0",
-            "-0",
-            "7",
-            "-7",
-            "123456789012345678",
-            "-123456789012345678",
-            "999999999999999999",
-            "1234567890123456789",
-            "9223372036854775807",
-            "9223372036854775808",
-            "-9223372036854775809",
-            "12345678901234567890123",
-            "01",
-            "-01",
-            "00",
-            "1.5",
-            "-2.25",
-            "1e5",
-            "1E-5",
-            "3.",
-            "3e",
-            "3e+",
-            "-",
-            "--1",
-            "-Infinity",
-            "Infinity",
-            "NaN",
-            "12x",
+            ("0", int("0")),
+            ("-0", int("0")),
+            ("7", int("7")),
+            ("-7", int("-7")),
+            ("123456789012345678", int("123456789012345678")),
+            ("-123456789012345678", int("-123456789012345678")),
+            ("999999999999999999", int("999999999999999999")),
+            ("1234567890123456789", int("1234567890123456789")),
+            ("9223372036854775807", int("9223372036854775807")),
+            ("9223372036854775808", int("9223372036854775808")),
+            ("-9223372036854775809", int("-9223372036854775809")),
+            ("12345678901234567890123", int("12345678901234567890123")),
+            ("01", None),
+            ("-01", None),
+            ("00", None),
+            ("1.5", float(1.5)),
+            ("-2.25", float(-2.25)),
+            ("1e5", float(1e5)),
+            ("1E-5", float(1e-5)),
+            ("3.", None),
+            ("3e", None),
+            ("3e+", None),
+            ("-", None),
+            ("--1", None),
+            ("-Infinity", float(f64::NEG_INFINITY)),
+            ("Infinity", float(f64::INFINITY)),
+            ("NaN", float(f64::NAN)),
+            ("12x", None),
         ];
-        for number in numbers {
+        for (number, python) in numbers {
             let alone = from_slice(number.as_bytes());
             let in_list = from_slice(format!("[{number}]").as_bytes());
             let in_object = from_slice(format!(r#"{{"n":{number}}}"#).as_bytes());
-            match alone {
-                Ok(value) => {
+            match python {
+                Some(value) => {
+                    assert!(alone.unwrap().is_identical(&value), "{number}");
                     let list = in_list.unwrap();
                     let Value::List(items) = &list else {
                         panic!("not a list: {list:?}")
@@ -1580,7 +1580,8 @@ mod tests {
                         "{{\"n\":{number}}}: {object:?}"
                     );
                 }
-                Err(_) => {
+                None => {
+                    assert!(alone.is_err(), "{number}: {alone:?}");
                     assert!(in_list.is_err(), "[{number}]: {in_list:?}");
                     assert!(in_object.is_err(), "{{\"n\":{number}}}: {in_object:?}");
                 }
