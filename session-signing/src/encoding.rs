@@ -75,22 +75,36 @@ pub(crate) fn b64_decode_into(s: &str, out: &mut Vec<u8>) -> Result<(), Error> {
 /// Base62-encodes an integer the way Django encodes timestamps: `0` is `"0"`, negatives get a
 /// leading `-`, most significant digit first, no padding.
 pub fn b62_encode(n: i64) -> String {
-    if n == 0 {
-        return "0".to_owned();
-    }
+    let mut out = String::with_capacity(B62_MAX_LEN);
+    push_b62(n, &mut out);
+    out
+}
+
+/// The longest [`b62_encode`] text: `-` and the 11 digits of `i64::MIN`'s magnitude.
+pub(crate) const B62_MAX_LEN: usize = 12;
+
+/// [`b62_encode`], appended to `out`: signing writes the timestamp straight into the signed
+/// text, where a string of its own cost two of the three allocations of an encode.
+pub(crate) fn push_b62(n: i64, out: &mut String) {
     let alphabet = BASE62_ALPHABET.as_bytes();
+    let mut digits = [0u8; B62_MAX_LEN];
+    let mut start = digits.len();
     // unsigned_abs so that i64::MIN does not overflow.
     let mut magnitude = n.unsigned_abs();
-    let mut digits = Vec::with_capacity(12);
-    while magnitude > 0 {
+    loop {
+        start -= 1;
         // The remainder is < 62, so the index is always in range.
-        digits.push(alphabet[(magnitude % 62) as usize]);
+        digits[start] = alphabet[(magnitude % 62) as usize];
         magnitude /= 62;
+        if magnitude == 0 {
+            break;
+        }
     }
     if n < 0 {
-        digits.push(b'-');
+        start -= 1;
+        digits[start] = b'-';
     }
-    digits.iter().rev().map(|&b| char::from(b)).collect()
+    out.extend(digits[start..].iter().map(|&b| char::from(b)));
 }
 
 /// Decodes Django's base62. Mirrors Django exactly on valid input, including its quirks: an
@@ -195,6 +209,20 @@ mod tests {
         for &(n, encoded) in BASE62_VECTORS {
             assert_eq!(b62_encode(n), encoded, "encode {n}");
             assert_eq!(b62_decode(encoded).ok(), Some(n), "decode {encoded}");
+        }
+    }
+
+    #[test]
+    fn base62_is_appended_after_the_text_signing_has_written() {
+        for (n, encoded) in [
+            (0, "0"),
+            (1_700_000_000, "1r31eq"),
+            (i64::MIN, "-AzL8n0Y58m8"),
+        ] {
+            let mut text = String::from("payload:");
+            push_b62(n, &mut text);
+            assert_eq!(text, format!("payload:{encoded}"));
+            assert!(encoded.len() <= B62_MAX_LEN);
         }
     }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::algorithm::{Algorithm, KeyedMac};
 use crate::compress::{Deflate, compressed_if_smaller, inflate_bounded, with_payload_bytes};
 use crate::encoding::{
-    b62_decode, b62_encode, b64_decode, b64_encode_into, b64_encode_slice, constant_time_eq,
+    B62_MAX_LEN, b62_decode, b64_decode, b64_encode_into, b64_encode_slice, constant_time_eq,
+    push_b62,
 };
 use crate::{Error, SecretKey};
 
@@ -507,7 +508,7 @@ impl TimestampSigner {
 
     fn push_timestamp(&self, unix_seconds: i64, text: &mut String) {
         text.push_str(self.signer.separator());
-        text.push_str(&b62_encode(unix_seconds));
+        push_b62(unix_seconds, text);
     }
 
     /// Verifies the signature and, if `max_age` is given, the age against the current time.
@@ -556,8 +557,9 @@ impl TimestampSigner {
     pub fn sign_object_at(&self, serialized: &[u8], compress: bool, unix_seconds: i64) -> String {
         let deflate = compress.then_some(self.signer.deflate());
         with_payload(serialized, deflate, |payload, dot| {
-            // A timestamp is at most 12 characters (an i64 in base 62, with its sign).
-            let capacity = self.signer.signed_len(payload_len(payload, dot) + 1 + 12);
+            let capacity = self
+                .signer
+                .signed_len(payload_len(payload, dot) + 1 + B62_MAX_LEN);
             let mut text = String::with_capacity(capacity);
             push_payload(payload, dot, &mut text);
             self.push_timestamp(unix_seconds, &mut text);
