@@ -55,3 +55,37 @@ async fn redis_reports_when_an_entry_expires() {
     let store = Arc::new(CacheStore::new(cache, &config()).unwrap());
     about_100_seconds_from_now(saved_then_loaded_expiry(&store).await);
 }
+
+/// Redis reads a value and its expiry together (`GET` and `PEXPIRETIME` in one transaction):
+/// a key with no expiry reads with none, and a missing key reads as missing, not as an error.
+#[tokio::test]
+async fn redis_reads_an_entry_without_expiry_and_a_missing_one() {
+    use session_cache::CacheBackend;
+
+    let Some(url) = services::url_or_skip(
+        services::REDIS_URL,
+        "redis_reads_an_entry_without_expiry_and_a_missing_one",
+    ) else {
+        return;
+    };
+    let redis = session_cache::RedisCache::connect(&url).await.unwrap();
+    let key = services::unique_name("no-expiry");
+    let missing = format!("{key}:missing");
+    let () = redis
+        .command(redis::cmd("SET").arg(&key).arg("held"))
+        .await
+        .unwrap();
+
+    let (value, expires) = redis.get_with_expiry(&key).await.unwrap().unwrap();
+    assert_eq!(&value[..], b"held");
+    assert_eq!(expires, None);
+    let versioned = redis.get_versioned(&key).await.unwrap().unwrap();
+    assert_eq!(&versioned.value[..], b"held");
+    assert!(redis.get_with_expiry(&missing).await.unwrap().is_none());
+    assert!(redis.get_versioned(&missing).await.unwrap().is_none());
+
+    let _: i64 = redis
+        .command(redis::cmd("DEL").arg(&key))
+        .await
+        .unwrap();
+}
