@@ -84,8 +84,5 @@ async fn redis_reads_an_entry_without_expiry_and_a_missing_one() {
     assert!(redis.get_with_expiry(&missing).await.unwrap().is_none());
     assert!(redis.get_versioned(&missing).await.unwrap().is_none());
 
-    let _: i64 = redis
-        .command(redis::cmd("DEL").arg(&key))
-        .await
-        .unwrap();
+    let _: i64 = redis.command(redis::cmd("DEL").arg(&key)).await.unwrap();
 }
