@@ -236,9 +236,9 @@
 //!   times as much (5.7 µs against 1.2 µs for a 2 KB session, Redis 7.0's `INFO commandstats`).
 //!   Both touch one key, so they run on a Cluster without hash tags. `PEXPIRETIME` needs Redis
 //!   7.0 or later; on older servers a `merge` or `reject` load or save fails with a store error
-//!   (`last_write_wins` works on any version). Two writes
-//!   of the same bytes with the same lifetime within one millisecond share a version, which
-//!   loses nothing (the stored session is the same).
+//!   (`last_write_wins` works on any version). Two writes of the same bytes with the same
+//!   lifetime within one millisecond share a version, which loses nothing (the stored session
+//!   is the same).
 //! - The version a session holds between its load and its save is a copy of the stored value
 //!   (plus 8 bytes).
 //! - A non-positive expiry age removes the entry, under the same condition, as a plain save
