@@ -542,15 +542,14 @@ impl RedisCache {
         Ok(reply)
     }
 
-    /// Runs a script by its hash, and by its source when the server does not hold it yet (a
-    /// new or restarted server, a failover, a Cluster node seeing it first); a write goes
-    /// through [`write`](Self::write), so `WAIT` follows it when configured.
-    async fn run_script<T: FromRedisValue>(
+    /// Runs a script that writes by its hash, and by its source when the server does not hold
+    /// it yet (a new or restarted server, a failover, a Cluster node seeing it first), through
+    /// [`write`](Self::write), so `WAIT` follows it when configured.
+    async fn run_write_script<T: FromRedisValue>(
         &self,
         (sha1, source): (&str, &str),
         key: &str,
         args: &[&[u8]],
-        is_write: bool,
     ) -> Result<T, CacheError> {
         let call = |command: &str, script: &str| {
             let data = args.iter().map(|arg| arg.len()).sum::<usize>() + key.len() + 64;
@@ -561,15 +560,8 @@ impl RedisCache {
             }
             cmd
         };
-        let run = |cmd: Cmd| async move {
-            if is_write {
-                self.write(cmd).await
-            } else {
-                self.query(&cmd).await
-            }
-        };
-        match run(call("EVALSHA", sha1)).await {
-            Err(error) if is_noscript(&error) => run(call("EVAL", source)).await,
+        match self.write(call("EVALSHA", sha1)).await {
+            Err(error) if is_noscript(&error) => self.write(call("EVAL", source)).await,
             other => other,
         }
     }
@@ -691,12 +683,7 @@ impl CacheBackend for RedisCache {
         let ttl = ttl.map(|ttl| ttl.seconds().to_string()).unwrap_or_default();
         let args: [&[u8]; 4] = [expected, expiry.as_bytes(), &value, ttl.as_bytes()];
         let reply: i64 = self
-            .run_script(
-                (COMPARE_AND_SWAP_SHA1, COMPARE_AND_SWAP_SCRIPT),
-                key,
-                &args,
-                true,
-            )
+            .run_write_script((COMPARE_AND_SWAP_SHA1, COMPARE_AND_SWAP_SCRIPT), key, &args)
             .await?;
         match reply {
             -1 => Ok(Swap::Missing),
