@@ -500,10 +500,18 @@ impl TimestampSigner {
 
     /// Signs `value` as if at `unix_seconds`: `value:TS:SIG` with the default separator.
     pub fn sign_at(&self, value: &str, unix_seconds: i64) -> String {
-        let mut text = String::with_capacity(self.signer.signed_len(value.len() + 16));
+        let mut text = String::with_capacity(self.timestamped_len(value.len()));
         text.push_str(value);
         self.push_timestamp(unix_seconds, &mut text);
         self.signer.append_signature(text)
+    }
+
+    /// Length of the signed form of a `len`-byte value with its timestamp (at most
+    /// [`B62_MAX_LEN`] characters) after the separator: room enough for what
+    /// [`push_timestamp`](Self::push_timestamp) and the signature add.
+    fn timestamped_len(&self, len: usize) -> usize {
+        self.signer
+            .signed_len(len + self.signer.separator().len() + B62_MAX_LEN)
     }
 
     fn push_timestamp(&self, unix_seconds: i64, text: &mut String) {
@@ -557,10 +565,7 @@ impl TimestampSigner {
     pub fn sign_object_at(&self, serialized: &[u8], compress: bool, unix_seconds: i64) -> String {
         let deflate = compress.then_some(self.signer.deflate());
         with_payload(serialized, deflate, |payload, dot| {
-            let capacity = self
-                .signer
-                .signed_len(payload_len(payload, dot) + 1 + B62_MAX_LEN);
-            let mut text = String::with_capacity(capacity);
+            let mut text = String::with_capacity(self.timestamped_len(payload_len(payload, dot)));
             push_payload(payload, dot, &mut text);
             self.push_timestamp(unix_seconds, &mut text);
             self.signer.append_signature(text)
