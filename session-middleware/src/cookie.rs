@@ -5,8 +5,9 @@
 //! `http.cookies.Morsel`, so the `Set-Cookie` headers are byte-identical to Django's.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::fmt;
 
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
@@ -112,11 +113,23 @@ pub fn request_cookie_from_values<'h>(
 /// list.
 fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
     let mut found = None;
-    for chunk in header.split(';') {
-        let (chunk_name, value) = chunk.split_once('=').unwrap_or(("", chunk));
+    // Split at the ASCII bytes `;` and `=` by position: `str::split` and `split_once` with a
+    // `char` pattern took 300 instructions to find one cookie, per request.
+    let mut rest = header;
+    loop {
+        let end = rest.bytes().position(|b| b == b';').unwrap_or(rest.len());
+        let (chunk, after) = (rest.get(..end)?, rest.get(end..)?);
+        let (chunk_name, value) = match chunk.bytes().position(|b| b == b'=') {
+            Some(at) => (chunk.get(..at)?, chunk.get(at + 1..)?),
+            None => ("", chunk),
+        };
         let (chunk_name, value) = (strip(chunk_name), strip(value));
         if chunk_name == name && !(chunk_name.is_empty() && value.is_empty()) {
             found = Some(value);
+        }
+        match after.get(1..) {
+            Some(next) => rest = next,
+            None => break,
         }
     }
     found.map(unquote)
@@ -124,6 +137,11 @@ fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
 
 /// Python's `str.strip()`.
 fn strip(s: &str) -> &str {
+    // Printable ASCII at both ends (a session key's characters) has nothing to strip.
+    let plain = |b: Option<&u8>| b.is_some_and(|&b| (0x21..0x7f).contains(&b));
+    if plain(s.as_bytes().first()) && plain(s.as_bytes().last()) {
+        return s;
+    }
     s.trim_matches(is_python_space)
 }
 
@@ -242,37 +260,115 @@ const MONTHS: [&str; 12] = [
 /// Django's `http_date`: RFC 7231 IMF-fixdate (`Wdy, DD Mon YYYY HH:MM:SS GMT`) for whole Unix
 /// seconds. Python can only format years 1 to 9999; other moments are [`Error::ExpiryOutOfRange`].
 pub fn http_date(unix_seconds: i64) -> Result<String, Error> {
-    let at = OffsetDateTime::from_unix_timestamp(unix_seconds)
-        .ok()
-        .filter(|at| (1..=9999).contains(&at.year()))
-        .ok_or(Error::ExpiryOutOfRange { unix_seconds })?;
-    let (year, month, day) = at.to_calendar_date();
-    let (hour, minute, second) = at.to_hms();
-    // Written digit by digit: `format!` with seven arguments cost more than the rest of setting
-    // the cookie, on every response that sets one.
-    let mut out = String::with_capacity(EPOCH_HTTP_DATE.len());
-    out.push_str(WEEKDAYS[usize::from(at.weekday().number_days_from_monday())]);
-    out.push_str(", ");
-    push_digits(&mut out, u32::from(day), 2);
-    out.push(' ');
-    out.push_str(MONTHS[usize::from(u8::from(month) - 1)]);
-    out.push(' ');
-    // The filter above keeps the year in 1..=9999.
-    push_digits(&mut out, year.unsigned_abs(), 4);
-    for (separator, part) in [(' ', hour), (':', minute), (':', second)] {
-        out.push(separator);
-        push_digits(&mut out, u32::from(part), 2);
-    }
-    out.push_str(" GMT");
+    let date = HttpDate::from_unix(unix_seconds)?;
+    let mut out = String::with_capacity(HttpDate::LEN);
+    date.push_to(&mut out);
     Ok(out)
 }
 
-/// Appends the last `width` decimal digits of `n`, zero-padded.
-fn push_digits(out: &mut String, n: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = (n / 10u32.pow(place)) % 10;
-        out.push(char::from_digit(digit, 10).unwrap_or('0'));
+/// A moment Django's `http_date` can write: whole Unix seconds in the years 1 to 9999, checked
+/// once when made, so that writing it cannot fail. A [`SetCookie`] holds one as its `expires`
+/// and writes it straight into the header, with no string of its own.
+///
+/// ```
+/// use session_middleware::cookie::HttpDate;
+///
+/// let date = HttpDate::from_unix(1_701_209_600)?;
+/// assert_eq!(date.to_string(), "Tue, 28 Nov 2023 22:13:20 GMT");
+/// assert_eq!(HttpDate::EPOCH.to_string(), "Thu, 01 Jan 1970 00:00:00 GMT");
+/// assert!(HttpDate::from_unix(i64::MAX).is_err());
+/// # Ok::<(), session_middleware::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HttpDate(OffsetDateTime);
+
+impl HttpDate {
+    /// The length of every HTTP date, in bytes.
+    pub const LEN: usize = EPOCH_HTTP_DATE.len();
+
+    /// The Unix epoch, Django's `delete_cookie` expiry ([`EPOCH_HTTP_DATE`]).
+    pub const EPOCH: HttpDate = HttpDate(OffsetDateTime::UNIX_EPOCH);
+
+    /// The moment `unix_seconds` after the epoch.
+    ///
+    /// # Errors
+    /// [`Error::ExpiryOutOfRange`] outside the years 1 to 9999 (Python cannot format them).
+    pub fn from_unix(unix_seconds: i64) -> Result<Self, Error> {
+        OffsetDateTime::from_unix_timestamp(unix_seconds)
+            .ok()
+            .filter(|at| (1..=9999).contains(&at.year()))
+            .map(HttpDate)
+            .ok_or(Error::ExpiryOutOfRange { unix_seconds })
     }
+
+    /// The moment as Unix seconds.
+    pub fn unix_seconds(&self) -> i64 {
+        self.0.unix_timestamp()
+    }
+
+    /// Appends the date's [`LEN`](Self::LEN) bytes.
+    fn push_to(&self, out: &mut String) {
+        // Responses in the same second share their expiry date: written once per second and
+        // thread, as hyper writes its `Date` header, instead of a calendar conversion each time.
+        thread_local! {
+            static LAST: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+        }
+        let seconds = self.unix_seconds();
+        LAST.with_borrow_mut(|(at, text)| {
+            if *at != seconds || text.is_empty() {
+                text.clear();
+                self.write_to(text);
+                *at = seconds;
+            }
+            out.push_str(text);
+        });
+    }
+
+    fn write_to(&self, out: &mut String) {
+        let at = self.0;
+        let (year, month, day) = at.to_calendar_date();
+        let (hour, minute, second) = at.to_hms();
+        // Written digit by digit: `format!` with seven arguments cost more than the rest of setting
+        // the cookie, on every response that sets one.
+        out.push_str(WEEKDAYS[usize::from(at.weekday().number_days_from_monday())]);
+        out.push_str(", ");
+        push_digits(out, u64::from(day), 2);
+        out.push(' ');
+        out.push_str(MONTHS[usize::from(u8::from(month) - 1)]);
+        out.push(' ');
+        // `from_unix` keeps the year in 1..=9999.
+        push_digits(out, u64::from(year.unsigned_abs()), 4);
+        for (separator, part) in [(' ', hour), (':', minute), (':', second)] {
+            out.push(separator);
+            push_digits(out, u64::from(part), 2);
+        }
+        out.push_str(" GMT");
+    }
+}
+
+impl fmt::Display for HttpDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::with_capacity(Self::LEN);
+        self.push_to(&mut text);
+        f.write_str(&text)
+    }
+}
+
+/// Appends the last `width` decimal digits of `n` (at most 20), zero-padded.
+fn push_digits(out: &mut String, mut n: u64, width: u32) {
+    let mut digits = [b'0'; 20];
+    let width = (width as usize).min(digits.len());
+    // From the last digit back: a division by the constant 10 is a multiplication.
+    for slot in digits[..width].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend(digits[..width].iter().map(|&digit| char::from(digit)));
+}
+
+/// How many decimal digits `n` has (1 for 0).
+fn digit_count(n: u64) -> u32 {
+    n.checked_ilog10().map_or(1, |log| log + 1)
 }
 
 /// One `Set-Cookie` header's content, rendered as Python's `Morsel.OutputString` does: the
@@ -284,8 +380,8 @@ pub struct SetCookie<'a> {
     pub name: &'a str,
     /// The value, quoted on rendering when needed.
     pub value: &'a str,
-    /// The `expires` attribute, an HTTP date.
-    pub expires: Option<String>,
+    /// The `expires` attribute.
+    pub expires: Option<HttpDate>,
     /// The `Max-Age` attribute.
     pub max_age: Option<i64>,
     /// The `Path` attribute.
@@ -303,10 +399,38 @@ pub struct SetCookie<'a> {
 impl SetCookie<'_> {
     /// The header value, e.g.
     /// `sessionid=abc; expires=Tue, 28 Nov 2023 22:13:20 GMT; HttpOnly; Max-Age=1209600; Path=/`.
+    ///
+    /// The string has no spare capacity, so that `Bytes::from` takes it over as it is: with spare
+    /// room, a header value built from it needed an allocation of its own.
     pub fn render(&self) -> Result<String, Error> {
         let value = quote(self.value)?;
-        // Room for the usual attributes, so the string is allocated once.
-        let mut out = String::with_capacity(self.name.len() + value.len() + 128);
+        let (domain, path, same_site) = (
+            present(self.domain),
+            present(self.path),
+            present(self.same_site),
+        );
+        // "; " and "=" around each attribute with a value, "; " before each flag.
+        let with_value =
+            |value: Option<&str>, name: &str| value.map_or(0, |v| name.len() + v.len() + 3);
+        let flag = |set: bool, name: &str| if set { name.len() + 2 } else { 0 };
+        let len = self.name.len()
+            + 1
+            + value.len()
+            + with_value(domain, "Domain")
+            + self
+                .expires
+                .map_or(0, |_| "expires".len() + HttpDate::LEN + 3)
+            + flag(self.http_only, "HttpOnly")
+            + self.max_age.map_or(0, |max_age| {
+                "Max-Age".len()
+                    + 3
+                    + usize::from(max_age < 0)
+                    + digit_count(max_age.unsigned_abs()) as usize
+            })
+            + with_value(path, "Path")
+            + with_value(same_site, "SameSite")
+            + flag(self.secure, "Secure");
+        let mut out = String::with_capacity(len);
         out.push_str(self.name);
         out.push('=');
         out.push_str(&value);
@@ -318,25 +442,29 @@ impl SetCookie<'_> {
                 out.push_str(value);
             }
         }
-        if let Some(domain) = present(self.domain) {
+        if let Some(domain) = domain {
             attribute(&mut out, "Domain", Some(domain));
         }
-        if let Some(expires) = present(self.expires.as_deref()) {
-            attribute(&mut out, "expires", Some(expires));
+        if let Some(expires) = self.expires {
+            attribute(&mut out, "expires", Some(""));
+            expires.push_to(&mut out);
         }
         if self.http_only {
             attribute(&mut out, "HttpOnly", None);
         }
         if let Some(max_age) = self.max_age {
-            attribute(&mut out, "Max-Age", None);
-            out.push('=');
-            // Writing to a String cannot fail; no temporary string for the number.
-            let _ = write!(out, "{max_age}");
+            attribute(
+                &mut out,
+                "Max-Age",
+                Some(if max_age < 0 { "-" } else { "" }),
+            );
+            let digits = max_age.unsigned_abs();
+            push_digits(&mut out, digits, digit_count(digits));
         }
-        if let Some(path) = present(self.path) {
+        if let Some(path) = path {
             attribute(&mut out, "Path", Some(path));
         }
-        if let Some(same_site) = present(self.same_site) {
+        if let Some(same_site) = same_site {
             attribute(&mut out, "SameSite", Some(same_site));
         }
         if self.secure {
@@ -584,7 +712,7 @@ mod tests {
         let cookie = SetCookie {
             name: "sessionid",
             value: "abc",
-            expires: Some("Tue, 14 Nov 2023 23:13:20 GMT".to_owned()),
+            expires: Some(HttpDate::from_unix(1_700_000_000 + 3600).unwrap()),
             max_age: Some(3600),
             path: Some("/"),
             domain: Some(".example.com"),
@@ -600,7 +728,7 @@ mod tests {
         let bare = SetCookie {
             name: "sessionid",
             value: "abc",
-            expires: Some(String::new()),
+            expires: None,
             max_age: None,
             path: Some(""),
             domain: Some(""),
@@ -614,5 +742,74 @@ mod tests {
             ..bare
         };
         assert_eq!(negative.render().unwrap(), "sessionid=abc; Max-Age=-10");
+    }
+
+    #[test]
+    fn a_rendered_cookie_has_no_spare_capacity() {
+        let full = SetCookie {
+            name: "sessionid",
+            value: "a b",
+            expires: Some(HttpDate::EPOCH),
+            max_age: Some(1_209_600),
+            path: Some("/"),
+            domain: Some(".example.com"),
+            secure: true,
+            http_only: true,
+            same_site: Some("Lax"),
+        };
+        let mut cookies = vec![full.clone()];
+        for max_age in [
+            None,
+            Some(0),
+            Some(9),
+            Some(10),
+            Some(-1),
+            Some(i64::MIN),
+            Some(i64::MAX),
+        ] {
+            cookies.push(SetCookie {
+                max_age,
+                ..full.clone()
+            });
+        }
+        cookies.push(SetCookie {
+            value: "",
+            expires: None,
+            path: Some(""),
+            domain: None,
+            secure: false,
+            http_only: false,
+            same_site: Some(""),
+            ..full.clone()
+        });
+        for cookie in cookies {
+            let rendered = cookie.render().unwrap();
+            assert_eq!(rendered.len(), rendered.capacity(), "{rendered}");
+        }
+        assert_eq!(
+            SetCookie {
+                max_age: Some(i64::MIN),
+                ..full
+            }
+            .render()
+            .unwrap(),
+            "sessionid=\"a b\"; Domain=.example.com; expires=Thu, 01 Jan 1970 00:00:00 GMT; \
+             HttpOnly; Max-Age=-9223372036854775808; Path=/; SameSite=Lax; Secure"
+        );
+    }
+
+    #[test]
+    fn an_http_date_is_checked_once_and_written_as_django_writes_it() {
+        assert_eq!(HttpDate::EPOCH.to_string(), EPOCH_HTTP_DATE);
+        assert_eq!(HttpDate::from_unix(0).unwrap(), HttpDate::EPOCH);
+        let last = HttpDate::from_unix(253_402_300_799).unwrap();
+        assert_eq!(last.unix_seconds(), 253_402_300_799);
+        assert_eq!(last.to_string(), http_date(253_402_300_799).unwrap());
+        assert!(matches!(
+            HttpDate::from_unix(253_402_300_800),
+            Err(Error::ExpiryOutOfRange {
+                unix_seconds: 253_402_300_800
+            })
+        ));
     }
 }

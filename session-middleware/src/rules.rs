@@ -40,7 +40,7 @@ use std::sync::Arc;
 use session_core::{SameSite, Session, SessionConfig, SessionStore};
 use time::OffsetDateTime;
 
-use crate::cookie::{EPOCH_HTTP_DATE, SetCookie, http_date, request_cookie_from_values};
+use crate::cookie::{HttpDate, SetCookie, request_cookie_from_values};
 use crate::error::Error;
 use crate::vary::patched_vary_bytes;
 
@@ -151,7 +151,7 @@ impl SessionRules {
             let deletion = SetCookie {
                 name,
                 value: "",
-                expires: Some(EPOCH_HTTP_DATE.to_owned()),
+                expires: Some(HttpDate::EPOCH),
                 max_age: Some(0),
                 path: Some(&config.cookie_path),
                 domain: config.cookie_domain.as_deref(),
@@ -182,7 +182,7 @@ impl SessionRules {
                 None
             } else {
                 let max_age = session.expiry_age_with(now, expiry);
-                let expires = http_date(now.unix_timestamp().saturating_add(max_age))?;
+                let expires = HttpDate::from_unix(now.unix_timestamp().saturating_add(max_age))?;
                 Some((max_age, expires))
             };
             session.save().await.map_err(Error::from_save)?;
