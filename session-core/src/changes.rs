@@ -1,10 +1,10 @@
 //! What one request changed in its session: what the `merge` concurrency policy re-applies onto
 //! the stored session when another request saved it meanwhile.
 
-use indexmap::IndexMap;
+use std::fmt;
 
 use crate::expiry::EXPIRY_KEY;
-use crate::value::{Dict, Str};
+use crate::value::{Dict, KeyIndex, SCAN_LIMIT, Str, position_of};
 
 /// How one key of the session changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,12 +20,44 @@ pub enum Change {
 ///
 /// It is kept beside Django's `modified` flag, which it does not change: `modified` still says
 /// whether to save, `Changes` says what the save changes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Changes {
     cleared: bool,
     // Recorded on every insert under every policy, so kept cheap: session keys are short and
-    // `Str` holds them inline, and foldhash (seeded per map) hashes them in a few instructions.
-    keys: IndexMap<Str, Change, foldhash::fast::RandomState>,
+    // `Str` holds them inline, and a request changes a few of them, so one list searched front
+    // to back (one allocation; a hash map took two per request), indexed as a `Dict` is past
+    // `SCAN_LIMIT` keys so that many changes stay linear in time.
+    keys: Vec<(Str, Change)>,
+    index: Option<Box<KeyIndex>>,
+}
+
+impl PartialEq for Changes {
+    fn eq(&self, other: &Self) -> bool {
+        // The index only mirrors `keys`.
+        self.cleared == other.cleared && self.keys == other.keys
+    }
+}
+
+impl Eq for Changes {}
+
+impl fmt::Debug for Changes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Changes")
+            .field("cleared", &self.cleared)
+            .field("keys", &KeysDebug(&self.keys))
+            .finish()
+    }
+}
+
+/// The changed keys as a map, as `Debug` showed them when they were kept in one.
+struct KeysDebug<'a>(&'a [(Str, Change)]);
+
+impl fmt::Debug for KeysDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(key, change)| (key, change)))
+            .finish()
+    }
 }
 
 impl Changes {
@@ -42,7 +74,12 @@ impl Changes {
 
     /// How `key` changed, if it did.
     pub fn get(&self, key: &str) -> Option<Change> {
-        self.keys.get(key).copied()
+        let position = self.position(key)?;
+        self.keys.get(position).map(|(_, change)| *change)
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        position_of(&self.keys, self.index.as_deref(), key)
     }
 
     /// The changed keys, in the order they were first changed.
@@ -55,7 +92,7 @@ impl Changes {
     /// The session's own expiry (`_session_expiry`, set by `set_expiry`) was set or removed, or
     /// the session was cleared (which removes it).
     pub fn expiry_changed(&self) -> bool {
-        self.cleared || self.keys.contains_key(EXPIRY_KEY)
+        self.cleared || self.position(EXPIRY_KEY).is_some()
     }
 
     pub(crate) fn set(&mut self, key: &str) {
@@ -67,17 +104,26 @@ impl Changes {
     }
 
     fn record(&mut self, key: &str, change: Change) {
-        match self.keys.get_mut(key) {
-            Some(held) => *held = change,
-            None => {
-                self.keys.insert(Str::from(key), change);
+        if let Some(position) = self.position(key) {
+            if let Some((_, held)) = self.keys.get_mut(position) {
+                *held = change;
             }
+            return;
+        }
+        let position = self.keys.len();
+        if let Some(index) = &mut self.index {
+            index.insert_new(&self.keys, key, position);
+        }
+        self.keys.push((Str::from(key), change));
+        if self.index.is_none() && self.keys.len() > SCAN_LIMIT {
+            self.index = Some(KeyIndex::build(&self.keys));
         }
     }
 
     pub(crate) fn clear(&mut self) {
         self.cleared = true;
         self.keys.clear();
+        self.index = None;
     }
 
     /// `stored` with these changes applied: emptied first if the session was cleared, then every
@@ -90,7 +136,7 @@ impl Changes {
         } else {
             stored.clone()
         };
-        for key in self.keys.keys() {
+        for (key, _) in &self.keys {
             match ours.get(key) {
                 Some(value) => {
                     merged.insert(key.clone(), value.clone());
@@ -152,6 +198,46 @@ mod tests {
         let stored = dict(&[("theirs", 1), ("before", 2)]);
         let ours = dict(&[("after", 3)]);
         assert_eq!(changes.apply(&stored, &ours), dict(&[("after", 3)]));
+    }
+
+    #[test]
+    fn many_changed_keys_are_each_recorded_once_in_first_changed_order() {
+        let mut changes = Changes::default();
+        let keys: Vec<String> = (0..100).map(|i| format!("key{i}")).collect();
+        for key in &keys {
+            changes.set(key);
+        }
+        // Changed again, past the scan limit and before it: recorded in place.
+        for key in keys.iter().step_by(3) {
+            changes.removed(key);
+        }
+        changes.set(EXPIRY_KEY);
+        assert_eq!(changes.iter().count(), keys.len() + 1);
+        for (i, ((key, change), expected)) in changes.iter().zip(&keys).enumerate() {
+            assert_eq!(key, expected);
+            let expected = if i % 3 == 0 {
+                Change::Removed
+            } else {
+                Change::Set
+            };
+            assert_eq!(
+                (change, changes.get(key)),
+                (expected, Some(expected)),
+                "{key}"
+            );
+        }
+        assert!(changes.expiry_changed());
+        assert_eq!(changes.get("key100"), None);
+        let copy = changes.clone();
+        changes.clear();
+        assert!(changes.iter().next().is_none() && changes.get("key50").is_none());
+        changes.set("key50");
+        assert_eq!(changes.get("key50"), Some(Change::Set));
+        assert_ne!(changes, copy);
+        assert_eq!(
+            format!("{changes:?}"),
+            r#"Changes { cleared: true, keys: {"key50": Set} }"#
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::{Str, Value, recycle};
 /// Session dicts are mostly small (a cart line item has four keys, a session a handful): a scan of
 /// a few short keys beats hashing them, and a dict without an index is one allocation instead of
 /// two. Large dicts still find keys in constant time.
-const SCAN_LIMIT: usize = 12;
+pub(crate) const SCAN_LIMIT: usize = 12;
 
 /// An insertion-ordered dict of string keys, like a Python `dict` (and like Django's session data).
 ///
@@ -41,18 +41,20 @@ const SCAN_LIMIT: usize = 12;
 pub struct Dict {
     entries: Vec<(Str, Value)>,
     /// Positions in `entries` by key hash, once the dict has more than [`SCAN_LIMIT`] entries.
-    index: Option<Box<Index>>,
+    index: Option<Box<KeyIndex>>,
 }
 
+/// Positions of a list's entries by their `Str` keys' hashes: the index of a [`Dict`] past
+/// [`SCAN_LIMIT`] entries, and of other lists keyed the same way (the changes a session records).
 #[derive(Clone)]
-struct Index {
+pub(crate) struct KeyIndex {
     table: HashTable<usize>,
     /// Seeded per index, so keys chosen to collide cannot be prepared in advance.
     hasher: foldhash::fast::RandomState,
 }
 
-impl Index {
-    fn build(entries: &[(Str, Value)]) -> Box<Index> {
+impl KeyIndex {
+    pub(crate) fn build<T>(entries: &[(Str, T)]) -> Box<KeyIndex> {
         let hasher = foldhash::fast::RandomState::default();
         let mut table = HashTable::with_capacity(entries.len());
         for (position, (key, _)) in entries.iter().enumerate() {
@@ -63,7 +65,40 @@ impl Index {
                     .map_or(0, |(k, _)| hasher.hash_one(k.as_str()))
             });
         }
-        Box::new(Index { table, hasher })
+        Box::new(KeyIndex { table, hasher })
+    }
+
+    /// Records that `key`, absent from `entries` (all indexed), goes at `position`.
+    pub(crate) fn insert_new<T>(&mut self, entries: &[(Str, T)], key: &str, position: usize) {
+        let hash = self.hasher.hash_one(key);
+        let hasher = &self.hasher;
+        self.table.insert_unique(hash, position, |&i| {
+            entries
+                .get(i)
+                .map_or(0, |(k, _)| hasher.hash_one(k.as_str()))
+        });
+    }
+}
+
+/// The position of `key` in `entries`: looked up in `index` when the list has one, else by a
+/// scan from the front.
+#[inline]
+pub(crate) fn position_of<T>(
+    entries: &[(Str, T)],
+    index: Option<&KeyIndex>,
+    key: &str,
+) -> Option<usize> {
+    match index {
+        Some(index) => {
+            let hash = index.hasher.hash_one(key);
+            index
+                .table
+                .find(hash, |&i| {
+                    entries.get(i).is_some_and(|(k, _)| k.as_str() == key)
+                })
+                .copied()
+        }
+        None => entries.iter().position(|(k, _)| k.as_str() == key),
     }
 }
 
@@ -206,18 +241,7 @@ impl Dict {
 
     /// The position of `key`, if present.
     pub fn get_index_of(&self, key: &str) -> Option<usize> {
-        match &self.index {
-            Some(index) => {
-                let hash = index.hasher.hash_one(key);
-                index
-                    .table
-                    .find(hash, |&i| {
-                        self.entries.get(i).is_some_and(|(k, _)| k.as_str() == key)
-                    })
-                    .copied()
-            }
-            None => self.entries.iter().position(|(k, _)| k.as_str() == key),
-        }
+        position_of(&self.entries, self.index.as_deref(), key)
     }
 
     /// The value under `key`.
@@ -264,18 +288,12 @@ impl Dict {
     fn push_new(&mut self, key: Str, value: Value) {
         let position = self.entries.len();
         if let Some(index) = &mut self.index {
-            let hash = index.hasher.hash_one(key.as_str());
-            let (entries, hasher) = (&self.entries, &index.hasher);
-            index.table.insert_unique(hash, position, |&i| {
-                entries
-                    .get(i)
-                    .map_or(0, |(k, _)| hasher.hash_one(k.as_str()))
-            });
+            index.insert_new(&self.entries, key.as_str(), position);
             self.entries.push((key, value));
         } else {
             self.entries.push((key, value));
             if self.entries.len() > SCAN_LIMIT {
-                self.index = Some(Index::build(&self.entries));
+                self.index = Some(KeyIndex::build(&self.entries));
             }
         }
     }
@@ -308,7 +326,7 @@ impl Dict {
         let before = self.entries.len();
         self.entries.retain_mut(|(k, v)| keep(k, v));
         if self.entries.len() != before && self.index.is_some() {
-            self.index = Some(Index::build(&self.entries));
+            self.index = Some(KeyIndex::build(&self.entries));
         }
     }
 
