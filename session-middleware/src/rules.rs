@@ -80,7 +80,7 @@ impl SessionRules {
             check_attribute("cookie_domain", domain, false)?;
         }
         Ok(SessionRules {
-            store: Arc::new(store),
+            store: session_core::store::into_shared(store),
             config: Arc::new(config.clone()),
             clock: Arc::new(OffsetDateTime::now_utc),
         })

@@ -632,3 +632,13 @@ async fn under_a_throttled_sliding_expiry_a_modified_session_is_still_saved_ever
     assert_eq!(store.saves.load(Ordering::SeqCst) - saves, 1);
     assert_eq!(set_cookies(&response).len(), 1);
 }
+
+#[test]
+fn a_shared_store_is_held_as_it_is_not_wrapped_in_another_arc() {
+    let store: Arc<dyn SessionStore> = Arc::new(session_core::MemoryStore::new());
+    let layer = SessionLayer::new(Arc::clone(&store), &config()).unwrap();
+    // Wrapped again, every store call would box its future twice.
+    assert!(Arc::ptr_eq(layer.store(), &store));
+    let own = SessionLayer::new(session_core::MemoryStore::new(), &config()).unwrap();
+    assert_eq!(own.store().kind(), "memory");
+}
