@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -42,13 +43,41 @@ type Records = HashMap<SessionKey, Stored, foldhash::fast::RandomState>;
 struct Stored {
     data: Arc<Dict>,
     expires_at: OffsetDateTime,
+    /// `expires_at` in the unit liveness is checked in.
+    expires_nanos: i128,
     version: u64,
 }
 
 impl Stored {
-    fn is_live(&self, now: OffsetDateTime) -> bool {
+    fn new(data: Arc<Dict>, expires_at: OffsetDateTime, version: u64) -> Self {
+        Stored {
+            data,
+            expires_at,
+            expires_nanos: expires_at.unix_timestamp_nanos(),
+            version,
+        }
+    }
+
+    fn is_live(&self, now: UnixNanos) -> bool {
         // Django's db backend: a record is live while expire_date > now.
-        self.expires_at > now
+        self.expires_nanos > now.0
+    }
+}
+
+/// The clock as nanoseconds since the Unix epoch, the clock `OffsetDateTime::now_utc` reads
+/// without its conversion to a calendar date (about 100 instructions of each load and save).
+#[derive(Debug, Clone, Copy)]
+struct UnixNanos(i128);
+
+impl UnixNanos {
+    fn now() -> Self {
+        let nanos = |duration: std::time::Duration| {
+            i128::try_from(duration.as_nanos()).unwrap_or(i128::MAX)
+        };
+        UnixNanos(match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(after) => nanos(after),
+            Err(before) => -nanos(before.duration()),
+        })
     }
 }
 
@@ -63,7 +92,7 @@ impl MemoryStore {
     }
 
     fn get_live(&self, key: &SessionKey) -> Option<Arc<Dict>> {
-        let now = OffsetDateTime::now_utc();
+        let now = UnixNanos::now();
         self.records()
             .get(key)
             .filter(|stored| stored.is_live(now))
@@ -77,13 +106,9 @@ impl MemoryStore {
         expires_at: OffsetDateTime,
         mode: SaveMode,
     ) -> Result<SessionKey, Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = UnixNanos::now();
         let mut records = self.records();
-        let stored = Stored {
-            data,
-            expires_at,
-            version: self.next_version(),
-        };
+        let stored = Stored::new(data, expires_at, self.next_version());
         if let Some(held) = records.get_mut(key) {
             let live = held.is_live(now);
             match mode {
@@ -132,7 +157,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn load_with_expiry(&self, key: &SessionKey) -> Result<Option<LoadedRecord>, Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = UnixNanos::now();
         Ok(self
             .records()
             .get(key)
@@ -144,7 +169,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn exists(&self, key: &SessionKey) -> Result<bool, Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = UnixNanos::now();
         Ok(self.records().get(key).is_some_and(|s| s.is_live(now)))
     }
 
@@ -175,7 +200,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn load_versioned(&self, key: &SessionKey) -> Result<Option<VersionedRecord>, Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = UnixNanos::now();
         Ok(self
             .records()
             .get(key)
@@ -193,7 +218,7 @@ impl SessionStore for MemoryStore {
         record: SharedRecord,
         expected: &Version,
     ) -> Result<Version, Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = UnixNanos::now();
         let mut records = self.records();
         let held = match records.get_mut(key) {
             Some(held) if held.is_live(now) => held,
@@ -203,14 +228,8 @@ impl SessionStore for MemoryStore {
             return Err(Error::Conflict);
         }
         let version = self.next_version();
-        let replaced = std::mem::replace(
-            held,
-            Stored {
-                data: record.data,
-                expires_at: record.expires_at,
-                version,
-            },
-        );
+        let replaced =
+            std::mem::replace(held, Stored::new(record.data, record.expires_at, version));
         drop(records);
         drop(replaced);
         Ok(Version::from_counter(version))
@@ -222,7 +241,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn clear_expired(&self) -> Result<ClearExpired, Error> {
-        let now = OffsetDateTime::now_utc();
+        let now = UnixNanos::now();
         let mut records = self.records();
         let before = records.len();
         records.retain(|_, stored| stored.is_live(now));
