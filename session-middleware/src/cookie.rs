@@ -113,13 +113,13 @@ pub fn request_cookie_from_values<'h>(
 /// list.
 fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
     let mut found = None;
-    // Split at the ASCII bytes `;` and `=` by position: `str::split` and `split_once` with a
-    // `char` pattern took 300 instructions to find one cookie, per request.
+    // Split at the ASCII bytes `;` and `=` found by `memchr`: `str::split` and `split_once`
+    // with a `char` pattern took 300 instructions to find one cookie, per request.
     let mut rest = header;
     loop {
-        let end = rest.bytes().position(|b| b == b';').unwrap_or(rest.len());
+        let end = memchr::memchr(b';', rest.as_bytes()).unwrap_or(rest.len());
         let (chunk, after) = (rest.get(..end)?, rest.get(end..)?);
-        let (chunk_name, value) = match chunk.bytes().position(|b| b == b'=') {
+        let (chunk_name, value) = match memchr::memchr(b'=', chunk.as_bytes()) {
             Some(at) => (chunk.get(..at)?, chunk.get(at + 1..)?),
             None => ("", chunk),
         };
@@ -363,7 +363,8 @@ fn push_digits(out: &mut String, mut n: u64, width: u32) {
         *slot = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    out.extend(digits[..width].iter().map(|&digit| char::from(digit)));
+    // ASCII digits are always UTF-8.
+    out.push_str(std::str::from_utf8(&digits[..width]).unwrap_or_default());
 }
 
 /// How many decimal digits `n` has (1 for 0).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE, VARY};
+use http::header::{CONTENT_TYPE, COOKIE, Entry, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{Either, Full};
 use session_core::{SessionConfig, SessionStore};
@@ -162,14 +162,23 @@ fn apply(headers: &mut HeaderMap, changes: ResponseChanges, name: &str) -> Resul
         set_cookie(headers, name, rendered)?;
     }
     if changes.vary_cookie {
-        let bytes = match vary_with_cookie(headers.get_all(VARY).iter().map(HeaderValue::as_bytes))
-        {
-            Cow::Borrowed(value) => Bytes::from_static(value),
-            Cow::Owned(value) => Bytes::from(value),
-        };
-        // Every byte came from a valid header value or a header name, plus ", ": always valid.
-        if let Ok(value) = HeaderValue::from_maybe_shared(bytes) {
-            headers.insert(VARY, value);
+        // One lookup of `Vary`, whether the handler set it or not.
+        match headers.entry(VARY) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(HeaderValue::from_static("Cookie"));
+            }
+            Entry::Occupied(mut occupied) => {
+                let bytes = match vary_with_cookie(occupied.iter().map(HeaderValue::as_bytes)) {
+                    Cow::Borrowed(value) => Bytes::from_static(value),
+                    Cow::Owned(value) => Bytes::from(value),
+                };
+                // Every byte came from a valid header value or a header name, plus ", ": always
+                // valid.
+                if let Ok(value) = HeaderValue::from_maybe_shared(bytes) {
+                    // Replaces every `Vary` value with the merged one.
+                    occupied.insert(value);
+                }
+            }
         }
     }
     Ok(())
@@ -182,19 +191,33 @@ fn set_cookie(headers: &mut HeaderMap, name: &str, rendered: String) -> Result<(
     let value = HeaderValue::from_maybe_shared(Bytes::from(rendered))
         .map_err(|_| Error::UnsendableCookieValue)?;
     let same_name = |v: &HeaderValue| is_cookie_named(v.as_bytes(), name);
-    if headers.get_all(SET_COOKIE).iter().any(same_name) {
-        let kept: Vec<HeaderValue> = headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter(|v| !same_name(v))
-            .cloned()
-            .collect();
-        headers.remove(SET_COOKIE);
-        for v in kept {
-            headers.append(SET_COOKIE, v);
+    // One lookup of `Set-Cookie`, whether the handler set any or not.
+    match headers.entry(SET_COOKIE) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(value);
+        }
+        Entry::Occupied(mut occupied) => {
+            if occupied.iter().any(same_name) {
+                let kept: Vec<HeaderValue> =
+                    occupied.iter().filter(|v| !same_name(v)).cloned().collect();
+                let mut kept = kept.into_iter();
+                match kept.next() {
+                    Some(first) => {
+                        occupied.insert(first);
+                        for v in kept {
+                            occupied.append(v);
+                        }
+                        occupied.append(value);
+                    }
+                    None => {
+                        occupied.insert(value);
+                    }
+                }
+            } else {
+                occupied.append(value);
+            }
         }
     }
-    headers.append(SET_COOKIE, value);
     Ok(())
 }
 

@@ -174,6 +174,43 @@ async fn the_layers_cookie_replaces_a_handler_cookie_of_the_same_name_only() {
 }
 
 #[tokio::test]
+async fn the_layers_cookie_joins_or_replaces_the_handlers_alone() {
+    // (the handler's Set-Cookie values, the ones kept before the layer's)
+    let cases: [(&[&'static str], &[&str]); 3] = [
+        (&["sessionid=forged"], &[]),
+        (&["csrftoken=abc"], &["csrftoken=abc"]),
+        (&["a=1", "b=2"], &["a=1", "b=2"]),
+    ];
+    for (written, kept) in cases {
+        let store = Arc::new(InstrumentedStore::default());
+        let service = app(&layer(store, config()), move |session| async move {
+            session.insert("a", "b").await.unwrap();
+            let mut response = ok();
+            for cookie in written {
+                response
+                    .headers_mut()
+                    .append(SET_COOKIE, HeaderValue::from_static(cookie));
+            }
+            // Two `Vary` headers become one merged value.
+            response
+                .headers_mut()
+                .append(VARY, HeaderValue::from_static("Accept-Encoding"));
+            response
+                .headers_mut()
+                .append(VARY, HeaderValue::from_static("Accept-Language"));
+            response
+        });
+        let response = send(&service, None).await;
+        let cookies = set_cookies(&response);
+        assert_eq!(cookies.len(), kept.len() + 1, "{cookies:?}");
+        assert_eq!(&cookies[..kept.len()], kept);
+        assert_generated(&cookie_value(&cookies[kept.len()]));
+        let varies: Vec<_> = response.headers().get_all(VARY).iter().collect();
+        assert_eq!(varies, ["Accept-Encoding, Accept-Language, Cookie"]);
+    }
+}
+
+#[tokio::test]
 async fn a_handler_cookie_of_the_same_name_stays_when_the_layer_sets_none() {
     let store = Arc::new(InstrumentedStore::default());
     let service = app(&layer(store, config()), |_session| async move {
