@@ -35,7 +35,8 @@ pub struct SessionMiddleware {
 impl SessionMiddleware {
     /// Middleware serving sessions from `store` with `config`: the same two arguments, in the same
     /// order, as every store's constructor and the tower layer's. Any [`SessionStore`] works, an
-    /// `Arc<dyn SessionStore>` included.
+    /// `Arc<dyn SessionStore>` included, which is shared as it is
+    /// ([`into_shared`](session_core::store::into_shared)): the same store can serve other code.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] when the config is invalid ([`SessionConfig::validate`]) or asks

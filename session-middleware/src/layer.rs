@@ -43,7 +43,8 @@ pub struct SessionLayer {
 impl SessionLayer {
     /// A layer serving sessions from `store` with `config`: the same two arguments, in the same
     /// order, as every store's constructor. Any [`SessionStore`] works, an
-    /// `Arc<dyn SessionStore>` included.
+    /// `Arc<dyn SessionStore>` included, which is shared as it is
+    /// ([`into_shared`](session_core::store::into_shared)): the same store can serve other code.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] when the config is invalid ([`SessionConfig::validate`]) or asks
