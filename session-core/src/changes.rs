@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::expiry::EXPIRY_KEY;
-use crate::value::{Dict, KeyIndex, SCAN_LIMIT, Str, position_of};
+use crate::value::{Dict, KeyIndex, Str, position_of, push_unique};
 
 /// How one key of the session changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,14 +110,7 @@ impl Changes {
             }
             return;
         }
-        let position = self.keys.len();
-        if let Some(index) = &mut self.index {
-            index.insert_new(&self.keys, key, position);
-        }
-        self.keys.push((Str::from(key), change));
-        if self.index.is_none() && self.keys.len() > SCAN_LIMIT {
-            self.index = Some(KeyIndex::build(&self.keys));
-        }
+        push_unique(&mut self.keys, &mut self.index, Str::from(key), change);
     }
 
     pub(crate) fn clear(&mut self) {

@@ -13,7 +13,7 @@ use super::{Str, Value, recycle};
 /// Session dicts are mostly small (a cart line item has four keys, a session a handful): a scan of
 /// a few short keys beats hashing them, and a dict without an index is one allocation instead of
 /// two. Large dicts still find keys in constant time.
-pub(crate) const SCAN_LIMIT: usize = 12;
+const SCAN_LIMIT: usize = 12;
 
 /// An insertion-ordered dict of string keys, like a Python `dict` (and like Django's session data).
 ///
@@ -77,6 +77,28 @@ impl KeyIndex {
                 .get(i)
                 .map_or(0, |(k, _)| hasher.hash_one(k.as_str()))
         });
+    }
+}
+
+/// Appends an entry whose key is known to be absent from `entries`, keeping `index` in step:
+/// the entry is indexed when there is an index, and the index is built once the list passes
+/// [`SCAN_LIMIT`].
+#[inline]
+pub(crate) fn push_unique<T>(
+    entries: &mut Vec<(Str, T)>,
+    index: &mut Option<Box<KeyIndex>>,
+    key: Str,
+    value: T,
+) {
+    let position = entries.len();
+    if let Some(index) = index {
+        index.insert_new(entries, key.as_str(), position);
+        entries.push((key, value));
+    } else {
+        entries.push((key, value));
+        if entries.len() > SCAN_LIMIT {
+            *index = Some(KeyIndex::build(entries));
+        }
     }
 }
 
@@ -286,16 +308,7 @@ impl Dict {
 
     /// Appends an entry whose key is known to be absent.
     fn push_new(&mut self, key: Str, value: Value) {
-        let position = self.entries.len();
-        if let Some(index) = &mut self.index {
-            index.insert_new(&self.entries, key.as_str(), position);
-            self.entries.push((key, value));
-        } else {
-            self.entries.push((key, value));
-            if self.entries.len() > SCAN_LIMIT {
-                self.index = Some(KeyIndex::build(&self.entries));
-            }
-        }
+        push_unique(&mut self.entries, &mut self.index, key, value);
     }
 
     /// Removes `key`, keeping the order of the other entries; returns its value.

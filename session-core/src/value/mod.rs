@@ -15,7 +15,7 @@ use std::fmt;
 
 pub use de::{from_value, from_value_ref};
 pub use dict::{Dict, IntoIter, Iter, IterMut, Keys, Values, ValuesMut};
-pub(crate) use dict::{KeyIndex, KeyPrints, SCAN_LIMIT, position_of};
+pub(crate) use dict::{KeyIndex, KeyPrints, position_of, push_unique};
 pub use int::{Int, MAX_STR_DIGITS, ParseIntError};
 pub use ser::to_value;
 pub use str::Str;
