@@ -315,7 +315,8 @@ impl HttpDate {
         }
         let seconds = self.unix_seconds();
         LAST.with_borrow_mut(|(at, text)| {
-            if *at != seconds || text.is_empty() {
+            // `i64::MIN` is no HttpDate's second, so the first call always writes.
+            if *at != seconds {
                 text.clear();
                 self.write_to(text);
                 *at = seconds;

@@ -197,27 +197,19 @@ fn set_cookie(headers: &mut HeaderMap, name: &str, rendered: String) -> Result<(
         Entry::Vacant(vacant) => {
             vacant.insert(value);
         }
-        Entry::Occupied(mut occupied) => {
-            if occupied.iter().any(same_name) {
-                let kept: Vec<HeaderValue> =
-                    occupied.iter().filter(|v| !same_name(v)).cloned().collect();
-                let mut kept = kept.into_iter();
-                match kept.next() {
-                    Some(first) => {
-                        occupied.insert(first);
-                        for v in kept {
-                            occupied.append(v);
-                        }
-                        occupied.append(value);
-                    }
-                    None => {
-                        occupied.insert(value);
-                    }
-                }
-            } else {
-                occupied.append(value);
+        Entry::Occupied(mut occupied) if occupied.iter().any(same_name) => {
+            let kept: Vec<HeaderValue> =
+                occupied.iter().filter(|v| !same_name(v)).cloned().collect();
+            // The first replaces every value held; the rest follow it, ours last.
+            let mut values = kept.into_iter().chain(std::iter::once(value));
+            if let Some(first) = values.next() {
+                occupied.insert(first);
+            }
+            for v in values {
+                occupied.append(v);
             }
         }
+        Entry::Occupied(mut occupied) => occupied.append(value),
     }
     Ok(())
 }
